@@ -1,0 +1,270 @@
+"""Command line: `logship run`, `logship replay`, `logship check`. Parses arguments, builds, nothing more.
+
+Exit codes: 0 success; 1 records not delivered (replay), a runtime failure, or an engine that
+does not answer (`check --connect`); 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from logship import __version__
+from logship.enrich import resolve_fields
+from logship.errors import ConfigError, EngineUnreachable, LogshipError
+from logship.observe.health import HealthState
+from logship.observe.logs import configure_logging, redact_mapping
+from logship.observe.server import HttpServer
+from logship.pipeline import ReplayProgress, ServicePipeline, replay_dead_letters, replay_files
+from logship.progress import ProgressReporter
+from logship.settings import Settings, load_settings
+from logship.sink.bulk import BulkClient
+
+__all__ = ["main"]
+
+log = logging.getLogger("logship")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.handler(args)
+        return code
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="logship",
+        description="Tail the AI Chat backend's JSON logs and bulk-index every record into Elasticsearch, exactly once.",
+    )
+    parser.add_argument("--version", action="version", version=f"logship {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    config_help = "TOML configuration file (default: the built-in defaults, equal to conf/logship.toml)"
+
+    run = sub.add_parser("run", help="follow the log files and ship them until SIGTERM",
+                         description="Follow the configured log files and ship every record until SIGTERM or "
+                                     "SIGINT, then deliver what is in flight and exit 0. SIGHUP reloads the configuration.")
+    run.add_argument("--config", type=Path, help=config_help)
+    run.set_defaults(handler=_run)
+
+    replay = sub.add_parser("replay", help="ship whole files once and exit",
+                            description="Ship the named files from their first byte to their end and exit: 0 when "
+                                        "every record was delivered, 1 when any was dead-lettered or not delivered, "
+                                        "2 on a usage or configuration error. Already indexed records are not duplicated.")
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    replay.add_argument("--config", type=Path, help=config_help)
+    replay.add_argument("--print", action="store_true", dest="print_only",
+                        help="write the documents that would be sent to stdout, one per line; contact nothing")
+    replay.add_argument("--dead-letter", action="store_true",
+                        help="the files are dead-letter files: send their documents again with their original index and id")
+    replay.add_argument("--max-retries", type=int, default=10, metavar="N",
+                        help="give up on a request after N failed attempts (default 10; 0 = never give up)")
+    replay.set_defaults(handler=_replay)
+
+    check = sub.add_parser("check", help="validate the configuration",
+                           description="Validate the configuration: exit 0, or print every problem and exit 2.")
+    check.add_argument("--config", type=Path, help=config_help)
+    check.add_argument("--connect", action="store_true", help="also check that the search engine answers (exit 1 if not)")
+    check.set_defaults(handler=_check)
+    return parser
+
+
+def _print_problems(problems: list[str]) -> None:
+    print(f"logship: configuration error{'s' if len(problems) > 1 else ''}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    resolve_fields(settings.enrich.fields)
+    configure_logging(settings.log.level)
+    try:
+        return asyncio.run(_serve(args.config, settings))
+    except LogshipError as exc:
+        log.critical("Cannot run", extra={"error": str(exc)})
+        return EXIT_FAILED
+
+
+async def _serve(config: Path | None, settings: Settings) -> int:
+    loop = asyncio.get_running_loop()
+    pipeline: ServicePipeline | None = None
+    health = HealthState(engine_timeout_seconds=settings.http.engine_timeout_seconds,
+                         stall_seconds=settings.http.stall_seconds,
+                         lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0)
+    server = HttpServer(settings.http, health)
+    await server.start()
+    stops = 0
+    reload_requested = asyncio.Event()
+
+    def on_stop(signame: str) -> None:
+        nonlocal stops
+        stops += 1
+        log.info("Signal received", extra={"signal": signame})
+        if pipeline is not None:
+            pipeline.abort() if stops > 1 else pipeline.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_stop, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    try:
+        while True:
+            pipeline = ServicePipeline(settings, health)
+            running = asyncio.create_task(pipeline.run())
+            while True:
+                waiter = asyncio.create_task(reload_requested.wait())
+                await asyncio.wait([running, waiter], return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if running.done():
+                    running.result()
+                    return EXIT_OK
+                reload_requested.clear()
+                fresh = _reload(config)
+                if fresh is not None and not stops:
+                    break
+            pipeline.stop()
+            await running
+            if fresh.http != settings.http:
+                await server.stop()
+                server = HttpServer(fresh.http, health)
+                await server.start()
+            settings = fresh
+            configure_logging(settings.log.level)
+            log.info("Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"})
+    finally:
+        await server.stop()
+
+
+def _reload(config: Path | None) -> Settings | None:
+    try:
+        fresh = load_settings(config)
+        resolve_fields(fresh.enrich.fields)
+    except ConfigError as exc:
+        log.error("Configuration reload refused; the running configuration stays in force",
+                  extra={"config": str(config), "problems": exc.problems})
+        return None
+    return fresh
+
+
+# -- replay ---------------------------------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if args.max_retries < 0:
+        raise ConfigError(["--max-retries: must be 0 or more"])
+    configure_logging(settings.log.level)
+    missing = [f"{f}: no such file" for f in args.files if not f.is_file()]
+    if missing:
+        for line in missing:
+            print(f"logship replay: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    progress = ReplayProgress(total_bytes=sum(f.stat().st_size for f in args.files))
+    reporter = ProgressReporter(progress, sys.stderr) if not args.print_only else None
+    out = sys.stdout.buffer
+
+    def print_doc(doc: bytes) -> None:
+        out.write(doc + b"\n")
+
+    async def go() -> int:
+        task = asyncio.create_task(
+            replay_dead_letters(settings, args.files, progress, args.max_retries) if args.dead_letter
+            else replay_files(settings, args.files, progress, print_doc if args.print_only else None, args.max_retries)
+        )
+        if reporter is not None:
+            await reporter.follow(task)
+        tally = await task
+        seconds = time.monotonic() - progress.started
+        summary = (f"records read: {progress.records}, indexed: {tally.indexed}, already present: "
+                   f"{tally.already_present}, dead-lettered: {tally.dead_lettered}, not delivered: "
+                   f"{tally.undelivered}, seconds: {seconds:.2f}")
+        print(summary, file=sys.stderr if args.print_only else sys.stdout)
+        if tally.dead_lettered:
+            print(f"dead-lettered documents are in {settings.dead_letter.path}; fix the cause, then run "
+                  f"`logship replay --dead-letter {settings.dead_letter.path}`", file=sys.stderr)
+        return EXIT_FAILED if tally.dead_lettered or tally.undelivered else EXIT_OK
+
+    try:
+        return asyncio.run(go())
+    finally:
+        if args.print_only:
+            out.flush()
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    problems: list[str] = []
+    where = str(args.config) if args.config else "the built-in defaults"
+    try:
+        resolve_fields(settings.enrich.fields)
+    except ConfigError as exc:
+        problems.extend(f"{where}: {p}" for p in exc.problems)
+    for setting, directory in (("tail.positions_dir", settings.tail.positions_dir),
+                               ("dead_letter.path", settings.dead_letter.path.parent)):
+        if not _writable_dir(directory):
+            problems.append(f"{where}: setting `{setting}`: {directory} cannot be created or written by this user")
+    if problems:
+        raise ConfigError(problems)
+    print(orjson.dumps(redact_mapping(settings.model_dump(mode="json")), option=orjson.OPT_INDENT_2).decode())
+    print(f"configuration OK ({where})", file=sys.stderr)
+    if args.connect:
+        return asyncio.run(_connect(settings))
+    return EXIT_OK
+
+
+def _writable_dir(directory: Path) -> bool:
+    existing = directory
+    while not existing.exists():
+        if existing.parent == existing:
+            return False
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+
+
+async def _connect(settings: Settings) -> int:
+    client = BulkClient(settings.elasticsearch)
+    try:
+        response = await client.info()
+    except EngineUnreachable as exc:
+        print(f"search engine: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await client.close()
+    if response.status != 200:
+        print(f"search engine answered HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')} "
+              "(check `elasticsearch.username`/`password`/`api_key`)", file=sys.stderr)
+        return EXIT_FAILED
+    info = orjson.loads(response.body)
+    version = info.get("version", {})
+    print(f"search engine answered: {version.get('distribution', 'elasticsearch')} {version.get('number')} "
+          f"(cluster {info.get('cluster_name')})", file=sys.stderr)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Health state the pipeline reports to, and the ``/health/detailed`` report built from it.
+
+Three checks, each with a status (``pass``/``fail``) and a human-readable detail:
+
+- ``search_engine``: the engine answered (any HTTP status) within ``engine_timeout_seconds`` and
+  the last attempt did not fail. Before any request it passes ("no request yet"), so a fresh
+  pod becomes ready. The pipeline must reach the engine at least that often, idle or not.
+- ``positions``: the last position-file write succeeded.
+- ``delivery``: fails when bytes are waiting (lag > 0) and nothing was delivered for
+  ``stall_seconds``; counted from construction when nothing was ever delivered.
+
+Times come from a monotonic clock (injectable for tests) so wall-clock jumps do not flip checks.
+Plain attributes, no locks: the pipeline and the HTTP server share one event loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from logship.observe._common import utc_timestamp, version
+
+__all__ = ["CheckResult", "HealthState"]
+
+CheckResult = dict[str, str]
+
+
+class HealthState:
+    """What the pipeline last saw of the engine, the position store and delivery."""
+
+    def __init__(
+        self,
+        *,
+        engine_timeout_seconds: float,
+        stall_seconds: float,
+        lag_bytes: Callable[[], int],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine_timeout = engine_timeout_seconds
+        self._stall = stall_seconds
+        self._lag_bytes = lag_bytes
+        self._clock = clock
+        self._started = clock()
+        self._engine_answer: float | None = None
+        self._engine_failure: str | None = None
+        self._positions_written: float | None = None
+        self._positions_failure: str | None = None
+        self._delivered: float | None = None
+
+    # -- updates from the pipeline ------------------------------------------------------------
+
+    def engine_answered(self) -> None:
+        """The engine sent an HTTP response (any status: it is up and reachable)."""
+        self._engine_answer = self._clock()
+        self._engine_failure = None
+
+    def engine_failed(self, reason: str) -> None:
+        """A request got no HTTP response (connection refused, timeout, TLS error...)."""
+        self._engine_failure = reason
+
+    def positions_written(self) -> None:
+        self._positions_written = self._clock()
+        self._positions_failure = None
+
+    def positions_failed(self, reason: str) -> None:
+        self._positions_failure = reason
+
+    def delivered(self) -> None:
+        """A batch reached its final outcome (indexed, already present or dead-lettered)."""
+        self._delivered = self._clock()
+
+    # -- report -------------------------------------------------------------------------------
+
+    def report(self) -> tuple[bool, dict[str, object]]:
+        """``(healthy, body)`` in the monitoring guide's ``/health/detailed`` shape."""
+        now = self._clock()
+        checks = {
+            "search_engine": self._check_engine(now),
+            "positions": self._check_positions(now),
+            "delivery": self._check_delivery(now),
+        }
+        healthy = all(check["status"] == "pass" for check in checks.values())
+        body: dict[str, object] = {
+            "status": "healthy" if healthy else "unhealthy",
+            "timestamp": utc_timestamp(),
+            "version": version(),
+            "checks": checks,
+        }
+        return healthy, body
+
+    def _check_engine(self, now: float) -> CheckResult:
+        if self._engine_failure is not None:
+            return _fail(f"last request failed: {self._engine_failure}")
+        if self._engine_answer is None:
+            return _pass("no request yet")
+        age = now - self._engine_answer
+        if age > self._engine_timeout:
+            return _fail(f"no answer for {age:.0f}s (limit {self._engine_timeout:g}s)")
+        return _pass(f"answered {age:.0f}s ago")
+
+    def _check_positions(self, now: float) -> CheckResult:
+        if self._positions_failure is not None:
+            return _fail(f"last write failed: {self._positions_failure}")
+        if self._positions_written is None:
+            return _pass("not written yet")
+        return _pass(f"written {now - self._positions_written:.0f}s ago")
+
+    def _check_delivery(self, now: float) -> CheckResult:
+        try:
+            lag = self._lag_bytes()
+        except Exception as exc:  # a broken probe must report, not crash the endpoint
+            return _fail(f"lag unavailable: {exc!r}")
+        since = self._delivered if self._delivered is not None else self._started
+        idle = now - since
+        if lag > 0 and idle >= self._stall:
+            when = "since start" if self._delivered is None else "since last delivery"
+            return _fail(
+                f"{lag} bytes waiting, nothing delivered for {idle:.0f}s {when} "
+                f"(limit {self._stall:g}s)"
+            )
+        return _pass(f"lag {lag} bytes")
+
+
+def _pass(detail: str) -> CheckResult:
+    return {"status": "pass", "detail": detail}
+
+
+def _fail(detail: str) -> CheckResult:
+    return {"status": "fail", "detail": detail}

@@ -1,0 +1,164 @@
+"""Prometheus metrics of one logship process.
+
+Everything lives in the dedicated :data:`REGISTRY`, not prometheus_client's global default, so
+that tests and embedding programs see exactly logship's series and nothing registered by a
+library. The HTTP server exposes this registry on ``GET /metrics``.
+
+Counters are named without ``_total``: prometheus_client appends it on exposition.
+Labels are bounded sets (outcome, reason, status_class) except ``path``, whose cardinality is
+the number of files matched by ``[tail] paths``. Bounded label values are created up front so
+that ``rate()`` and ``increase()`` see a zero before the first event instead of no series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.process_collector import ProcessCollector
+
+from logship.observe._common import python_version, version
+
+__all__ = [
+    "BACKPRESSURE_SECONDS",
+    "BUILD_INFO",
+    "BULK_DURATION",
+    "BULK_REQUESTS",
+    "BULK_STATUS_CLASSES",
+    "FILES_TRACKED",
+    "FILE_LAG_BYTES",
+    "INFLIGHT_BYTES",
+    "LAST_DELIVERY",
+    "LOST_BYTES",
+    "PARSE_FAILURES",
+    "PARSE_FAILURE_REASONS",
+    "POSITION_WRITE_FAILURES",
+    "READ_BYTES",
+    "READ_LINES",
+    "RECORDS",
+    "RECORD_OUTCOMES",
+    "REGISTRY",
+    "RETRIES",
+    "RETRY_REASONS",
+]
+
+REGISTRY = CollectorRegistry()
+
+# CPU, memory and open file descriptors of this process (process_* series), which the default
+# registry would have carried.
+ProcessCollector(registry=REGISTRY)
+
+RECORD_OUTCOMES = ("indexed", "already_present", "dead_lettered")
+PARSE_FAILURE_REASONS = (
+    "invalid_json",
+    "recovered_by_pattern",
+    "not_an_object",
+    "invalid_utf8",
+    "line_truncated",
+    "bad_timestamp",
+    "missing_timestamp",
+)
+BULK_STATUS_CLASSES = ("2xx", "4xx", "5xx", "error")
+RETRY_REASONS = (
+    "connection",
+    "timeout",
+    "http_429",
+    "http_5xx",
+    "http_413",
+    "item_429",
+    "item_5xx",
+)
+
+BUILD_INFO = Gauge(
+    "logship_build_info",
+    "Always 1; the labels carry the logship and Python versions.",
+    ["version", "python"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(version=version(), python=python_version()).set(1)
+
+READ_LINES = Counter(
+    "logship_read_lines",
+    "Complete lines read from a log file.",
+    ["path"],
+    registry=REGISTRY,
+)
+READ_BYTES = Counter(
+    "logship_read_bytes",
+    "Bytes read from a log file.",
+    ["path"],
+    registry=REGISTRY,
+)
+RECORDS = Counter(
+    "logship_records",
+    "Records whose delivery is final, by outcome (indexed, already_present, dead_lettered).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+PARSE_FAILURES = Counter(
+    "logship_parse_failures",
+    "Lines that did not parse cleanly; they are still shipped, tagged with the reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+BULK_REQUESTS = Counter(
+    "logship_bulk_requests",
+    "Bulk requests sent, by HTTP status class (2xx, 4xx, 5xx) or 'error' when none came back.",
+    ["status_class"],
+    registry=REGISTRY,
+)
+BULK_DURATION = Histogram(
+    "logship_bulk_request_duration_seconds",
+    "Time from sending a bulk request to reading its whole response.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+RETRIES = Counter(
+    "logship_retries",
+    "Retries of whole bulk requests or of failed items, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+INFLIGHT_BYTES = Gauge(
+    "logship_inflight_bytes",
+    "Bytes read but not yet delivered (bounded by the backpressure limit).",
+    registry=REGISTRY,
+)
+BACKPRESSURE_SECONDS = Counter(
+    "logship_backpressure_seconds",
+    "Time the readers spent paused because the in-flight bound was reached.",
+    registry=REGISTRY,
+)
+FILE_LAG_BYTES = Gauge(
+    "logship_file_lag_bytes",
+    "File size minus committed position: bytes not yet delivered.",
+    ["path"],
+    registry=REGISTRY,
+)
+FILES_TRACKED = Gauge(
+    "logship_files_tracked",
+    "Files currently tailed.",
+    registry=REGISTRY,
+)
+LOST_BYTES = Counter(
+    "logship_lost_bytes",
+    "Bytes deleted (by rotation) before they were delivered.",
+    registry=REGISTRY,
+)
+LAST_DELIVERY = Gauge(
+    "logship_last_delivery_timestamp_seconds",
+    "Unix time of the last delivered batch; 0 until the first one.",
+    registry=REGISTRY,
+)
+POSITION_WRITE_FAILURES = Counter(
+    "logship_position_write_failures",
+    "Failed attempts to store the position file.",
+    registry=REGISTRY,
+)
+
+for _outcome in RECORD_OUTCOMES:
+    RECORDS.labels(outcome=_outcome)
+for _reason in PARSE_FAILURE_REASONS:
+    PARSE_FAILURES.labels(reason=_reason)
+for _status_class in BULK_STATUS_CLASSES:
+    BULK_REQUESTS.labels(status_class=_status_class)
+for _reason in RETRY_REASONS:
+    RETRIES.labels(reason=_reason)

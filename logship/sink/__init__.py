@@ -1,0 +1,1 @@
+"""Delivering documents: encoding, batching, bulk requests, retries and the dead-letter file."""

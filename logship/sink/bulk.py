@@ -1,0 +1,150 @@
+"""The bulk HTTP service: one NDJSON body in, the status and raw body out.
+
+It speaks plain ``application/x-ndjson`` through elastic_transport's AsyncTransport over aiohttp,
+so Elasticsearch 8 and 9 and OpenSearch 2 all accept it (the ``Elasticsearch`` client class
+would pin the server's vendor and major version). Responses are not deserialized by the
+transport: the sink decides whether it needs to look at the items at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import orjson
+from elastic_transport import (
+    AsyncTransport,
+    ConnectionError as TransportConnectionError,
+    ConnectionTimeout,
+    NodeConfig,
+    SerializationError,
+    Serializer,
+    TlsError,
+    TransportError,
+)
+
+from logship.errors import EngineUnreachable
+from logship.settings import ElasticsearchSettings
+
+__all__ = ["BulkClient", "BulkResponse", "ItemResult", "item_results"]
+
+# The transport logs every request at INFO; that is one line per batch.
+logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
+
+
+class _Raw(Serializer):
+    mimetype: ClassVar[str] = "application/json"
+
+    def loads(self, data: bytes) -> bytes:
+        return data
+
+    def dumps(self, data: Any) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        return orjson.dumps(data)
+
+
+_RAW = _Raw()
+_SERIALIZERS: dict[str, Serializer] = {
+    m: _RAW
+    for m in ("application/json", "application/x-ndjson", "application/vnd.elasticsearch+json", "text/*",
+              "application/*", "application/octet-stream")
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResponse:
+    status: int
+    body: bytes
+
+    @property
+    def all_created(self) -> bool:
+        """True when the engine says no item failed; then the items need not be parsed."""
+        return self.status == 200 and b'"errors":false' in self.body[:200]
+
+
+# (status, reason or None)
+ItemResult = tuple[int, str | None]
+
+
+def item_results(body: bytes) -> list[ItemResult]:
+    """Per-item status and reason of a bulk response, in request order."""
+    data = orjson.loads(body)
+    results: list[ItemResult] = []
+    for entry in data["items"]:
+        result = next(iter(entry.values()))
+        error = result.get("error")
+        reason = None
+        if error is not None:
+            reason = f"{error.get('type')}: {error.get('reason')}" if isinstance(error, dict) else str(error)
+            caused = error.get("caused_by") if isinstance(error, dict) else None
+            if isinstance(caused, dict):
+                reason += f" (caused by {caused.get('type')}: {caused.get('reason')})"
+        results.append((int(result.get("status", 0)), reason))
+    return results
+
+
+class BulkClient:
+    """Sends bulk bodies to the configured engine nodes."""
+
+    def __init__(self, settings: ElasticsearchSettings) -> None:
+        headers: dict[str, str] = {}
+        if settings.api_key:
+            headers["authorization"] = f"ApiKey {settings.api_key}"
+        elif settings.username is not None and settings.password is not None:
+            token = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
+            headers["authorization"] = f"Basic {token}"
+        nodes = []
+        for host in settings.hosts:
+            url = urlsplit(host)
+            scheme = url.scheme
+            nodes.append(
+                NodeConfig(
+                    scheme=scheme,
+                    host=url.hostname or "localhost",
+                    port=url.port or (443 if scheme == "https" else 9200),
+                    path_prefix=url.path.rstrip("/"),
+                    headers=headers,
+                    request_timeout=settings.request_timeout_seconds,
+                    http_compress=settings.gzip,
+                    verify_certs=settings.verify_certs,
+                    ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                    ssl_show_warn=False,
+                )
+            )
+        self._transport = AsyncTransport(
+            nodes, serializers=_SERIALIZERS, max_retries=0, retry_on_timeout=False, meta_header=False,
+            dead_node_backoff_factor=0.0, max_dead_node_backoff=0.0,
+        )
+        self.hosts = settings.hosts
+
+    async def bulk(self, body: bytes) -> BulkResponse:
+        """POST one bulk body; raises EngineUnreachable when no HTTP answer came back."""
+        return await self._request("POST", "/_bulk", body, "application/x-ndjson")
+
+    async def info(self) -> BulkResponse:
+        """GET / (the engine's name and version)."""
+        return await self._request("GET", "/", None, None)
+
+    async def _request(self, method: str, target: str, body: bytes | None, content_type: str | None) -> BulkResponse:
+        headers = {"accept": "application/json"}
+        if content_type is not None:
+            headers["content-type"] = content_type
+        try:
+            resp = await self._transport.perform_request(method, target, body=body, headers=headers)
+        except ConnectionTimeout as exc:
+            raise EngineUnreachable(f"timeout: no answer from {', '.join(self.hosts)} in time") from exc
+        except TlsError as exc:
+            raise EngineUnreachable(f"TLS failure talking to {', '.join(self.hosts)}: {exc.message}") from exc
+        except TransportConnectionError as exc:
+            raise EngineUnreachable(f"connection: cannot reach {', '.join(self.hosts)}: {exc.message}") from exc
+        except (TransportError, SerializationError) as exc:
+            raise EngineUnreachable(f"connection: bad answer from {', '.join(self.hosts)}: {exc}") from exc
+        raw = resp.body
+        return BulkResponse(resp.meta.status, raw if isinstance(raw, bytes) else b"")
+
+    async def close(self) -> None:
+        await self._transport.close()

@@ -1,0 +1,55 @@
+"""What to do with a failed request or item, and how long to wait before trying again."""
+
+from __future__ import annotations
+
+import random
+from enum import Enum
+
+__all__ = ["Backoff", "Verdict", "classify_item", "classify_request"]
+
+
+class Verdict(Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD = "dead"
+    SPLIT = "split"
+
+
+def classify_item(status: int) -> Verdict:
+    """201 created and 409 (already indexed by an earlier attempt) are delivered; 429/5xx retried."""
+    if status in (200, 201, 409):
+        return Verdict.DELIVERED
+    if status == 429 or status >= 500:
+        return Verdict.RETRY
+    return Verdict.DEAD
+
+
+def classify_request(status: int) -> tuple[Verdict, str]:
+    """Verdict on a whole bulk response, and the retry reason label."""
+    if status == 200:
+        return Verdict.DELIVERED, ""
+    if status == 413:
+        return Verdict.SPLIT, "http_413"
+    if status == 429:
+        return Verdict.RETRY, "http_429"
+    if status >= 500:
+        return Verdict.RETRY, "http_5xx"
+    # 401/403/404 and the like: an operator must fix credentials or the URL; nothing is dropped meanwhile.
+    return Verdict.RETRY, "http_4xx"
+
+
+class Backoff:
+    """Exponential backoff with jitter: initial * 2^n, capped, each delay drawn from [d/2, d]."""
+
+    def __init__(self, initial: float, cap: float) -> None:
+        self._initial = initial
+        self._cap = cap
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        delay = min(self._cap, self._initial * (2 ** min(self.failures, 30)))
+        self.failures += 1
+        return random.uniform(delay / 2, delay)
+
+    def reset(self) -> None:
+        self.failures = 0

@@ -1,0 +1,140 @@
+"""Committed positions, stored atomically: a torn write can never lose or reset them.
+
+``positions.json`` holds, per file identity, the end offset of the last delivered record. Each
+write goes to a temporary file that is fsynced, the previous store is kept as
+``positions.json.prev``, the new one renamed over, and the directory fsynced. On load, a store
+that cannot be parsed is reported and moved aside, and the previous one is used: logship then
+re-reads at most one flush interval of records, which deterministic ids make harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from logship.errors import PositionsError
+
+__all__ = ["FilePosition", "PositionStore", "StoreState"]
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FilePosition:
+    """Where a file stands: identity, last known place and size, committed offset."""
+
+    key: str
+    path: str
+    dev: int
+    ino: int
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreState:
+    """What a load found: positions and the time of the last completed directory scan."""
+
+    files: dict[str, FilePosition]
+    scanned_at: float | None
+    recovered_from: str | None  # why the main file was not used, when it was not
+
+
+class PositionStore:
+    """Reads and writes ``<positions_dir>/positions.json``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / "positions.json"
+        self.previous = directory / "positions.json.prev"
+
+    def load(self) -> StoreState:
+        """Load the store; fall back to the previous one when the main file is damaged."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PositionsError(
+                f"cannot create positions directory {self.directory} (setting `tail.positions_dir`): {exc.strerror}"
+            ) from exc
+        problem: str | None = None
+        for candidate in (self.path, self.previous):
+            if not candidate.exists():
+                if candidate is self.path and self.previous.exists():
+                    problem = f"{self.path} is missing (a write was interrupted)"
+                continue
+            try:
+                state = self._parse(candidate.read_bytes())
+            except (OSError, ValueError) as exc:
+                problem = f"{candidate} is unreadable ({exc})"
+                self._quarantine(candidate)
+                continue
+            if problem is not None:
+                log.error(
+                    "Position store damaged; resuming from the previous store",
+                    extra={"problem": problem, "used": str(candidate)},
+                )
+                return StoreState(state.files, state.scanned_at, problem)
+            return state
+        if problem is not None:
+            log.error(
+                "Position store damaged and no previous store; files are read from their start "
+                "(already indexed records are recognised by their ids and not duplicated)",
+                extra={"problem": problem},
+            )
+            return StoreState({}, None, problem)
+        return StoreState({}, None, None)
+
+    @staticmethod
+    def _parse(raw: bytes) -> StoreState:
+        data: Any = orjson.loads(raw)
+        if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("files"), list):
+            raise ValueError(f"not a version {VERSION} position store")
+        files = {}
+        for entry in data["files"]:
+            pos = FilePosition(
+                key=str(entry["key"]), path=str(entry["path"]), dev=int(entry["dev"]),
+                ino=int(entry["ino"]), offset=int(entry["offset"]), size=int(entry["size"]),
+            )
+            if pos.offset < 0:
+                raise ValueError(f"negative offset for {pos.path}")
+            files[pos.key] = pos
+        scanned = data.get("scanned_at")
+        return StoreState(files, float(scanned) if scanned is not None else None, None)
+
+    def _quarantine(self, path: Path) -> None:
+        target = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        try:
+            os.replace(path, target)
+            log.error("Moved damaged position file aside", extra={"file": str(path), "moved_to": str(target)})
+        except OSError:
+            pass
+
+    def save(self, files: list[FilePosition], scanned_at: float | None) -> None:
+        """Write atomically: temporary file, fsync, keep the previous store, rename, fsync the directory."""
+        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": [asdict(f) for f in files]})
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, body)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if self.path.exists():
+                os.replace(self.path, self.previous)
+            os.replace(tmp, self.path)
+            dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as exc:
+            raise PositionsError(f"cannot write {self.path} (setting `tail.positions_dir`): {exc.strerror}") from exc

@@ -1,0 +1,77 @@
+"""Reading one file block by block: complete lines only, over-long lines cut, records held for multiline."""
+
+from __future__ import annotations
+
+import os
+
+from logship.tail.multiline import Block, RecordSplitter
+
+__all__ = ["LineReader"]
+
+
+class LineReader:
+    """Reads a file from ``offset``; ``take`` hands out blocks of complete records, in order.
+
+    The buffer always starts at a record boundary (``buf_start``), so the end of the last block
+    handed out is the resumable position, never the raw read offset.
+    """
+
+    def __init__(self, fd: int, offset: int, splitter: RecordSplitter, block_bytes: int, max_line_bytes: int) -> None:
+        self.fd = fd
+        self.buf = b""
+        self.buf_start = offset  # file offset of buf[0]
+        self.next_read = offset  # file offset of the next byte to read
+        self._splitter = splitter
+        self._block = block_bytes
+        self._max_line = max_line_bytes
+        self._skipping: tuple[int, bytes] | None = None  # over-long line: (start, kept head)
+        self._long_done: Block | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes read but not yet handed out."""
+        return len(self.buf)
+
+    def read(self) -> int:
+        """Read one block into the buffer; return the number of bytes read (0 at end of file)."""
+        data = os.pread(self.fd, self._block, self.next_read)
+        got = len(data)
+        if not got:
+            return 0
+        self.next_read += got
+        if self._skipping is not None:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return got  # still inside the over-long line: its rest is discarded
+            start, head = self._skipping
+            self._skipping = None
+            end = self.next_read - len(data) + nl + 1
+            self._long_done = Block(start, end, None, [(start, head, None, "line_truncated")])
+            data = data[nl + 1 :]
+            self.buf_start = end
+        self.buf = self.buf + data if self.buf else data
+        return got
+
+    def take(self, hold_last: bool, at_eof_final: bool = False) -> Block | None:
+        """Hand out the complete records in the buffer.
+
+        ``hold_last`` keeps the last record back, since continuation lines may follow it;
+        ``at_eof_final`` (replay) treats an unterminated last line as complete.
+        """
+        if self._long_done is not None:
+            done, self._long_done = self._long_done, None
+            return done
+        buf = self.buf
+        if at_eof_final and buf and not buf.endswith(b"\n"):
+            buf = self.buf = buf + b"\n"
+        complete = buf.rfind(b"\n") + 1
+        if self._skipping is None and len(buf) - complete > self._max_line:
+            # An over-long line begins: hand out everything before it, keep its head, skip the rest.
+            self._skipping = (self.buf_start + complete, buf[complete : complete + self._max_line])
+            hold_last = False
+            self.buf = buf = buf[:complete]
+        block, used = self._splitter.split(buf, self.buf_start, complete, hold_last)
+        if used:
+            self.buf = buf[used:]
+            self.buf_start += used
+        return block

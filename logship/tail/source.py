@@ -1,0 +1,374 @@
+"""TailSource: follows the files, survives rotation and truncation, and emits encoded chunks.
+
+One loop does it all, file by file and block by block, pausing while the in-flight bound is
+reached (the log files are the buffer). Identity is the first-line fingerprint; device and
+inode are only hints for following an open file across renames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from logship.acks import Chunk, FileAcks
+from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
+from logship.settings import MultilineSettings, TailSettings
+from logship.sink.encode import Encoder, file_id
+from logship.tail.discovery import Candidate, Discovery
+from logship.tail.fingerprint import fingerprint_fd, fingerprint_path
+from logship.tail.multiline import Block, RecordSplitter
+from logship.tail.positions import FilePosition, StoreState
+from logship.tail.reader import LineReader
+
+__all__ = ["InflightBudget", "TailSource", "TrackedFile"]
+
+log = logging.getLogger(__name__)
+
+
+class InflightBudget:
+    """Bytes read but not yet delivered; readers wait while it is spent."""
+
+    def __init__(self, limit: int, on_change: Callable[[int], None], on_paused: Callable[[float], None]) -> None:
+        self.limit = limit
+        self.used = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._on_change = on_change
+        self._on_paused = on_paused
+
+    def spend(self, n: int) -> None:
+        self.used += n
+        if self.used >= self.limit:
+            self._room.clear()
+        self._on_change(self.used)
+
+    def release(self, n: int) -> None:
+        self.used -= n
+        if self.used < self.limit:
+            self._room.set()
+        self._on_change(self.used)
+
+    async def wait_for_room(self) -> None:
+        if self._room.is_set():
+            return
+        started = time.monotonic()
+        await self._room.wait()
+        self._on_paused(time.monotonic() - started)
+
+    async def wait_empty(self) -> None:
+        while self.used > 0:
+            await asyncio.sleep(0.05)
+
+
+class TrackedFile:
+    """An open file being followed: its reader, its acknowledgements, its identity once known."""
+
+    def __init__(self, path: str, fd: int, dev: int, ino: int, offset: int, key: str | None, matched: bool,
+                 splitter: RecordSplitter, settings: TailSettings) -> None:
+        self.path = path
+        self.fd = fd
+        self.dev = dev
+        self.ino = ino
+        self.key = key
+        self.matched = matched
+        self.reader = LineReader(fd, offset, splitter, settings.read_block_bytes, settings.max_line_bytes)
+        self.acks = FileAcks(offset)
+        self.size = 0
+        self.fid = b""
+        self.last_growth = time.monotonic()
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.size - self.acks.committed)
+
+    def position(self) -> FilePosition | None:
+        if self.key is None:
+            return None
+        return FilePosition(self.key, self.path, self.dev, self.ino, self.acks.committed, self.size)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class TailSource:
+    """Follows ``tail.paths`` and hands chunks to ``emit``."""
+
+    def __init__(self, tail: TailSettings, multiline: MultilineSettings, encoder: Encoder, namespace: str,
+                 restored: StoreState, budget: InflightBudget, emit: Callable[[Chunk], Awaitable[None]],
+                 ignore: set[str]) -> None:
+        self._settings = tail
+        self._flush_after = multiline.flush_timeout_seconds
+        self._splitter = RecordSplitter(multiline.start_pattern, multiline.max_lines, tail.max_line_bytes)
+        self._encoder = encoder
+        self._namespace = namespace
+        self._budget = budget
+        self._emit = emit
+        self.discovery = Discovery(tail.paths, tail.exclude, ignore)
+        self.files: list[TrackedFile] = []
+        self._retired: list[TrackedFile] = []  # replaced by truncation; kept until delivered
+        self._restored = dict(restored.files)
+        self._first_run = restored.scanned_at is None and not restored.files and restored.recovered_from is None
+        self.scanned_at: float | None = restored.scanned_at
+        self._stopping = asyncio.Event()
+
+    # -- positions -------------------------------------------------------------------------
+
+    def positions(self) -> list[FilePosition]:
+        out = [p for f in self.files + self._retired if (p := f.position()) is not None]
+        keys = {p.key for p in out}
+        out.extend(p for k, p in self._restored.items() if k not in keys)
+        return out
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        scan_every = self._settings.scan_interval_seconds
+        poll = self._settings.poll_interval_seconds
+        self._scan(initial=True)
+        await self.discovery.watch()
+        next_scan = time.monotonic() + scan_every
+        try:
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                if self.discovery.changed.is_set() or now >= next_scan:
+                    self.discovery.changed.clear()
+                    self._scan(initial=False)
+                    await self.discovery.watch()
+                    next_scan = now + scan_every
+                progressed = False
+                for tracked in list(self.files):
+                    await self._budget.wait_for_room()
+                    if self._stopping.is_set():
+                        return
+                    if await self._pump(tracked):
+                        progressed = True
+                if not progressed:
+                    try:
+                        await asyncio.wait_for(self.discovery.changed.wait(), poll)
+                    except TimeoutError:
+                        pass
+                    # A directory event means a scan; data appended to an open file needs none.
+        finally:
+            await self.discovery.stop()
+
+    async def _pump(self, tracked: TrackedFile) -> bool:
+        """Read one block of ``tracked`` and emit what is complete; True if bytes were read."""
+        reader = tracked.reader
+        try:
+            got = reader.read()
+        except OSError as exc:
+            log.error("Cannot read file", extra={"file": tracked.path, "error": exc.strerror})
+            return False
+        now = time.monotonic()
+        if got:
+            tracked.last_growth = now
+            READ_BYTES.labels(tracked.path).inc(got)
+            tracked.size = max(tracked.size, reader.next_read)
+        if tracked.key is None:
+            if not self._identify(tracked):
+                return bool(got)
+        block = reader.take(hold_last=True)
+        if block is None and reader.buffered and now - tracked.last_growth >= self._flush_after:
+            block = reader.take(hold_last=False)
+        if block is not None:
+            await self._emit_block(tracked, block)
+        return bool(got)
+
+    async def _emit_block(self, tracked: TrackedFile, block: Block) -> None:
+        items = self._encoder.encode(block, tracked.path, tracked.fid)
+        READ_LINES.labels(tracked.path).inc(len(items))
+        chunk = Chunk(tracked.acks, block.start, block.end, items, tracked.path, self._budget.release)
+        self._budget.spend(chunk.nbytes)
+        await self._emit(chunk)
+
+    def _identify(self, tracked: TrackedFile) -> bool:
+        key = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes)
+        if key is None:
+            return False
+        self._set_key(tracked, key)
+        return True
+
+    def _set_key(self, tracked: TrackedFile, key: str) -> None:
+        tracked.key = key
+        tracked.fid = file_id(self._namespace, key)
+
+    # -- discovery, rotation, truncation ---------------------------------------------------
+
+    def _scan(self, initial: bool) -> None:
+        wall = time.time()
+        candidates = self.discovery.scan()
+        fingerprints: dict[str, str | None] = {}
+
+        def key_of(c: Candidate) -> str | None:
+            if c.path not in fingerprints:
+                fingerprints[c.path] = fingerprint_path(c.path, self._settings.fingerprint_bytes)
+            return fingerprints[c.path]
+
+        # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
+        for tracked in list(self.files):
+            try:
+                st = os.fstat(tracked.fd)
+                current = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) if tracked.key else None
+            except OSError:
+                continue
+            if tracked.key is not None and (st.st_size < tracked.reader.next_read or current != tracked.key):
+                self._truncated(tracked, candidates, key_of)
+            else:
+                tracked.size = max(tracked.size, st.st_size)
+        by_inode = {(f.dev, f.ino): f for f in self.files}
+        keys = {f.key: f for f in self.files + self._retired if f.key is not None}
+
+        # 2. Names: follow renames, pick up new files and rotated siblings we have not seen.
+        seen_inodes = set()
+        for c in candidates:
+            seen_inodes.add((c.dev, c.ino))
+            tracked_file = by_inode.get((c.dev, c.ino))
+            if tracked_file is not None:
+                if tracked_file.path != c.path:
+                    self._relabel(tracked_file, c.path)
+                tracked_file.matched = c.matched
+                continue
+            key = key_of(c)
+            if key is not None and key in keys:
+                continue  # a copy of a file already followed (copytruncate)
+            if key is not None and key in self._restored:
+                pos = self._restored.pop(key)
+                self._open(c, pos.offset, key)
+                continue
+            if c.matched:
+                offset = 0
+                if initial and self._settings.read_from == "tail" and key not in self._restored:
+                    offset = _last_line_end(c.path, c.size)
+                self._open(c, offset, key)
+            elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
+                # Rotated away before we saw it, written since our last look: ship all of it.
+                log.info("Found a rotated file written since the last scan", extra={"file": c.path})
+                self._open(c, 0, key)
+
+        # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone.
+        if self._restored:
+            for key, pos in list(self._restored.items()):
+                lost = max(0, pos.size - pos.offset)
+                if lost:
+                    LOST_BYTES.inc(lost)
+                    log.error("File deleted before its records were delivered; data lost",
+                              extra={"file": pos.path, "lost_bytes": lost, "delivered_up_to": pos.offset})
+                del self._restored[key]
+
+        # 4. Close what is finished: rotated away or deleted, read to the end, delivered, quiet.
+        now = time.monotonic()
+        for tracked in list(self.files):
+            gone = (tracked.dev, tracked.ino) not in seen_inodes
+            done = (tracked.reader.next_read >= tracked.size and tracked.acks.outstanding == 0
+                    and not tracked.reader.buffered)
+            quiet = now - tracked.last_growth >= self._settings.close_inactive_seconds
+            if (gone or not tracked.matched) and done and (quiet or gone):
+                self._close(tracked)
+        for tracked in list(self._retired):
+            if tracked.acks.outstanding == 0:
+                self._retired.remove(tracked)
+                tracked.close()
+        for tracked in self.files:
+            FILE_LAG_BYTES.labels(tracked.path).set(tracked.lag)
+        FILES_TRACKED.set(len(self.files))
+        self.scanned_at = wall
+
+    def _open(self, c: Candidate, offset: int, key: str | None) -> None:
+        try:
+            fd = os.open(c.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            log.error("Cannot open file", extra={"file": c.path, "error": exc.strerror,
+                                                  "hint": "give logship read access to it"})
+            return
+        st = os.fstat(fd)
+        if offset > st.st_size:
+            log.warning("Stored position is past the end of the file; reading it from the start",
+                        extra={"file": c.path, "stored_offset": offset, "size": st.st_size})
+            offset = 0
+        tracked = TrackedFile(c.path, fd, st.st_dev, st.st_ino, offset, None, c.matched, self._splitter, self._settings)
+        tracked.size = st.st_size
+        if key is not None:
+            self._set_key(tracked, key)
+        self.files.append(tracked)
+        log.info("Following file", extra={"file": c.path, "offset": offset})
+
+    def _relabel(self, tracked: TrackedFile, path: str) -> None:
+        log.info("File renamed", extra={"file": tracked.path, "renamed_to": path})
+        _forget_label(tracked.path, gauges_only=True)
+        tracked.path = path
+
+    def _truncated(self, tracked: TrackedFile, candidates: list[Candidate],
+                   key_of: Callable[[Candidate], str | None]) -> None:
+        """The open file was truncated or rewritten in place; its old content may live on in a copy.
+
+        The inode itself is then picked up by the name pass of the scan as a new file from 0.
+        """
+        self.files.remove(tracked)
+        old_path = tracked.path
+        for c in candidates:
+            if (c.dev, c.ino) == (tracked.dev, tracked.ino) or c.size < tracked.reader.next_read:
+                continue
+            if key_of(c) != tracked.key:
+                continue
+            try:
+                fd = os.open(c.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                break
+            # copytruncate: the same identity continues in the copy, at the same offsets.
+            tracked.close()
+            tracked.fd = tracked.reader.fd = fd
+            tracked.dev, tracked.ino, tracked.path, tracked.matched = c.dev, c.ino, c.path, c.matched
+            tracked.size = c.size
+            self.files.append(tracked)
+            log.info("File copied and truncated; finishing the copy", extra={"file": old_path, "copy": c.path})
+            return
+        lost = max(0, tracked.size - tracked.reader.next_read)
+        if lost:
+            LOST_BYTES.inc(lost)
+            log.error("File truncated before it was read to the end; data lost",
+                      extra={"file": old_path, "lost_bytes": lost})
+        else:
+            log.info("File truncated; reading it again from the start", extra={"file": old_path})
+        tracked.close()
+        self._retired.append(tracked)  # its chunks in flight still commit; it reads no more
+
+    def _close(self, tracked: TrackedFile) -> None:
+        self.files.remove(tracked)
+        tracked.close()
+        _forget_label(tracked.path)
+        log.info("Closed file", extra={"file": tracked.path, "offset": tracked.acks.committed})
+
+    def close_all(self) -> None:
+        for tracked in self.files + self._retired:
+            tracked.close()
+
+
+def _forget_label(path: str, gauges_only: bool = False) -> None:
+    # Keeps the per-file label sets bounded to the files actually followed.
+    for metric in (FILE_LAG_BYTES,) if gauges_only else (FILE_LAG_BYTES, READ_LINES, READ_BYTES):
+        try:
+            metric.remove(path)
+        except KeyError:
+            pass
+
+
+def _last_line_end(path: str, size: int) -> int:
+    """Offset just after the last complete line: where `read_from = "tail"` starts."""
+    try:
+        with open(path, "rb") as f:
+            start = max(0, size - 65536)
+            f.seek(start)
+            data = f.read(size - start)
+    except OSError:
+        return 0
+    nl = data.rfind(b"\n")
+    return start + nl + 1 if nl >= 0 else start if start else 0
