@@ -19,8 +19,8 @@ from logship.settings import ElasticsearchSettings, ParseSettings
 
 __all__ = ["Parser", "Stamp"]
 
-# (@timestamp as ISO 8601 UTC with milliseconds, index name as bytes)
-Stamp = tuple[str, bytes]
+# (@timestamp as ISO 8601 UTC with milliseconds, index name, the same @timestamp as bytes)
+Stamp = tuple[str, bytes, bytes]
 
 _CACHE_LIMIT = 100_000
 
@@ -87,27 +87,30 @@ class Parser:
         """@timestamp and index of a document; a missing or unparsable time uses the read time, tagged."""
         value = doc.get(self.time_key)
         if type(value) is str:
-            cached = self.stamps.get(value)
-            if cached is not None:
-                return cached
-            try:
-                parsed = datetime.strptime(value, self._format)
-            except ValueError:
-                self.tag(doc, ["bad_timestamp"])
-            else:
-                if parsed.tzinfo is None:
-                    parsed = parsed.replace(tzinfo=self._zone)
-                result = self._stamp_of(parsed)
-                if len(self.stamps) >= _CACHE_LIMIT:
-                    self.stamps.clear()
-                self.stamps[value] = result
-                return result
+            found = self.stamps.get(value) or self.parse_time(value)
+            if found is not None:
+                return found
+            self.tag(doc, ["bad_timestamp"])
         else:
             self.tag(doc, ["missing_timestamp" if value is None else "bad_timestamp"])
         return self._stamp_of(datetime.fromtimestamp(time.time(), timezone.utc))
+
+    def parse_time(self, value: str) -> Stamp | None:
+        """Parse and cache one timestamp value; None when it does not fit `parse.time_format`."""
+        try:
+            parsed = datetime.strptime(value, self._format)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=self._zone)
+        result = self._stamp_of(parsed)
+        if len(self.stamps) >= _CACHE_LIMIT:
+            self.stamps.clear()
+        self.stamps[value] = result
+        return result
 
     def _stamp_of(self, moment: datetime) -> Stamp:
         utc = moment.astimezone(timezone.utc)
         iso = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
         index = f"{self._prefix}-{utc.strftime(self._date_format)}".encode()
-        return iso, index
+        return iso, index, iso.encode()

@@ -8,10 +8,22 @@ import time
 from logship.acks import Chunk
 from logship.settings import BatchSettings
 
-__all__ = ["Batch", "Batcher"]
+__all__ = ["Batch", "Batcher", "body_of"]
 
-# Parts of chunks: a chunk larger than a batch is spread over several batches.
-Batch = list[tuple[Chunk, list[bytes]]]
+# Which items of which chunks: a range in the common case, a list of indices for retries.
+# A chunk larger than a batch is spread over several batches.
+Batch = list[tuple[Chunk, range | list[int]]]
+
+
+def body_of(batch: Batch) -> bytes:
+    """The NDJSON request body of a batch."""
+    parts: list[bytes | memoryview] = []
+    for chunk, which in batch:
+        if isinstance(which, range):
+            parts.append(chunk.span(which.start, which.stop))
+        else:
+            parts.extend(chunk.item(i) for i in which)
+    return b"".join(parts)
 
 
 class Batcher:
@@ -48,27 +60,26 @@ class Batcher:
                 return
             if not batch:
                 deadline = time.monotonic() + self._interval
-            items = chunk.items
-            if docs + len(items) <= self._max_docs and size + chunk.nbytes <= self._max_bytes:
-                batch.append((chunk, items))
-                docs += len(items)
+            if docs + chunk.count <= self._max_docs and size + chunk.nbytes <= self._max_bytes:
+                batch.append((chunk, range(chunk.count)))
+                docs += chunk.count
                 size += chunk.nbytes
             else:
-                # Rare: spread the chunk item by item over this batch and the next ones.
-                part: list[bytes] = []
-                for item in items:
-                    n = len(item)
-                    if (docs + 1 > self._max_docs or size + n > self._max_bytes) and (part or batch):
-                        if part:
-                            batch.append((chunk, part))
+                # Rare: spread the chunk over this batch and the next ones, item by item.
+                lo = 0
+                ends = chunk.ends
+                for i in range(chunk.count):
+                    n = ends[i] - (ends[i - 1] if i else 0)
+                    if (docs + 1 > self._max_docs or size + n > self._max_bytes) and (i > lo or batch):
+                        if i > lo:
+                            batch.append((chunk, range(lo, i)))
                         await self._batches.put(batch)
-                        batch, part, docs, size = [], [], 0, 0
+                        batch, docs, size, lo = [], 0, 0, i
                         deadline = time.monotonic() + self._interval
-                    part.append(item)
                     docs += 1
                     size += n
-                if part:
-                    batch.append((chunk, part))
+                if chunk.count > lo:
+                    batch.append((chunk, range(lo, chunk.count)))
             if docs >= self._max_docs or size >= self._max_bytes:
                 await self._batches.put(batch)
                 batch, docs, size = [], 0, 0

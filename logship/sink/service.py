@@ -19,7 +19,7 @@ from logship.errors import DeadLetterError, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import BULK_DURATION, BULK_REQUESTS, LAST_DELIVERY, RECORDS, RETRIES
 from logship.settings import DeliverySettings
-from logship.sink.batcher import Batch
+from logship.sink.batcher import Batch, body_of
 from logship.sink.bulk import BulkClient, BulkResponse, item_results
 from logship.sink.deadletter import DeadLetter, DeadLetterFile
 from logship.sink.retry import Backoff, Verdict, classify_item, classify_request
@@ -66,16 +66,16 @@ class BulkSink:
         while pending:
             attempts += 1
             if self._abandon_after and attempts > self._abandon_after + 1:
-                for chunk, items in pending:
-                    self.tally.undelivered += len(items)
-                    chunk.abandon(len(items))
+                for chunk, which in pending:
+                    self.tally.undelivered += len(which)
+                    chunk.abandon(len(which))
                 log.error("Giving up on records the engine did not accept", extra={"reason": last_reason})
                 return
             limit = self._settings.max_retries
             if limit and attempts > limit + 1:
                 await self._dead_letter_all(pending, 0, f"gave up after {attempts - 1} attempts: {last_reason}")
                 return
-            body = b"".join([item for _, items in pending for item in items])
+            body = body_of(pending)
             started = time.monotonic()
             try:
                 response = await self._client.bulk(body)
@@ -99,7 +99,7 @@ class BulkSink:
                 continue
             last_reason = f"HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')}"
             if response.status in (400, 413):
-                total = sum(len(items) for _, items in pending)
+                total = sum(len(which) for _, which in pending)
                 if total == 1:
                     RETRIES.labels(reason).inc()
                     await self._dead_letter_all(pending, response.status, last_reason)
@@ -115,9 +115,9 @@ class BulkSink:
         """Account a 200 answer item by item; return what must be sent again and why."""
         if response.all_created:
             count = 0
-            for chunk, items in pending:
-                chunk.delivered(len(items))
-                count += len(items)
+            for chunk, which in pending:
+                chunk.delivered(len(which))
+                count += len(which)
             self.tally.indexed += count
             RECORDS.labels("indexed").inc(count)
             self._delivered()
@@ -129,10 +129,10 @@ class BulkSink:
         indexed = present = 0
         last_reason = ""
         i = 0
-        for chunk, items in pending:
+        for chunk, which in pending:
             done = dead = 0
-            again: list[bytes] = []
-            for item in items:
+            again: list[int] = []
+            for item in which:
                 status, why = results[i] if i < len(results) else (0, "missing from the bulk response")
                 i += 1
                 verdict = classify_item(status)
@@ -147,7 +147,7 @@ class BulkSink:
                     last_reason = f"item {status}: {why}"
                     RETRIES.labels("item_429" if status == 429 else "item_5xx").inc()
                 else:
-                    letters.append(DeadLetter(item, status, why or f"status {status}"))
+                    letters.append(DeadLetter(chunk.item(item), status, why or f"status {status}"))
                     dead += 1
             if done:
                 chunk.delivered(done)
@@ -166,8 +166,8 @@ class BulkSink:
         return retry, last_reason
 
     async def _dead_letter_all(self, pending: Batch, status: int, reason: str) -> None:
-        letters = [DeadLetter(item, status, reason) for _, items in pending for item in items]
-        await self._write_dead(letters, [(chunk, len(items)) for chunk, items in pending])
+        letters = [DeadLetter(chunk.item(i), status, reason) for chunk, which in pending for i in which]
+        await self._write_dead(letters, [(chunk, len(which)) for chunk, which in pending])
 
     async def _write_dead(self, letters: list[DeadLetter], owners: list[tuple[Chunk, int]]) -> None:
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
@@ -204,16 +204,16 @@ class BulkSink:
 
 
 def _halves(batch: Batch) -> tuple[Batch, Batch]:
-    flat = [(chunk, item) for chunk, items in batch for item in items]
+    flat = [(chunk, i) for chunk, which in batch for i in which]
     mid = len(flat) // 2
     return _group(flat[:mid]), _group(flat[mid:])
 
 
-def _group(flat: list[tuple[Chunk, bytes]]) -> Batch:
-    out: Batch = []
-    for chunk, item in flat:
+def _group(flat: list[tuple[Chunk, int]]) -> Batch:
+    out: list[tuple[Chunk, list[int]]] = []
+    for chunk, i in flat:
         if out and out[-1][0] is chunk:
-            out[-1][1].append(item)
+            out[-1][1].append(i)
         else:
-            out.append((chunk, [item]))
-    return out
+            out.append((chunk, [i]))
+    return list(out)

@@ -1,7 +1,8 @@
 """Grouping complete lines into records: a line that does not start a record continues the last one.
 
-The work is per block, not per line: one regex search tells whether a block holds any
-continuation line at all; only then are record boundaries found line by line.
+The work is per block, not per line: one regex pass finds the continuation lines (a traceback
+every few hundred records); the single-line records between them are handed on as runs of lines,
+which the encoder processes in its fast loop.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ SlowRecord = tuple[int, bytes, bytes | None, str | None]
 
 @dataclass(slots=True)
 class Block:
-    """Complete records read from one file, from byte ``start`` up to byte ``end``.
+    """Complete records read from one file, covering bytes [start, end).
 
-    ``lines`` is the common case, one record per line and contiguous from ``start``;
-    otherwise ``records`` lists each record with its own offset.
+    ``runs`` are (offset, lines) with one record per line, contiguous from offset; ``records``
+    are the records that span several lines or were cut. Order across them does not matter:
+    each record carries its own offset, and the block is acknowledged as a whole.
     """
 
     start: int
     end: int
-    lines: list[bytes] | None
-    records: list[SlowRecord] | None
+    runs: list[tuple[int, list[bytes]]]
+    records: list[SlowRecord]
 
     def __len__(self) -> int:
-        return len(self.lines) if self.lines is not None else len(self.records or ())
+        return sum(len(lines) for _, lines in self.runs) + len(self.records)
 
 
 class RecordSplitter:
@@ -37,9 +39,9 @@ class RecordSplitter:
 
     def __init__(self, start_pattern: str, max_lines: int, max_line_bytes: int) -> None:
         body = start_pattern[1:] if start_pattern.startswith("^") else start_pattern
-        self._starts = re.compile(start_pattern.encode(), re.MULTILINE)  # `^` must hold at any line start
-        # Matches at the beginning of any line that does NOT start a record.
-        self._continuation = re.compile(b"(?m)^(?!(?:" + body.encode() + b"))")
+        # Matches the newline before a line that does NOT start a record. Starting the pattern
+        # with a literal newline lets the regex engine skip ahead instead of trying every byte.
+        self._continuation = re.compile(b"\n(?!(?:" + body.encode() + b"))")
         self._max_lines = max_lines
         self._max_line = max_line_bytes
 
@@ -51,45 +53,43 @@ class RecordSplitter:
         """
         if complete == 0:
             return None, 0
-        if self._continuation.search(buf, 0, complete - 1) is None:
-            # Every line starts a record.
-            cut = complete
-            if hold_last:
-                cut = buf.rfind(b"\n", 0, complete - 1) + 1
-                if cut == 0:
-                    return None, 0
-            lines = buf[: cut - 1].split(b"\n")
-            return Block(base, base + cut, lines, None), cut
-        return self._slow(buf, base, complete, hold_last)
-
-    def _slow(self, buf: bytes, base: int, complete: int, hold_last: bool) -> tuple[Block | None, int]:
-        starts: list[int] = []
-        pos = 0
-        match = self._starts.match
-        while pos < complete:
-            nl = buf.index(b"\n", pos)
-            if pos == 0 or match(buf, pos) is not None:
-                starts.append(pos)
-            pos = nl + 1
+        # Continuation groups: (start of the record they belong to, first continuation byte, end).
+        groups: list[tuple[int, int, int]] = []
+        for match in self._continuation.finditer(buf, 0, complete - 1):
+            pos = match.start() + 1
+            end = buf.index(b"\n", pos) + 1
+            if groups and groups[-1][2] == pos:
+                groups[-1] = (groups[-1][0], groups[-1][1], end)
+            else:
+                groups.append((buf.rfind(b"\n", 0, pos - 1) + 1, pos, end))
+        cut = complete
         if hold_last:
-            cut = starts.pop()
-            if not starts:
+            if groups and groups[-1][2] == complete:
+                cut = groups.pop()[0]
+            else:
+                cut = buf.rfind(b"\n", 0, complete - 1) + 1
+            if cut == 0:
                 return None, 0
-        else:
-            cut = complete
+        runs: list[tuple[int, list[bytes]]] = []
         records: list[SlowRecord] = []
-        bounds = starts + [cut]
-        for i in range(len(starts)):
-            s, e = bounds[i], bounds[i + 1]
-            nl = buf.index(b"\n", s)
-            first = buf[s:nl]
-            rest = buf[nl + 1 : e - 1] if nl + 1 < e else None
-            tag = None
-            if rest is not None and rest.count(b"\n") >= self._max_lines:
-                rest = b"\n".join(rest.split(b"\n", self._max_lines)[: self._max_lines])
-                tag = "multiline_truncated"
-            if len(first) > self._max_line:
-                first = first[: self._max_line]
-                tag = "line_truncated"
-            records.append((base + s, first, rest, tag))
-        return Block(base, base + cut, None, records), cut
+        at = 0
+        for start, first_cont, end in groups:
+            if start > at:
+                runs.append((base + at, buf[at : start - 1].split(b"\n")))
+            records.append(self._record(buf, base, start, first_cont, end))
+            at = end
+        if cut > at:
+            runs.append((base + at, buf[at : cut - 1].split(b"\n")))
+        return Block(base, base + cut, runs, records), cut
+
+    def _record(self, buf: bytes, base: int, start: int, first_cont: int, end: int) -> SlowRecord:
+        first = buf[start : first_cont - 1]
+        rest = buf[first_cont : end - 1]
+        tag = None
+        if rest.count(b"\n") >= self._max_lines:
+            rest = b"\n".join(rest.split(b"\n", self._max_lines)[: self._max_lines])
+            tag = "multiline_truncated"
+        if len(first) > self._max_line:
+            first = first[: self._max_line]
+            tag = "line_truncated"
+        return (base + start, first, rest, tag)

@@ -46,7 +46,7 @@ class LineReader:
             start, head = self._skipping
             self._skipping = None
             end = self.next_read - len(data) + nl + 1
-            self._long_done = Block(start, end, None, [(start, head, None, "line_truncated")])
+            self._long_done = Block(start, end, [], [(start, head, None, "line_truncated")])
             data = data[nl + 1 :]
             self.buf_start = end
         self.buf = self.buf + data if self.buf else data
