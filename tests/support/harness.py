@@ -1,0 +1,220 @@
+"""Driving real processes for integration and chaos tests: the workload, logship, and checks.
+
+Everything here talks to real things: `../shared/workload/aichat_logger.py` writes through the
+real logging module, `logship run` runs as its own process and is signalled and killed for real,
+and the checks read the documents back from the real search engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+WORKLOAD = Path(os.environ.get("LOGSHIP_WORKLOAD", REPO.parent / "shared" / "workload" / "aichat_logger.py"))
+SEQ = re.compile(r"seq=(\d+)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_logs(directory: Path, records: int, *, start_seq: int = 0, rate: float = 0, max_bytes: int = 0,
+               backup_count: int = 5, copytruncate_bytes: int = 0, traceback_every: int = 500,
+               quote_every: int = 200, file: str = "app.log", seed: int = 1,
+               background: bool = False) -> subprocess.Popen[bytes] | None:
+    """Run the workload; wait for it unless ``background``."""
+    cmd = [sys.executable, str(WORKLOAD), "--dir", str(directory), "--file", file, "--records", str(records),
+           "--start-seq", str(start_seq), "--rate", str(rate), "--max-bytes", str(max_bytes),
+           "--backup-count", str(backup_count), "--copytruncate-bytes", str(copytruncate_bytes),
+           "--traceback-every", str(traceback_every), "--quote-every", str(quote_every), "--seed", str(seed)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if background:
+        return proc
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err.decode()
+    return None
+
+
+def toml_config(path: Path, *, logs: Path, state: Path, es_url: str, http_port: int,
+                extra: str = "", patterns: Iterable[str] = ("*.log",)) -> Path:
+    """Write a logship configuration for a test, with fast timings."""
+    globs = ", ".join(json.dumps(str(logs / p)) for p in patterns)
+    path.write_text(f"""
+[tail]
+paths = [{globs}]
+positions_dir = {json.dumps(str(state / "positions"))}
+scan_interval_seconds = 1.0
+close_inactive_seconds = 2.0
+[dead_letter]
+path = {json.dumps(str(state / "dead-letter.ndjson"))}
+[elasticsearch]
+hosts = [{json.dumps(es_url)}]
+[batch]
+flush_interval_seconds = 0.2
+[delivery]
+retry_initial_seconds = 0.2
+retry_max_seconds = 2.0
+[http]
+listen = "127.0.0.1:{http_port}"
+[enrich.fields]
+hostname = "test-host"
+environment = "test"
+service = "aichat-backend"
+{extra}
+""")
+    return path
+
+
+@dataclass
+class Logship:
+    """A `logship run` process."""
+
+    config: Path
+    http_port: int
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Logship:
+        env = {**os.environ, **self.env}
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "logship", "run", "--config", str(self.config)],
+                                     stdout=self._log, stderr=self._log, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"logship exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                self.get("/health")
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"logship did not answer /health within 30 s:\n{self.log_tail()}")
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
+                return int(r.status), bytes(r.read())
+        except urllib.error.HTTPError as e:
+            return int(e.code), bytes(e.read())
+
+    def metrics(self) -> dict[str, float]:
+        """Samples of the /metrics page, keyed by `name{labels}` as printed."""
+        _, body = self.get("/metrics")
+        out: dict[str, float] = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
+    def metric(self, key: str) -> float:
+        return self.metrics().get(key, 0.0)
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def log_records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.5, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@dataclass
+class Delivery:
+    """What the engine holds, compared with what was written."""
+
+    written: int
+    found: int
+    duplicates: list[int]
+    missing: list[int]
+    malformed: list[str]
+
+    def report(self, scenario: str, seconds: float) -> str:
+        return (f"[{scenario}] written={self.written} found={self.found} duplicates={len(self.duplicates)} "
+                f"missing={len(self.missing)} malformed={len(self.malformed)} seconds={seconds:.1f}")
+
+    def assert_exactly_once(self) -> None:
+        assert not self.malformed, f"malformed documents: {self.malformed[:5]}"
+        assert not self.duplicates, f"{len(self.duplicates)} seq duplicated, e.g. {self.duplicates[:10]}"
+        assert not self.missing, f"{len(self.missing)} seq missing, e.g. {self.missing[:10]}"
+        assert self.found == self.written
+
+
+REQUIRED = ("@timestamp", "hostname", "environment", "service", "message", "log.file.path", "log.offset")
+
+
+def check_documents(docs: list[dict[str, Any]], expected: Iterable[int]) -> Delivery:
+    """Every expected seq exactly once; every document carries the fields logship adds."""
+    expected_set = set(expected)
+    seqs: Counter[int] = Counter()
+    malformed = []
+    for d in docs:
+        source = d.get("_source", d)
+        missing_fields = [f for f in REQUIRED if f not in source]
+        match = SEQ.search(str(source.get("message", "")))
+        if missing_fields or match is None:
+            malformed.append(f"{d.get('_id')}: missing {missing_fields or 'seq'}")
+            continue
+        seqs[int(match.group(1))] += 1
+    return Delivery(
+        written=len(expected_set), found=len(docs),
+        duplicates=sorted(s for s, n in seqs.items() if n > 1),
+        missing=sorted(expected_set - set(seqs)),
+        malformed=malformed,
+    )
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, dirs_exist_ok=True)
