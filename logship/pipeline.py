@@ -20,7 +20,7 @@ import orjson
 
 from logship.acks import Chunk, FileAcks
 from logship.enrich import resolve_fields
-from logship.errors import PositionsError
+from logship.errors import EngineUnreachable, PositionsError
 from logship.observe.health import HealthState
 from logship.observe.metrics import BACKPRESSURE_SECONDS, INFLIGHT_BYTES, POSITION_WRITE_FAILURES
 from logship.parse import Parser
@@ -125,6 +125,7 @@ class ServicePipeline:
                                           state, budget, delivery.put, ignore)
         reading = asyncio.create_task(source.run())
         flushing = asyncio.create_task(self._flush_positions(source))
+        pinging = asyncio.create_task(self._ping(client))
         log.info("Started", extra={"paths": s.tail.paths, "hosts": [_redact(h) for h in s.elasticsearch.hosts],
                                    "positions": str(self.store.path)})
         try:
@@ -147,9 +148,10 @@ class ServicePipeline:
                 drained = False
             else:
                 drained = closing.result()
-            flushing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flushing
+            for task in (flushing, pinging):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             self._save(source)
             source.close_all()
             await client.close()
@@ -158,6 +160,17 @@ class ServicePipeline:
             else:
                 log.warning("Stopped before everything read was delivered; it will be read again at the next start",
                             extra={"undelivered_bytes": budget.used})
+
+    async def _ping(self, client: BulkClient) -> None:
+        """Ask the engine for its name now and then, so readiness reflects it even when idle."""
+        every = max(1.0, self.settings.http.engine_timeout_seconds / 4)
+        while True:
+            try:
+                await client.info()
+                self.health.engine_answered()
+            except EngineUnreachable as exc:
+                self.health.engine_failed(str(exc))
+            await asyncio.sleep(every)
 
     async def _flush_positions(self, source: TailSource) -> None:
         last: list[object] = []

@@ -151,7 +151,7 @@ class DeliverySettings(_Section):
     max_inflight_bytes: int = Field(64 * MiB, ge=MiB, description="Readers pause while this many encoded bytes are read but not yet delivered.")
     retry_initial_seconds: float = Field(0.5, gt=0, description="First retry delay; it doubles on each failure, with jitter.")
     retry_max_seconds: float = Field(30.0, gt=0, description="Longest retry delay.")
-    max_retries: int = Field(0, ge=0, description="Attempts per document before it is dead-lettered; 0 retries without limit.")
+    max_retries: int = Field(0, ge=0, description="Retries of a failing document before it is dead-lettered; 0 retries without limit.")
 
 
 class DeadLetterSettings(_Section):

@@ -12,7 +12,7 @@ that ``rate()`` and ``increase()`` see a zero before the first event instead of 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.process_collector import ProcessCollector
 
 from logship.observe._common import python_version, version
@@ -39,6 +39,9 @@ __all__ = [
     "RETRIES",
     "RETRY_REASONS",
 ]
+
+# `_created` series double the page and no alert or panel uses them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry()
 

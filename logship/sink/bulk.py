@@ -31,8 +31,10 @@ from logship.settings import ElasticsearchSettings
 
 __all__ = ["BulkClient", "BulkResponse", "ItemResult", "item_results"]
 
-# The transport logs every request at INFO; that is one line per batch.
+# The transport logs every request at INFO and every failed node at WARNING; the sink reports
+# failures itself, once, with what it will do about them.
 logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
+logging.getLogger("elastic_transport.node_pool").setLevel(logging.ERROR)
 
 
 class _Raw(Serializer):

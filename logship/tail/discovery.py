@@ -21,6 +21,8 @@ import watchfiles
 __all__ = ["Candidate", "Discovery"]
 
 log = logging.getLogger(__name__)
+# watchfiles logs every batch of changes at INFO.
+logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 # app.log.1, app.log-20261126, app.log.2026-11-26: a matching name plus a rotation suffix.
 _ROTATION = re.compile(r"^(?P<base>.+?)(?:[.-](?:\d+|\d{4}-?\d{2}-?\d{2}(?:[-_T]?\d+)?))+$")

@@ -1,0 +1,54 @@
+"""The position store: atomic writes, damaged files reported and recovered from the previous store."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from logship.tail.positions import FilePosition, PositionStore
+
+A = FilePosition("k1", "/logs/app.log", 1, 2, 100, 200)
+B = FilePosition("k2", "/logs/app.log.1", 1, 3, 50, 50)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    store = PositionStore(tmp_path)
+    store.save([A, B], 123.5)
+    state = PositionStore(tmp_path).load()
+    assert state.files == {"k1": A, "k2": B} and state.scanned_at == 123.5 and state.recovered_from is None
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_first_start_is_empty(tmp_path: Path) -> None:
+    state = PositionStore(tmp_path / "new").load()
+    assert state.files == {} and state.scanned_at is None and state.recovered_from is None
+
+
+def test_torn_file_falls_back_to_the_previous_store(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = PositionStore(tmp_path)
+    store.save([A], 1.0)
+    store.save([A, B], 2.0)
+    (tmp_path / "positions.json").write_bytes(b'{"version": 1, "files": [{"key": "k1", "pa')
+    with caplog.at_level(logging.ERROR):
+        state = PositionStore(tmp_path).load()
+    assert state.files == {"k1": A} and state.recovered_from is not None
+    assert "positions.json" in state.recovered_from
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    assert list(tmp_path.glob("positions.json.corrupt-*"))
+
+
+def test_garbage_without_previous_store_reads_files_from_the_start(tmp_path: Path) -> None:
+    (tmp_path / "positions.json").write_bytes(b"\x00\x01garbage")
+    state = PositionStore(tmp_path).load()
+    assert state.files == {} and state.recovered_from is not None
+
+
+def test_interrupted_rename_uses_the_previous_store(tmp_path: Path) -> None:
+    store = PositionStore(tmp_path)
+    store.save([A], 1.0)
+    store.save([A, B], 2.0)
+    (tmp_path / "positions.json").unlink()  # crash between the two renames
+    state = PositionStore(tmp_path).load()
+    assert state.files == {"k1": A} and state.recovered_from is not None
