@@ -134,6 +134,7 @@ class ServicePipeline:
             log.info("Stopping: delivering what is in flight", extra={"inflight_bytes": budget.used,
                                                                      "deadline_seconds": s.pipeline.drain_timeout_seconds})
             source.stop()
+            reading.cancel()  # it may be waiting for room in the in-flight bound
             with contextlib.suppress(asyncio.CancelledError):
                 await reading
             deadline = time.monotonic() + s.pipeline.drain_timeout_seconds

@@ -135,15 +135,17 @@ class TailSource:
         poll = self._settings.poll_interval_seconds
         self._scan(initial=True)
         await self.discovery.watch()
-        next_scan = time.monotonic() + scan_every
+        last_scan = time.monotonic()
+        next_scan = last_scan + scan_every
         try:
             while not self._stopping.is_set():
                 now = time.monotonic()
-                if self.discovery.changed.is_set() or now >= next_scan:
+                # File events come by the dozen while the application writes: scan at most 4 times a second.
+                if (self.discovery.changed.is_set() and now - last_scan >= 0.25) or now >= next_scan:
                     self.discovery.changed.clear()
                     self._scan(initial=False)
                     await self.discovery.watch()
-                    next_scan = now + scan_every
+                    last_scan, next_scan = now, now + scan_every
                 progressed = False
                 for tracked in list(self.files):
                     await self._budget.wait_for_room()
@@ -156,13 +158,24 @@ class TailSource:
                         await asyncio.wait_for(self.discovery.changed.wait(), poll)
                     except TimeoutError:
                         pass
-                    # A directory event means a scan; data appended to an open file needs none.
+                    if self.discovery.changed.is_set() and time.monotonic() - last_scan < 0.25:
+                        await asyncio.sleep(0.25 - (time.monotonic() - last_scan))
         finally:
             await self.discovery.stop()
 
     async def _pump(self, tracked: TrackedFile) -> bool:
         """Read one block of ``tracked`` and emit what is complete; True if bytes were read."""
         reader = tracked.reader
+        if tracked.key is not None and tracked.matched:
+            # Still the same content? A file truncated (or copied and truncated) and written again
+            # must not be read at the old offsets: let the scan sort it out first.
+            try:
+                same = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) == tracked.key
+            except OSError:
+                same = False
+            if not same:
+                self.discovery.changed.set()
+                return False
         try:
             got = reader.read()
         except OSError as exc:
