@@ -146,6 +146,8 @@ async def _serve(config: Path | None, settings: Settings) -> int:
                     break
             pipeline.stop()
             await running
+            if stops:  # SIGTERM/SIGINT while the old pipeline drained: it was the last one
+                return EXIT_OK
             if fresh.http != settings.http:
                 await server.stop()
                 server = HttpServer(fresh.http, health)

@@ -278,8 +278,16 @@ async def replay_dead_letters(settings: Settings, paths: Iterable[Path], progres
     try:
         for path in paths:
             with path.open("rb") as f:
+                # Only what the file held at the start: when it is `dead_letter.path` itself,
+                # documents rejected again are appended to it while it is read, and reading
+                # those too would send them round forever.
+                end = os.fstat(f.fileno()).st_size
+                read = 0
                 items: list[bytes] = []
                 for number, line in enumerate(f, 1):
+                    if read >= end:
+                        break
+                    read += len(line)
                     progress.read_bytes += len(line)
                     if not line.strip():
                         continue

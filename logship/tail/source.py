@@ -36,6 +36,7 @@ class InflightBudget:
         self.used = 0
         self._room = asyncio.Event()
         self._room.set()
+        self._released = asyncio.Event()
         self._on_change = on_change
         self._on_paused = on_paused
 
@@ -49,14 +50,39 @@ class InflightBudget:
         self.used -= n
         if self.used < self.limit:
             self._room.set()
+        self._released.set()
         self._on_change(self.used)
+
+    async def acquire(self, n: int) -> None:
+        """Wait until ``n`` more bytes fit under the limit, then spend them.
+
+        Checking for room only before a read lets the block read then overshoot the bound by its
+        encoded size. A single chunk larger than the whole limit still goes, alone, so nothing wedges.
+        """
+        await self._pause(lambda: not self.used or self.used + n <= self.limit)
+        self.spend(n)
 
     async def wait_for_room(self) -> None:
         if self._room.is_set():
             return
-        started = time.monotonic()
-        await self._room.wait()
-        self._on_paused(time.monotonic() - started)
+        await self._pause(self._room.is_set)
+
+    async def _pause(self, done: Callable[[], bool]) -> None:
+        """Wait until ``done()``, re-checked at each release.
+
+        The pause is credited to the metric every second, not only when it ends, so a long
+        outage shows in ``rate()`` while it lasts.
+        """
+        last = time.monotonic()
+        while not done():
+            self._released.clear()
+            try:
+                await asyncio.wait_for(self._released.wait(), 1.0)
+            except TimeoutError:
+                pass
+            now = time.monotonic()
+            self._on_paused(now - last)
+            last = now
 
     async def wait_empty(self) -> None:
         while self.used > 0:
@@ -199,8 +225,9 @@ class TailSource:
     async def _emit_block(self, tracked: TrackedFile, block: Block) -> None:
         items = self._encoder.encode(block, tracked.path, tracked.fid)
         READ_LINES.labels(tracked.path).inc(len(items))
+        nbytes = sum(map(len, items))
+        await self._budget.acquire(nbytes)
         chunk = Chunk(tracked.acks, block.start, block.end, items, tracked.path, self._budget.release)
-        self._budget.spend(chunk.nbytes)
         await self._emit(chunk)
 
     def _identify(self, tracked: TrackedFile) -> bool:

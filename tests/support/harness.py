@@ -53,7 +53,7 @@ def write_logs(directory: Path, records: int, *, start_seq: int = 0, rate: float
 
 
 def toml_config(path: Path, *, logs: Path, state: Path, es_url: str, http_port: int,
-                extra: str = "", patterns: Iterable[str] = ("*.log",)) -> Path:
+                extra: str = "", patterns: Iterable[str] = ("*.log",), index_prefix: str = "aichat") -> Path:
     """Write a logship configuration for a test, with fast timings."""
     globs = ", ".join(json.dumps(str(logs / p)) for p in patterns)
     path.write_text(f"""
@@ -66,6 +66,7 @@ close_inactive_seconds = 2.0
 path = {json.dumps(str(state / "dead-letter.ndjson"))}
 [elasticsearch]
 hosts = [{json.dumps(es_url)}]
+index_prefix = {json.dumps(index_prefix)}
 [batch]
 flush_interval_seconds = 0.2
 [delivery]

@@ -1,0 +1,87 @@
+"""The end-to-end path against the real engine: workload -> `logship run` -> aichat-YYYY.MM.DD."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine_fixture import count, delete_indices, search_all
+from support.harness import Logship, check_documents, free_port, toml_config, wait_until, write_logs
+
+pytestmark = [pytest.mark.integration, pytest.mark.opensearch]
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_workload_lands_in_daily_indices_exactly_once(search_engine: Any, tmp_path: Path) -> None:
+    url = search_engine.url
+    delete_indices(url, "aichat-*")
+    logs, state = tmp_path / "logs", tmp_path / "state"
+    port = free_port()
+    cfg = toml_config(tmp_path / "c.toml", logs=logs, state=state, es_url=url, http_port=port)
+    started = time.monotonic()
+    proc = Logship(cfg, port, tmp_path / "logship.log").start()
+    try:
+        write_logs(logs, 20_000, rate=10_000, max_bytes=1_000_000, backup_count=10, traceback_every=250,
+                   quote_every=100)
+        wait_until(lambda: count(url, "aichat-*") >= 20_000, 120, what="20,000 documents")
+        time.sleep(1)  # anything extra would show up now
+        metrics = proc.metrics()
+        status, body = proc.get("/health/detailed")
+    finally:
+        assert proc.stop() == 0, proc.log_tail()
+    docs = search_all(url, "aichat-*")
+    delivery = check_documents(docs, range(20_000))
+    print(delivery.report("end-to-end", time.monotonic() - started))
+    delivery.assert_exactly_once()
+
+    assert metrics['logship_records_total{outcome="indexed"}'] == 20_000
+    assert status == 200 and json.loads(body)["status"] == "healthy"
+    for d in docs:
+        src = d
+        assert re.fullmatch(r"aichat-\d{4}\.\d{2}\.\d{2}", d["_index"])
+        assert d["_index"] == "aichat-" + src["@timestamp"][:10].replace("-", ".")
+        assert (src["hostname"], src["environment"], src["service"]) == ("test-host", "test", "aichat-backend")
+    traces = [d for d in docs if "error.stack_trace" in d]
+    assert len(traces) == 20_000 // 250 and all("Traceback" in t["error.stack_trace"] for t in traces)
+    recovered = [d for d in docs if "recovered_by_pattern" in d.get("tags", [])]
+    assert recovered and all('"' in r["message"] for r in recovered)
+
+    index = docs[0]["_index"]
+    mapping = get_json(f"{url}/{index}/_mapping")[index]["mappings"]["properties"]
+    assert mapping["@timestamp"]["type"] == "date"
+
+
+def test_replay_of_a_shipped_file_adds_nothing(search_engine: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = search_engine.url
+    prefix = "it-replay"
+    delete_indices(url, f"{prefix}-*")
+    logs = tmp_path / "logs"
+    write_logs(logs, 3_000, traceback_every=100)
+    cfg = toml_config(tmp_path / "c.toml", logs=logs, state=tmp_path / "state", es_url=url, http_port=free_port(),
+                      index_prefix=prefix)
+
+    def replay() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "logship", "replay", str(logs / "app.log"), "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=300)
+
+    first = replay()
+    assert first.returncode == 0, first.stderr
+    assert "indexed: 3000" in first.stdout
+    second = replay()
+    assert second.returncode == 0, second.stderr
+    assert "indexed: 0, already present: 3000" in second.stdout
+    delivery = check_documents(search_all(url, f"{prefix}-*"), range(3_000))
+    delivery.assert_exactly_once()
