@@ -101,6 +101,7 @@ class ServicePipeline:
         self.source: TailSource | None = None
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()
+        self._saving: asyncio.Task[bool] | None = None  # the periodic position write in progress
 
     def lag_bytes(self) -> int:
         return sum(f.lag for f in self.source.files) if self.source is not None else 0
@@ -153,6 +154,8 @@ class ServicePipeline:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if self._saving is not None:  # a cancelled flusher's write still runs in its thread
+                await asyncio.wait([self._saving])
             self._save(source)
             source.close_all()
             await client.close()
@@ -180,7 +183,10 @@ class ServicePipeline:
             positions = source.positions()
             current: list[object] = [positions, source.scanned_at]
             if current != last:
-                ok = await asyncio.to_thread(self._save_list, positions, source.scanned_at)
+                # Shielded and kept: two writers at once would race on the store's temporary
+                # file, so the final save at shutdown waits for this one instead.
+                self._saving = asyncio.ensure_future(asyncio.to_thread(self._save_list, positions, source.scanned_at))
+                ok = await asyncio.shield(self._saving)
                 if ok:
                     last = current
 

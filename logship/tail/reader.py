@@ -26,6 +26,7 @@ class LineReader:
         self._max_line = max_line_bytes
         self._skipping: tuple[int, bytes] | None = None  # over-long line: (start, kept head)
         self._long_done: Block | None = None
+        self.last_lines = 0  # newlines in the block read last, for the lines-read metric
 
     @property
     def buffered(self) -> int:
@@ -39,6 +40,7 @@ class LineReader:
         if not got:
             return 0
         self.next_read += got
+        self.last_lines = data.count(b"\n")
         if self._skipping is not None:
             nl = data.find(b"\n")
             if nl < 0:

@@ -211,6 +211,7 @@ class TailSource:
         if got:
             tracked.last_growth = now
             READ_BYTES.labels(tracked.path).inc(got)
+            READ_LINES.labels(tracked.path).inc(reader.last_lines)
             tracked.size = max(tracked.size, reader.next_read)
         if tracked.key is None:
             if not self._identify(tracked):
@@ -224,7 +225,6 @@ class TailSource:
 
     async def _emit_block(self, tracked: TrackedFile, block: Block) -> None:
         items = self._encoder.encode(block, tracked.path, tracked.fid)
-        READ_LINES.labels(tracked.path).inc(len(items))
         nbytes = sum(map(len, items))
         await self._budget.acquire(nbytes)
         chunk = Chunk(tracked.acks, block.start, block.end, items, tracked.path, self._budget.release)
@@ -343,7 +343,7 @@ class TailSource:
 
     def _relabel(self, tracked: TrackedFile, path: str) -> None:
         log.info("File renamed", extra={"file": tracked.path, "renamed_to": path})
-        _forget_label(tracked.path, gauges_only=True)
+        _forget_label(tracked.path)
         tracked.path = path
 
     def _truncated(self, tracked: TrackedFile, candidates: list[Candidate],
@@ -392,13 +392,13 @@ class TailSource:
             tracked.close()
 
 
-def _forget_label(path: str, gauges_only: bool = False) -> None:
-    # Keeps the per-file label sets bounded to the files actually followed.
-    for metric in (FILE_LAG_BYTES,) if gauges_only else (FILE_LAG_BYTES, READ_LINES, READ_BYTES):
-        try:
-            metric.remove(path)
-        except KeyError:
-            pass
+def _forget_label(path: str) -> None:
+    # The lag gauge is dropped with the file; the read counters stay (bounded by the file names a
+    # rotation scheme uses) so that their sums never go backwards.
+    try:
+        FILE_LAG_BYTES.remove(path)
+    except KeyError:
+        pass
 
 
 def _last_line_end(path: str, size: int) -> int:

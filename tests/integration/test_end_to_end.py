@@ -45,6 +45,12 @@ def test_workload_lands_in_daily_indices_exactly_once(search_engine: Any, tmp_pa
     delivery.assert_exactly_once()
 
     assert metrics['logship_records_total{outcome="indexed"}'] == 20_000
+    lines = sum(v for k, v in metrics.items() if k.startswith("logship_read_lines_total"))
+    traceback_lines = 4 * (20_000 // 250)  # "Traceback ...", "File ...", the raise line, the error
+    assert lines == 20_000 + traceback_lines
+    quoted = sum(1 for seq in range(20_000) if seq % 100 == 99 and seq % 250 != 249)
+    assert metrics['logship_parse_failures_total{reason="recovered_by_pattern"}'] == quoted
+    assert metrics['logship_records_total{outcome="dead_lettered"}'] == 0
     assert status == 200 and json.loads(body)["status"] == "healthy"
     for d in docs:
         src = d
