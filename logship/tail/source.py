@@ -297,6 +297,12 @@ class TailSource:
         # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone.
         if self._restored:
             for key, pos in list(self._restored.items()):
+                if fingerprint_path(pos.path, self._settings.fingerprint_bytes) == key:
+                    # Still there, just no longer matched (a glob removed on reload): not a loss.
+                    log.info("File no longer matched by `tail.paths`; not following it",
+                             extra={"file": pos.path, "delivered_up_to": pos.offset})
+                    del self._restored[key]
+                    continue
                 lost = max(0, pos.size - pos.offset)
                 if lost:
                     LOST_BYTES.inc(lost)

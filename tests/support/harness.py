@@ -147,6 +147,14 @@ class Logship:
         self.proc.wait(timeout=30)
         self._log.close()
 
+    def wait_exit(self, timeout: float) -> int:
+        """Wait, without signalling, for the process to exit on its own; returns the exit code
+        (raises subprocess.TimeoutExpired if it is still running)."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout=timeout)
+        self._log.close()
+        return code
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

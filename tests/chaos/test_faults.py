@@ -1,0 +1,465 @@
+"""Chaos, part B: rejected bulk items, mapping conflicts, configuration reloads, bad input.
+
+Everything is real (the workload, a `logship run` process, the search engine) except one thing:
+the item-level 429s and the whole-request 429/503 bursts of scenario 6 come from
+``support.faultproxy``, a proxy in front of the real engine, because a test node cannot be made
+to reject items on demand. Each scenario prints one line
+
+    [scenario] written=… found=… duplicates=… missing=… malformed=… seconds=…
+
+and asserts against the documents read back from the engine. Each scenario writes into its own
+index prefix (``chaos-<name>``). Scenarios 6 and 7 are marked ``opensearch``: they also run, unchanged,
+against OpenSearch (``LOGSHIP_TEST_ENGINE=opensearch``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine_fixture import count, delete_indices, search_all
+from support.faultproxy import FaultProxy
+from support.harness import SEQ, Logship, check_documents, free_port, toml_config, wait_until, write_logs
+
+pytestmark = pytest.mark.chaos
+
+MiB = 1024 * 1024
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return int(r.status), json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return int(e.code), json.loads(e.read() or b"null")
+
+
+def _documents(url: str, pattern: str) -> list[dict[str, Any]]:
+    return search_all(url, pattern)
+
+
+def _src(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document's fields (search_all flattens `_source` into the hit)."""
+    source: dict[str, Any] = doc.get("_source", doc)
+    return source
+
+
+def _seq_of(doc: dict[str, Any]) -> int | None:
+    match = SEQ.search(str(_src(doc).get("message", "")))
+    return int(match.group(1)) if match else None
+
+
+def _set(config: Path, section: str, *lines: str) -> None:
+    """Add ``lines`` at the top of ``[section]`` of a harness-written config (toml_config's own
+    ``extra`` can only add new tables).
+
+    The file is replaced atomically, as configuration management does: a reload signalled
+    while it is being written must never read half a file.
+    """
+    text = config.read_text()
+    header = f"[{section}]\n"
+    if header in text:
+        text = text.replace(header, header + "".join(f"{line}\n" for line in lines), 1)
+    else:
+        text += header + "".join(f"{line}\n" for line in lines)
+    _write_atomically(config, text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Rig:
+    """One scenario's directories, configuration and logship process."""
+
+    logs: Path
+    state: Path
+    config: Path
+    ship: Logship
+    prefix: str
+    engine_url: str
+
+    @property
+    def pattern(self) -> str:
+        return f"{self.prefix}-*"
+
+    @property
+    def dead_letter(self) -> Path:
+        return self.state / "dead-letter.ndjson"
+
+    def write_config(self, es_url: str, patterns: Iterable[str] = ("*.log",), **sections: Iterable[str]) -> None:
+        draft = self.config.with_name(self.config.name + ".draft")
+        toml_config(draft, logs=self.logs, state=self.state, es_url=es_url, http_port=self.ship.http_port,
+                    patterns=tuple(patterns), index_prefix=self.prefix)
+        for section, lines in sections.items():
+            _set(draft, section, *lines)
+        _write_atomically(self.config, draft.read_text())
+
+    def count(self) -> int:
+        return count(self.engine_url, self.pattern)
+
+    def documents(self) -> list[dict[str, Any]]:
+        return _documents(self.engine_url, self.pattern)
+
+
+def _rig(tmp_path: Path, engine_url: str, name: str, es_url: str | None = None,
+         patterns: Iterable[str] = ("*.log",), **sections: Iterable[str]) -> Rig:
+    logs, state = tmp_path / "logs", tmp_path / "state"
+    logs.mkdir()
+    state.mkdir()
+    prefix = f"chaos-{name}"
+    delete_indices(engine_url, f"{prefix}-*")
+    ship = Logship(config=tmp_path / "logship.toml", http_port=free_port(), log_path=tmp_path / "logship.log")
+    rig = Rig(logs, state, tmp_path / "logship.toml", ship, prefix, engine_url)
+    rig.write_config(es_url or engine_url, patterns, **sections)
+    return rig
+
+
+def _stop(rig: Rig) -> None:
+    """Stop logship if a failed assertion left it running."""
+    proc = rig.ship.proc
+    if proc is not None and proc.poll() is None:
+        rig.ship.kill()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+
+
+def _json_line(seq: int, text: str = "hand-written", **fields: Any) -> bytes:
+    record = {"timestamp": _now(), "level": "INFO", "logger": "aichat", "message": f"seq={seq} {text}",
+              "module": "chaos", "function": "test", "line": "1", **fields}
+    return json.dumps(record).encode() + b"\n"
+
+
+def _append(path: Path, data: bytes) -> None:
+    with path.open("ab") as f:
+        f.write(data)
+
+
+# -- 6. item-level rejections ---------------------------------------------------------------------
+
+
+@pytest.mark.opensearch
+def test_item_level_rejections_and_bursts(tmp_path: Path, search_engine: Any) -> None:
+    """~20 % of the bulk items answered 429, plus whole-request 429 and 503 bursts: every record
+    still arrives exactly once, retried item by item."""
+    started = time.monotonic()
+    url = search_engine.url
+    with FaultProxy(url, item_reject_ratio=0.2) as proxy:
+        rig = _rig(tmp_path, url, "rejected", es_url=proxy.url, batch=["max_documents = 1000"])
+        try:
+            write_logs(rig.logs, 6000)
+            proxy.burst(429, 3)
+            proxy.burst(503, 3)
+            rig.ship.start()
+            writer = write_logs(rig.logs, 6000, start_seq=6000, rate=3000, background=True)
+            assert writer is not None
+            wait_until(lambda: proxy.bursts_pending() == 0, 30, what="the first bursts to be answered")
+            proxy.burst(503, 2)  # a second burst while the writer is going
+            proxy.burst(429, 2)
+            writer.communicate(timeout=120)
+            assert writer.returncode == 0
+            wait_until(lambda: rig.count() >= 12000, 90, what="12000 documents")
+            metrics = rig.ship.metrics()
+            code = rig.ship.stop()
+        finally:
+            _stop(rig)
+        stats = proxy.stats()
+    delivery = check_documents(rig.documents(), range(12000))
+    print("\n" + delivery.report("item-429", time.monotonic() - started), stats)
+    assert code == 0, rig.ship.log_tail()
+    delivery.assert_exactly_once()
+    assert stats["items_rejected"] > 0.1 * 12000, stats  # the faults really happened ...
+    assert stats.get("burst_429") == 5 and stats.get("burst_503") == 5, stats
+    assert metrics['logship_retries_total{reason="item_429"}'] > 0  # ... and were seen as such
+    assert metrics['logship_retries_total{reason="http_429"}'] >= 5
+    assert metrics['logship_retries_total{reason="http_5xx"}'] >= 5
+    assert metrics.get('logship_records_total{outcome="dead_lettered"}', 0) == 0
+    assert not rig.dead_letter.exists(), rig.dead_letter.read_text()[:2000]
+
+
+# -- 7. mapping conflicts and the dead-letter replay ----------------------------------------------
+
+
+def _replay(rig: Rig, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "logship", "replay", "--dead-letter", str(rig.dead_letter),
+                           "--config", str(rig.config)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+
+
+@pytest.mark.opensearch
+def test_mapping_conflicts_dead_letter_and_replay(tmp_path: Path, search_engine: Any) -> None:
+    """Records whose `line` does not fit the template's integer mapping are dead-lettered with the
+    engine's reason while the rest is indexed. A replay before the fix rejects each once more and
+    ends; once the mapping is fixed, `logship replay --dead-letter` delivers them exactly once,
+    and a second replay adds nothing."""
+    started = time.monotonic()
+    url = search_engine.url
+    rig = _rig(tmp_path, url, "mapping")
+    template = f"{rig.prefix}-test"
+    status, answer = _http("PUT", f"{url}/_index_template/{template}", {
+        "index_patterns": [rig.pattern], "priority": 300,
+        "template": {"settings": {"number_of_replicas": 0},
+                     "mappings": {"properties": {"line": {"type": "integer"}}}},
+    })
+    assert status == 200, answer
+    # Back-filled records of an old day whose `line` is not a number: they clash with the mapping.
+    # They are large enough (3 MB in all) to outgrow a replay's in-flight bound (1 MiB below).
+    clashing = list(range(900_000, 902_000))
+    backfill = "2020-01-02 03:04:05"
+    old_index = f"{rig.prefix}-2020.01.02"
+    try:
+        write_logs(rig.logs, 1500)
+        _append(rig.logs / "app.log", b"".join(
+            _json_line(seq, "backfill", timestamp=backfill, line=f"L{seq}", detail="z" * 1500) for seq in clashing))
+        write_logs(rig.logs, 1500, start_seq=1500)
+        rig.ship.start()
+        wait_until(lambda: rig.count() >= 3000 and rig.dead_letter.exists()
+                   and len(rig.dead_letter.read_bytes().splitlines()) >= len(clashing), 60,
+                   what=f"3000 documents and {len(clashing)} dead letters")
+        time.sleep(1)  # nothing more may come
+        metrics = rig.ship.metrics()
+        assert rig.ship.stop() == 0, rig.ship.log_tail()
+    finally:
+        _stop(rig)
+
+    delivery = check_documents(rig.documents(), range(3000))
+    print("\n" + delivery.report("mapping-before-replay", time.monotonic() - started))
+    delivery.assert_exactly_once()
+    assert metrics['logship_records_total{outcome="dead_lettered"}'] == len(clashing)
+    letters = [json.loads(line) for line in rig.dead_letter.read_bytes().splitlines()]
+    assert len(letters) == len(clashing)
+    ids = {e["id"] for e in letters}
+    assert len(ids) == len(clashing)
+    for entry in letters:
+        assert entry["index"] == old_index, entry["index"]
+        assert entry["id"] and entry["status"] == 400, entry
+        assert "line" in entry["reason"] and "exception" in entry["reason"], entry["reason"]
+        assert entry["document"]["line"].startswith("L"), entry["document"]["line"]
+        assert entry["document"]["@timestamp"] == "2020-01-02T03:04:05.000Z"
+    assert sorted(int(SEQ.search(e["document"]["message"]).group(1)) for e in letters) == clashing  # type: ignore[union-attr]
+    warned = [r for r in rig.ship.log_records() if "dead-letter" in str(r.get("message", ""))]
+    assert warned and "line" in str(warned[0].get("reason")), "the rejection is not logged with its reason"
+
+    # Replaying before the fix: each document is rejected once more (appended to the very file
+    # being replayed) and the replay ends with exit 1.
+    early = _replay(rig, LOGSHIP_DELIVERY__MAX_INFLIGHT_BYTES=str(1024 * 1024))
+    assert early.returncode == 1, early.stdout + early.stderr[-2000:]
+    assert f"indexed: 0, already present: 0, dead-lettered: {len(clashing)}," in early.stdout, early.stdout
+    assert len(rig.dead_letter.read_bytes().splitlines()) == 2 * len(clashing)
+
+    # The fix: drop the clashing template and the (empty) old-day index, then replay.
+    assert _http("DELETE", f"{url}/_index_template/{template}")[0] == 200
+    delete_indices(url, old_index)
+    size = rig.dead_letter.stat().st_size
+    first = _replay(rig)
+    assert first.returncode == 0, first.stdout + first.stderr[-2000:]
+    # Every id is in the file twice now: the first copy is indexed, the second already present.
+    assert f"indexed: {len(clashing)}, already present: {len(clashing)}, dead-lettered: 0," in first.stdout, first.stdout
+    second = _replay(rig)
+    assert second.returncode == 0, second.stdout + second.stderr[-2000:]
+    assert f"indexed: 0, already present: {2 * len(clashing)}, dead-lettered: 0," in second.stdout, second.stdout
+    assert rig.dead_letter.stat().st_size == size  # nothing was rejected again
+
+    docs = rig.documents()
+    delivery = check_documents(docs, [*range(3000), *clashing])
+    print(delivery.report("mapping-after-replay", time.monotonic() - started))
+    delivery.assert_exactly_once()
+    assert {d["_id"] for d in docs if d["_index"] == old_index} == ids  # original index and id kept
+
+
+# -- 10. SIGHUP ---------------------------------------------------------------------------------
+
+
+def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) -> None:
+    """A reload that adds `*.txt` while app.log is being written loses and duplicates nothing and
+    ships the new file; an invalid configuration is refused with its reason and the running one
+    keeps shipping."""
+    started = time.monotonic()
+    url = search_engine.url
+    rig = _rig(tmp_path, url, "reload")
+    # Positions are written often, so that reloads meet a write in progress.
+    rig.ship.env = {"LOGSHIP_PIPELINE__POSITIONS_FLUSH_SECONDS": "0.01"}
+    try:
+        write_logs(rig.logs, 2000)
+        write_logs(rig.logs, 300, start_seq=100_000, file="extra.txt")  # not followed yet
+        rig.ship.start()
+        writer = write_logs(rig.logs, 4000, start_seq=2000, rate=1000, background=True)
+        assert writer is not None
+        time.sleep(1.0)
+        rig.write_config(url, ("*.log", "*.txt"))
+        rig.ship.signal(signal.SIGHUP)
+        wait_until(lambda: any(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records()), 30,
+                   what="the reload")
+        write_logs(rig.logs, 700, start_seq=100_300, file="extra.txt")
+        for _ in range(30):  # more reloads (same configuration) while app.log grows
+            time.sleep(0.1)
+            rig.ship.signal(signal.SIGHUP)
+        writer.communicate(timeout=60)
+        assert writer.returncode == 0
+        wait_until(lambda: sum(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records()) >= 5,
+                   30, what="the further reloads")
+
+        _set(rig.config, "tail", 'read_from = "middle"')
+        rig.ship.signal(signal.SIGHUP)
+
+        def refused() -> list[dict[str, Any]]:
+            return [r for r in rig.ship.log_records() if "reload refused" in str(r.get("message"))]
+
+        wait_until(lambda: bool(refused()), 30, what="the refusal of the invalid configuration")
+        assert "read_from" in json.dumps(refused()[0].get("problems")), refused()[0]
+        write_logs(rig.logs, 1000, start_seq=6000)
+        write_logs(rig.logs, 500, start_seq=101_000, file="extra.txt")
+        expected = [*range(7000), *range(100_000, 101_500)]
+        wait_until(lambda: rig.count() >= len(expected), 60, what=f"{len(expected)} documents")
+        assert rig.ship.proc is not None and rig.ship.proc.poll() is None, "logship exited after the refused reload"
+        time.sleep(1)
+        code = rig.ship.stop()
+    finally:
+        _stop(rig)
+    delivery = check_documents(rig.documents(), expected)
+    print("\n" + delivery.report("sighup", time.monotonic() - started))
+    assert code == 0, rig.ship.log_tail()
+    delivery.assert_exactly_once()
+    errors = [r for r in rig.ship.log_records()
+              if r.get("level") in ("ERROR", "CRITICAL") and "reload refused" not in str(r.get("message"))]
+    assert not errors, errors[:3]  # e.g. two position writers racing across a reload
+
+
+def test_sigterm_while_a_reload_drains(tmp_path: Path, search_engine: Any) -> None:
+    """SIGTERM arriving while a reload waits for the old configuration's batches (the engine
+    answers 503) stops logship, exit 0, instead of starting the new configuration; what was not
+    delivered is read again at the next start, exactly once."""
+    started = time.monotonic()
+    url = search_engine.url
+    with FaultProxy(url) as proxy:
+        proxy.burst(503, 1_000_000)  # the engine is unavailable until further notice
+        rig = _rig(tmp_path, url, "reload-term", es_url=proxy.url)
+        rig.ship.env = {"LOGSHIP_PIPELINE__DRAIN_TIMEOUT_SECONDS": "3"}
+        try:
+            write_logs(rig.logs, 1000)
+            rig.ship.start()
+            wait_until(lambda: proxy.stats().get("burst_503", 0) >= 1, 30, what="a first bulk request")
+            rig.ship.signal(signal.SIGHUP)
+            wait_until(lambda: any(str(r.get("message")).startswith("Stopping") for r in rig.ship.log_records()),
+                       10, what="the reload's drain")
+            rig.ship.signal(signal.SIGTERM)
+            try:
+                code = rig.ship.wait_exit(20)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("SIGTERM during a reload was ignored:\n" + rig.ship.log_tail(8)) from None
+            assert code == 0, rig.ship.log_tail()
+            assert not any(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records())
+        finally:
+            _stop(rig)
+    rig.write_config(url)  # the engine directly, from now on
+    try:
+        rig.ship.start()
+        wait_until(lambda: rig.count() >= 1000, 60, what="1000 documents")
+        time.sleep(1)
+        assert rig.ship.stop() == 0, rig.ship.log_tail()
+    finally:
+        _stop(rig)
+    delivery = check_documents(rig.documents(), range(1000))
+    print("\n" + delivery.report("sigterm-during-reload", time.monotonic() - started))
+    delivery.assert_exactly_once()
+
+
+# -- 11. bad input --------------------------------------------------------------------------------
+
+
+def test_bad_input(tmp_path: Path, search_engine: Any) -> None:
+    """Invalid UTF-8, NUL bytes, a 20 MB line, a line that never ends, an empty file, JSON that is
+    an array or a number: nothing crashes or blocks, each record is shipped and tagged, and the
+    records after them still arrive."""
+    started = time.monotonic()
+    url = search_engine.url
+    rig = _rig(tmp_path, url, "badinput")
+    max_line = 1 * MiB  # the default `tail.max_line_bytes`
+    logs = rig.logs
+    mixed, endless = logs / "mixed.log", logs / "endless.log"
+    # mixed.log: good records, the bad ones, good records again.
+    write_logs(logs, 500, file="mixed.log")
+    utf8 = _json_line(10_001, "bad utf-8 \udcff").replace(b"\\udcff", b"\xff\xfe\xc3(")
+    # Raw NULs make the JSON invalid; the field order keeps the backend's pattern from recovering it.
+    nul = b'{"message": "seq=10002 N\x00U\x00L", "timestamp": "' + _now().encode() + b'"}\n'
+    huge = _json_line(10_003, "x" * (20 * MiB))
+    _append(mixed, utf8 + nul + huge)
+    write_logs(logs, 500, start_seq=500, file="mixed.log")
+    # JSON that is not an object starts a record only as a file's first line (`multiline.start_pattern`).
+    (logs / "array.log").write_bytes(b'["seq=10004", 1, 2]\n' + _json_line(10_005))
+    number = 31_415_926_535
+    (logs / "number.log").write_bytes(b"%d\n" % number + _json_line(10_006))
+    (logs / "empty.log").write_bytes(b"")
+    # endless.log: good records, then a 3 MB line that is still being written (no newline).
+    write_logs(logs, 200, start_seq=20_000, file="endless.log")
+    _append(endless, b'{"timestamp": "' + _now().encode() + b'", "message": "seq=10007 endless ' + b"y" * (3 * MiB))
+    expected_before = [*range(1000), *range(10_001, 10_007), *range(20_000, 20_200)]
+    try:
+        rig.ship.start()
+        wait_until(lambda: rig.count() >= len(expected_before) + 1, 60, what="the first documents")
+        # Other files keep flowing while the endless line grows; the empty file fills.
+        _append(endless, b"y" * MiB)
+        write_logs(logs, 300, start_seq=1000, file="mixed.log")
+        write_logs(logs, 20, start_seq=40_000, file="empty.log")
+        wait_until(lambda: rig.count() >= len(expected_before) + 1 + 320, 60, what="records written afterwards")
+        assert rig.ship.proc is not None and rig.ship.proc.poll() is None
+        endless_seen = [d for d in rig.documents() if _seq_of(d) == 10_007]
+        assert not endless_seen, "a line without its newline was shipped"
+        # The endless line ends at last: shipped cut to max_line_bytes, and what follows it arrives.
+        _append(endless, b'"}\n')
+        write_logs(logs, 10, start_seq=20_200, file="endless.log")
+        total = len(expected_before) + 1 + 320 + 1 + 10
+        wait_until(lambda: rig.count() >= total, 60, what=f"{total} documents")
+        time.sleep(1)
+        code = rig.ship.stop()
+    finally:
+        _stop(rig)
+    docs = rig.documents()
+    expected = [*expected_before, *range(1000, 1300), *range(40_000, 40_020), 10_007, *range(20_200, 20_210)]
+    with_seq = [d for d in docs if _seq_of(d) is not None]
+    others = [d for d in docs if _seq_of(d) is None]
+    delivery = check_documents(with_seq, expected)
+    overall = replace(delivery, written=delivery.written + 1, found=len(docs))  # + the number, which has no seq
+    print("\n" + overall.report("bad-input", time.monotonic() - started))
+    assert code == 0, rig.ship.log_tail()
+    assert len(others) == 1, [str(_src(d))[:200] for d in others]  # the number
+    delivery.assert_exactly_once()
+
+    by_seq = {_seq_of(d): _src(d) for d in with_seq}
+    assert "invalid_utf8" in by_seq[10_001]["tags"]
+    assert "\ufffd" in by_seq[10_001]["message"]
+    assert "invalid_json" in by_seq[10_002]["tags"]
+    assert "N\x00U\x00L" in by_seq[10_002]["message"]
+    for seq in (10_003, 10_007):
+        assert {"line_truncated", "invalid_json"} <= set(by_seq[seq]["tags"]), (seq, by_seq[seq]["tags"])
+        assert max_line - 100 <= len(by_seq[seq]["message"].encode()) <= max_line, len(by_seq[seq]["message"])
+    assert "not_an_object" in by_seq[10_004]["tags"]
+    assert by_seq[10_004]["message"] == '["seq=10004", 1, 2]'
+    assert _src(others[0])["message"] == str(number)
+    assert "not_an_object" in _src(others[0])["tags"]
+    bad_tags = {"invalid_utf8", "invalid_json", "not_an_object", "line_truncated"}
+    for seq in (0, 499, 500, 999, 1299, 10_005, 10_006, 20_199, 20_200, 20_209, 40_000, 40_019):
+        assert not bad_tags & set(by_seq[seq].get("tags", [])), (seq, by_seq[seq].get("tags"))
+    assert not rig.dead_letter.exists(), rig.dead_letter.read_text()[:2000]
