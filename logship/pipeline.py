@@ -22,6 +22,7 @@ from logship.acks import Chunk, FileAcks
 from logship.enrich import resolve_fields
 from logship.errors import EngineUnreachable, PositionsError
 from logship.observe.health import HealthState
+from logship.observe.logs import redact
 from logship.observe.metrics import BACKPRESSURE_SECONDS, INFLIGHT_BYTES, POSITION_WRITE_FAILURES
 from logship.parse import Parser
 from logship.settings import Settings
@@ -34,7 +35,8 @@ from logship.tail.fingerprint import fingerprint_fd
 from logship.tail.multiline import RecordSplitter
 from logship.tail.positions import FilePosition, PositionStore
 from logship.tail.reader import LineReader
-from logship.tail.source import InflightBudget, TailSource
+from logship.budget import InflightBudget
+from logship.tail.source import TailSource
 
 __all__ = ["Components", "ReplayProgress", "ServicePipeline", "replay_files", "replay_dead_letters"]
 
@@ -127,7 +129,7 @@ class ServicePipeline:
         reading = asyncio.create_task(source.run())
         flushing = asyncio.create_task(self._flush_positions(source))
         pinging = asyncio.create_task(self._ping(client))
-        log.info("Started", extra={"paths": s.tail.paths, "hosts": [_redact(h) for h in s.elasticsearch.hosts],
+        log.info("Started", extra={"paths": s.tail.paths, "hosts": [redact(h) for h in s.elasticsearch.hosts],
                                    "positions": str(self.store.path)})
         try:
             await self._stop.wait()
@@ -178,8 +180,10 @@ class ServicePipeline:
 
     async def _flush_positions(self, source: TailSource) -> None:
         last: list[object] = []
+        # The first scan is stored at once: were logship to crash before the first periodic write,
+        # the next start would be a first run, which skips the rotated files it never saw.
+        await source.scanned.wait()
         while True:
-            await asyncio.sleep(self.settings.pipeline.positions_flush_seconds)
             positions = source.positions()
             current: list[object] = [positions, source.scanned_at]
             if current != last:
@@ -189,6 +193,7 @@ class ServicePipeline:
                 ok = await asyncio.shield(self._saving)
                 if ok:
                     last = current
+            await asyncio.sleep(self.settings.pipeline.positions_flush_seconds)
 
     def _save(self, source: TailSource) -> None:
         self._save_list(source.positions(), source.scanned_at)
@@ -203,12 +208,6 @@ class ServicePipeline:
             return False
         self.health.positions_written()
         return True
-
-
-def _redact(url: str) -> str:
-    from logship.observe.logs import redact
-
-    return redact(url)
 
 
 # -- replay ---------------------------------------------------------------------------------
@@ -262,9 +261,8 @@ async def replay_files(settings: Settings, paths: Iterable[Path], progress: Repl
                             print_to(document_of(item))
                         continue
                     assert delivery is not None and budget is not None
-                    chunk = Chunk(acks, block.start, block.end, items, name, budget.release)
-                    budget.spend(chunk.nbytes)
-                    await delivery.put(chunk)
+                    await budget.acquire(sum(map(len, items)))
+                    await delivery.put(Chunk(acks, block.start, block.end, items, name, budget.release))
                     await asyncio.sleep(0)
             finally:
                 os.close(fd)
@@ -320,10 +318,8 @@ async def replay_dead_letters(settings: Settings, paths: Iterable[Path], progres
 
 
 async def _put_items(delivery: _Delivery, budget: InflightBudget, acks: FileAcks, items: list[bytes], path: str) -> None:
-    await budget.wait_for_room()
-    chunk = Chunk(acks, 0, 0, items, path, budget.release)
-    budget.spend(chunk.nbytes)
-    await delivery.put(chunk)
+    await budget.acquire(sum(map(len, items)))
+    await delivery.put(Chunk(acks, 0, 0, items, path, budget.release))
 
 
 def _replay_delivery(settings: Settings, abandon_after: int) -> tuple[BulkSink, _Delivery, InflightBudget, BulkClient]:

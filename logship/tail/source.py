@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from logship.acks import Chunk, FileAcks
+from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
 from logship.settings import MultilineSettings, TailSettings
 from logship.sink.encode import Encoder, file_id
@@ -23,70 +24,9 @@ from logship.tail.multiline import Block, RecordSplitter
 from logship.tail.positions import FilePosition, StoreState
 from logship.tail.reader import LineReader
 
-__all__ = ["InflightBudget", "TailSource", "TrackedFile"]
+__all__ = ["TailSource", "TrackedFile"]
 
 log = logging.getLogger(__name__)
-
-
-class InflightBudget:
-    """Bytes read but not yet delivered; readers wait while it is spent."""
-
-    def __init__(self, limit: int, on_change: Callable[[int], None], on_paused: Callable[[float], None]) -> None:
-        self.limit = limit
-        self.used = 0
-        self._room = asyncio.Event()
-        self._room.set()
-        self._released = asyncio.Event()
-        self._on_change = on_change
-        self._on_paused = on_paused
-
-    def spend(self, n: int) -> None:
-        self.used += n
-        if self.used >= self.limit:
-            self._room.clear()
-        self._on_change(self.used)
-
-    def release(self, n: int) -> None:
-        self.used -= n
-        if self.used < self.limit:
-            self._room.set()
-        self._released.set()
-        self._on_change(self.used)
-
-    async def acquire(self, n: int) -> None:
-        """Wait until ``n`` more bytes fit under the limit, then spend them.
-
-        Checking for room only before a read lets the block read then overshoot the bound by its
-        encoded size. A single chunk larger than the whole limit still goes, alone, so nothing wedges.
-        """
-        await self._pause(lambda: not self.used or self.used + n <= self.limit)
-        self.spend(n)
-
-    async def wait_for_room(self) -> None:
-        if self._room.is_set():
-            return
-        await self._pause(self._room.is_set)
-
-    async def _pause(self, done: Callable[[], bool]) -> None:
-        """Wait until ``done()``, re-checked at each release.
-
-        The pause is credited to the metric every second, not only when it ends, so a long
-        outage shows in ``rate()`` while it lasts.
-        """
-        last = time.monotonic()
-        while not done():
-            self._released.clear()
-            try:
-                await asyncio.wait_for(self._released.wait(), 1.0)
-            except TimeoutError:
-                pass
-            now = time.monotonic()
-            self._on_paused(now - last)
-            last = now
-
-    async def wait_empty(self) -> None:
-        while self.used > 0:
-            await asyncio.sleep(0.05)
 
 
 class TrackedFile:
@@ -139,8 +79,8 @@ class TailSource:
         self.files: list[TrackedFile] = []
         self._retired: list[TrackedFile] = []  # replaced by truncation; kept until delivered
         self._restored = dict(restored.files)
-        self._first_run = restored.scanned_at is None and not restored.files and restored.recovered_from is None
         self.scanned_at: float | None = restored.scanned_at
+        self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
 
     # -- positions -------------------------------------------------------------------------
@@ -160,6 +100,7 @@ class TailSource:
         scan_every = self._settings.scan_interval_seconds
         poll = self._settings.poll_interval_seconds
         self._scan(initial=True)
+        self.scanned.set()
         await self.discovery.watch()
         last_scan = time.monotonic()
         next_scan = last_scan + scan_every

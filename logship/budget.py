@@ -1,0 +1,74 @@
+"""Backpressure: a bound on encoded bytes read but not yet delivered.
+
+Readers wait for room before reading and before handing on a chunk; delivery releases the bytes
+of each chunk once all its records are delivered. The log files themselves are the buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+__all__ = ["InflightBudget"]
+
+
+class InflightBudget:
+    """Bytes read but not yet delivered; readers wait while it is spent."""
+
+    def __init__(self, limit: int, on_change: Callable[[int], None], on_paused: Callable[[float], None]) -> None:
+        self.limit = limit
+        self.used = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._released = asyncio.Event()
+        self._on_change = on_change
+        self._on_paused = on_paused
+
+    def spend(self, n: int) -> None:
+        self.used += n
+        if self.used >= self.limit:
+            self._room.clear()
+        self._on_change(self.used)
+
+    def release(self, n: int) -> None:
+        self.used -= n
+        if self.used < self.limit:
+            self._room.set()
+        self._released.set()
+        self._on_change(self.used)
+
+    async def acquire(self, n: int) -> None:
+        """Wait until ``n`` more bytes fit under the limit, then spend them.
+
+        Checking for room only before a read lets the block read then overshoot the bound by its
+        encoded size. A single chunk larger than the whole limit still goes, alone, so nothing wedges.
+        """
+        await self._pause(lambda: not self.used or self.used + n <= self.limit)
+        self.spend(n)
+
+    async def wait_for_room(self) -> None:
+        if self._room.is_set():
+            return
+        await self._pause(self._room.is_set)
+
+    async def _pause(self, done: Callable[[], bool]) -> None:
+        """Wait until ``done()``, re-checked at each release.
+
+        The pause is credited to the metric every second, not only when it ends, so a long
+        outage shows in ``rate()`` while it lasts.
+        """
+        last = time.monotonic()
+        while not done():
+            self._released.clear()
+            try:
+                await asyncio.wait_for(self._released.wait(), 1.0)
+            except TimeoutError:
+                pass
+            now = time.monotonic()
+            self._on_paused(now - last)
+            last = now
+
+    async def wait_empty(self) -> None:
+        while self.used > 0:
+            await asyncio.sleep(0.05)
