@@ -161,6 +161,7 @@ def scenario(tmp_path: Path, search_engine: Any) -> Iterator[Any]:
 
 
 @pytest.mark.chaos
+@pytest.mark.opensearch
 def test_rename_rotation_at_high_rate(scenario: Any) -> None:
     s = scenario("rename-rotation")
     s.start()
@@ -213,6 +214,7 @@ def test_two_rotations_while_stopped(scenario: Any) -> None:
 
 
 @pytest.mark.chaos
+@pytest.mark.opensearch
 def test_kill_9_at_random_moments(scenario: Any) -> None:
     rng = random.Random(KILL_SEED)
     s = scenario("kill-9")

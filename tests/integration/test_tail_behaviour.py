@@ -1,0 +1,59 @@
+"""Tail behaviours against the real engine: new files, the last traceback, read_from = "tail"."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine_fixture import count, delete_indices, search_all
+from support.harness import Logship, free_port, toml_config, wait_until, write_logs
+
+pytestmark = pytest.mark.integration
+
+LINE = '{"timestamp": "2026-11-26 10:00:00", "level": "ERROR", "logger": "aichat", "message": "seq=%d boom"}\n'
+TRACE = 'Traceback (most recent call last):\n  File "app.py", line 3, in f\nValueError: boom\n'
+
+
+def start(tmp_path: Path, url: str, prefix: str, env: dict[str, str] | None = None) -> tuple[Logship, Path]:
+    delete_indices(url, f"{prefix}-*")
+    logs = tmp_path / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cfg = toml_config(tmp_path / "c.toml", logs=logs, state=tmp_path / "state", es_url=url, http_port=port,
+                      index_prefix=prefix)
+    return Logship(cfg, port, tmp_path / "logship.log", env=env or {}).start(), logs
+
+
+def test_new_file_is_picked_up_and_its_last_traceback_flushed(search_engine: Any, tmp_path: Path) -> None:
+    url = search_engine.url
+    proc, logs = start(tmp_path, url, "it-tail-new")
+    try:
+        time.sleep(1)
+        written = time.monotonic()
+        (logs / "worker.log").write_text(LINE % 1 + LINE % 2 + TRACE)  # the last record ends with a traceback
+        wait_until(lambda: count(url, "it-tail-new-*") >= 2, 15, interval=0.2, what="the new file's records")
+        print(f"[new-file] both records indexed {time.monotonic() - written:.2f} s after the file was written")
+    finally:
+        assert proc.stop() == 0, proc.log_tail()
+    docs = sorted(search_all(url, "it-tail-new-*"), key=lambda d: d["log.offset"])
+    assert [d["message"] for d in docs] == ["seq=1 boom", "seq=2 boom"]
+    assert "error.stack_trace" not in docs[0]
+    assert docs[1]["error.stack_trace"] == TRACE.rstrip("\n")
+
+
+def test_read_from_tail_skips_what_was_there_before_the_first_start(search_engine: Any, tmp_path: Path) -> None:
+    url = search_engine.url
+    write_logs(tmp_path / "logs", 500)
+    proc, logs = start(tmp_path, url, "it-tail-end", env={"LOGSHIP_TAIL__READ_FROM": "tail"})
+    try:
+        time.sleep(1.5)
+        write_logs(logs, 300, start_seq=500)
+        wait_until(lambda: count(url, "it-tail-end-*") >= 300, 30, what="the records written after the start")
+        time.sleep(1)
+    finally:
+        assert proc.stop() == 0, proc.log_tail()
+    seqs = sorted(int(d["message"].split()[0][4:]) for d in search_all(url, "it-tail-end-*"))
+    assert seqs == list(range(500, 800))
