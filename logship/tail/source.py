@@ -56,10 +56,15 @@ class TrackedFile:
         return FilePosition(self.key, self.path, self.dev, self.ino, self.acks.committed, self.size)
 
     def close(self) -> None:
+        """Close once: the descriptor number is reused by the next open, so a second close
+        would close some other file."""
+        if self.fd < 0:
+            return
         try:
             os.close(self.fd)
         except OSError:
             pass
+        self.fd = self.reader.fd = -1
 
 
 class TailSource:
@@ -78,6 +83,7 @@ class TailSource:
         self.discovery = Discovery(tail.paths, tail.exclude, ignore)
         self.files: list[TrackedFile] = []
         self._retired: list[TrackedFile] = []  # replaced by truncation; kept until delivered
+        self._orphans: list[tuple[TrackedFile, Block]] = []  # read from a retired file, not yet emitted
         self._restored = dict(restored.files)
         self.scanned_at: float | None = restored.scanned_at
         self.scanned = asyncio.Event()  # set once the first scan is done
@@ -113,6 +119,8 @@ class TailSource:
                     self._scan(initial=False)
                     await self.discovery.watch()
                     last_scan, next_scan = now, now + scan_every
+                while self._orphans:
+                    await self._emit_block(*self._orphans.pop(0))
                 progressed = False
                 for tracked in list(self.files):
                     await self._budget.wait_for_room()
@@ -227,7 +235,7 @@ class TailSource:
                 continue
             if c.matched:
                 offset = 0
-                if initial and self._settings.read_from == "tail" and key not in self._restored:
+                if initial and self._settings.read_from == "tail":
                     offset = _last_line_end(c.path, c.size)
                 self._open(c, offset, key)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
@@ -261,7 +269,7 @@ class TailSource:
             if (gone or not tracked.matched) and done and (quiet or gone):
                 self._close(tracked)
         for tracked in list(self._retired):
-            if tracked.acks.outstanding == 0:
+            if tracked.acks.outstanding == 0 and all(t is not tracked for t, _ in self._orphans):
                 self._retired.remove(tracked)
                 tracked.close()
         for tracked in self.files:
@@ -318,7 +326,11 @@ class TailSource:
             self.files.append(tracked)
             log.info("File copied and truncated; finishing the copy", extra={"file": old_path, "copy": c.path})
             return
-        lost = max(0, tracked.size - tracked.reader.next_read)
+        # Records already read are still shipped; only bytes never read (and an unfinished last
+        # line) are gone with the truncation.
+        while (block := tracked.reader.take(hold_last=False)) is not None:
+            self._orphans.append((tracked, block))
+        lost = max(0, tracked.size - tracked.reader.next_read) + tracked.reader.buffered
         if lost:
             LOST_BYTES.inc(lost)
             log.error("File truncated before it was read to the end; data lost",

@@ -57,3 +57,21 @@ def test_read_from_tail_skips_what_was_there_before_the_first_start(search_engin
         assert proc.stop() == 0, proc.log_tail()
     seqs = sorted(int(d["message"].split()[0][4:]) for d in search_all(url, "it-tail-end-*"))
     assert seqs == list(range(500, 800))
+
+
+def test_truncation_restarts_the_file_at_zero(search_engine: Any, tmp_path: Path) -> None:
+    url = search_engine.url
+    proc, logs = start(tmp_path, url, "it-tail-trunc")
+    try:
+        app = logs / "app.log"
+        app.write_text("".join(LINE % i for i in range(100)))
+        wait_until(lambda: count(url, "it-tail-trunc-*") >= 100, 30, what="the first 100 records")
+        with app.open("w") as f:  # truncate in place, as `> app.log` does
+            f.write("".join(LINE % i for i in range(100, 150)))
+        wait_until(lambda: count(url, "it-tail-trunc-*") >= 150, 30, what="the records after the truncation")
+        time.sleep(1)
+        lost = proc.metric("logship_lost_bytes_total")
+    finally:
+        assert proc.stop() == 0, proc.log_tail()
+    seqs = sorted(int(d["message"].split()[0][4:]) for d in search_all(url, "it-tail-trunc-*"))
+    assert seqs == list(range(150)) and lost == 0
