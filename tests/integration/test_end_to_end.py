@@ -91,3 +91,23 @@ def test_replay_of_a_shipped_file_adds_nothing(search_engine: Any, tmp_path: Pat
     assert "indexed: 0, already present: 3000" in second.stdout
     delivery = check_documents(search_all(url, f"{prefix}-*"), range(3_000))
     delivery.assert_exactly_once()
+
+
+def test_gzip_bodies_are_accepted(search_engine: Any, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = search_engine.url
+    prefix = "it-gzip"
+    delete_indices(url, f"{prefix}-*")
+    logs = tmp_path / "logs"
+    write_logs(logs, 2_000)
+    cfg = toml_config(tmp_path / "c.toml", logs=logs, state=tmp_path / "state", es_url=url, http_port=free_port(),
+                      index_prefix=prefix)
+    result = subprocess.run([sys.executable, "-m", "logship", "replay", str(logs / "app.log"), "--config", str(cfg)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "LOGSHIP_ELASTICSEARCH__GZIP": "true"})
+    assert result.returncode == 0, result.stderr
+    assert "indexed: 2000" in result.stdout
+    check_documents(search_all(url, f"{prefix}-*"), range(2_000)).assert_exactly_once()

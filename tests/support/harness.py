@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine_fixture import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 WORKLOAD = Path(os.environ.get("LOGSHIP_WORKLOAD", REPO.parent / "shared" / "workload" / "aichat_logger.py"))
 SEQ = re.compile(r"seq=(\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def write_logs(directory: Path, records: int, *, start_seq: int = 0, rate: float = 0, max_bytes: int = 0,
