@@ -131,6 +131,15 @@ class ElasticsearchSettings(_Section):
     request_timeout_seconds: float = Field(60.0, gt=0, description="Time allowed for one bulk request.")
     gzip: bool = Field(False, description="Compress bulk request bodies.")
 
+    @field_validator("index_prefix")
+    @classmethod
+    def _index_name(cls, value: str) -> str:
+        # The engine's own rules for index names.
+        if not value or value != value.lower() or value[0] in "-_+" or re.search(r'[\\/*?"<>| ,#:]', value):
+            raise ValueError(f"{value!r} is not a valid index name prefix (lowercase, no spaces or \\/*?\"<>|,#:, "
+                             "not starting with -, _ or +)")
+        return value
+
     @field_validator("hosts")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:

@@ -79,3 +79,10 @@ def test_unset_hostname_falls_back_to_the_machine_name() -> None:
     import socket
 
     assert resolve_fields({"hostname": "${HOSTNAME}"}, {}) == {"hostname": socket.gethostname()}
+
+
+def test_index_prefix_follows_the_engine_rules(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[elasticsearch]\nindex_prefix = "AI Chat"\n')
+    with pytest.raises(ConfigError, match="elasticsearch.index_prefix.*not a valid index name"):
+        load_settings(cfg)
