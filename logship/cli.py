@@ -22,7 +22,7 @@ from logship.enrich import resolve_fields
 from logship.errors import ConfigError, EngineUnreachable, LogshipError
 from logship.observe.health import HealthState
 from logship.observe.logs import configure_logging, redact_mapping
-from logship.observe.server import HttpServer
+from logship.observe.server import HttpServer, HttpSettings
 from logship.pipeline import ReplayProgress, ServicePipeline, replay_dead_letters, replay_files
 from logship.progress import ProgressReporter
 from logship.settings import Settings, load_settings
@@ -111,9 +111,12 @@ def _run(args: argparse.Namespace) -> int:
 async def _serve(config: Path | None, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     pipeline: ServicePipeline | None = None
-    health = HealthState(engine_timeout_seconds=settings.http.engine_timeout_seconds,
-                         stall_seconds=settings.http.stall_seconds,
-                         lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0)
+
+    def health_for(http: HttpSettings) -> HealthState:
+        return HealthState(engine_timeout_seconds=http.engine_timeout_seconds, stall_seconds=http.stall_seconds,
+                           lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0)
+
+    health = health_for(settings.http)
     server = HttpServer(settings.http, health)
     await server.start()
     stops = 0
@@ -150,6 +153,7 @@ async def _serve(config: Path | None, settings: Settings) -> int:
                 return EXIT_OK
             if fresh.http != settings.http:
                 await server.stop()
+                health = health_for(fresh.http)
                 server = HttpServer(fresh.http, health)
                 await server.start()
             settings = fresh
