@@ -19,38 +19,27 @@ class InflightBudget:
     def __init__(self, limit: int, on_change: Callable[[int], None], on_paused: Callable[[float], None]) -> None:
         self.limit = limit
         self.used = 0
-        self._room = asyncio.Event()
-        self._room.set()
         self._released = asyncio.Event()
         self._on_change = on_change
         self._on_paused = on_paused
 
-    def spend(self, n: int) -> None:
-        self.used += n
-        if self.used >= self.limit:
-            self._room.clear()
-        self._on_change(self.used)
-
     def release(self, n: int) -> None:
         self.used -= n
-        if self.used < self.limit:
-            self._room.set()
         self._released.set()
         self._on_change(self.used)
 
     async def acquire(self, n: int) -> None:
         """Wait until ``n`` more bytes fit under the limit, then spend them.
 
-        Checking for room only before a read lets the block read then overshoot the bound by its
-        encoded size. A single chunk larger than the whole limit still goes, alone, so nothing wedges.
+        A single chunk larger than the whole limit still goes, alone, so nothing wedges.
         """
         await self._pause(lambda: not self.used or self.used + n <= self.limit)
-        self.spend(n)
+        self.used += n
+        self._on_change(self.used)
 
     async def wait_for_room(self) -> None:
-        if self._room.is_set():
-            return
-        await self._pause(self._room.is_set)
+        """Wait until anything at all fits: readers check before reading a block."""
+        await self._pause(lambda: self.used < self.limit)
 
     async def _pause(self, done: Callable[[], bool]) -> None:
         """Wait until ``done()``, re-checked at each release.
@@ -68,7 +57,3 @@ class InflightBudget:
             now = time.monotonic()
             self._on_paused(now - last)
             last = now
-
-    async def wait_empty(self) -> None:
-        while self.used > 0:
-            await asyncio.sleep(0.05)

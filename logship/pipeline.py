@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from logship.acks import Chunk, FileAcks
+from logship.budget import InflightBudget
 from logship.enrich import resolve_fields
 from logship.errors import EngineUnreachable, PositionsError
 from logship.observe.health import HealthState
@@ -35,7 +36,6 @@ from logship.tail.fingerprint import fingerprint_fd
 from logship.tail.multiline import RecordSplitter
 from logship.tail.positions import FilePosition, PositionStore
 from logship.tail.reader import LineReader
-from logship.budget import InflightBudget
 from logship.tail.source import TailSource
 
 __all__ = ["Components", "ReplayProgress", "ServicePipeline", "replay_files", "replay_dead_letters"]
@@ -124,8 +124,9 @@ class ServicePipeline:
         delivery = _Delivery(s, sink)
         budget = Components.budget_for(s)
         ignore = {str(s.dead_letter.path), str(self.store.path)}
-        source = self.source = TailSource(s.tail, s.multiline, self.components.encoder, self.components.namespace,
-                                          state, budget, delivery.put, ignore)
+        source = self.source = TailSource(s.tail, self.components.splitter(), s.multiline.flush_timeout_seconds,
+                                          self.components.encoder, self.components.namespace, state, budget,
+                                          delivery.put, ignore)
         reading = asyncio.create_task(source.run())
         flushing = asyncio.create_task(self._flush_positions(source))
         pinging = asyncio.create_task(self._ping(client))
@@ -261,8 +262,7 @@ async def replay_files(settings: Settings, paths: Iterable[Path], progress: Repl
                             print_to(document_of(item))
                         continue
                     assert delivery is not None and budget is not None
-                    await budget.acquire(sum(map(len, items)))
-                    await delivery.put(Chunk(acks, block.start, block.end, items, name, budget.release))
+                    await _hand_on(delivery, budget, Chunk(acks, block.start, block.end, items, name, budget.release))
                     await asyncio.sleep(0)
             finally:
                 os.close(fd)
@@ -307,19 +307,20 @@ async def replay_dead_letters(settings: Settings, paths: Iterable[Path], progres
                     items.append(action + b"\n" + doc + b"\n")
                     progress.records += 1
                     if len(items) >= 1000:
-                        await _put_items(delivery, budget, acks, items, str(path))
+                        await _hand_on(delivery, budget, Chunk(acks, 0, 0, items, str(path), budget.release))
                         items = []
                 if items:
-                    await _put_items(delivery, budget, acks, items, str(path))
+                    await _hand_on(delivery, budget, Chunk(acks, 0, 0, items, str(path), budget.release))
     finally:
         await delivery.close(None)
         await client.close()
     return sink.tally
 
 
-async def _put_items(delivery: _Delivery, budget: InflightBudget, acks: FileAcks, items: list[bytes], path: str) -> None:
-    await budget.acquire(sum(map(len, items)))
-    await delivery.put(Chunk(acks, 0, 0, items, path, budget.release))
+async def _hand_on(delivery: _Delivery, budget: InflightBudget, chunk: Chunk) -> None:
+    """Wait for room under the in-flight bound, then pass the chunk to the batcher."""
+    await budget.acquire(chunk.nbytes)
+    await delivery.put(chunk)
 
 
 def _replay_delivery(settings: Settings, abandon_after: int) -> tuple[BulkSink, _Delivery, InflightBudget, BulkClient]:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from logship.acks import Chunk, FileAcks
 from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
-from logship.settings import MultilineSettings, TailSettings
+from logship.settings import TailSettings
 from logship.sink.encode import Encoder, file_id
 from logship.tail.discovery import Candidate, Discovery
 from logship.tail.fingerprint import fingerprint_fd, fingerprint_path
@@ -70,12 +70,12 @@ class TrackedFile:
 class TailSource:
     """Follows ``tail.paths`` and hands chunks to ``emit``."""
 
-    def __init__(self, tail: TailSettings, multiline: MultilineSettings, encoder: Encoder, namespace: str,
-                 restored: StoreState, budget: InflightBudget, emit: Callable[[Chunk], Awaitable[None]],
-                 ignore: set[str]) -> None:
+    def __init__(self, tail: TailSettings, splitter: RecordSplitter, flush_timeout: float, encoder: Encoder,
+                 namespace: str, restored: StoreState, budget: InflightBudget,
+                 emit: Callable[[Chunk], Awaitable[None]], ignore: set[str]) -> None:
         self._settings = tail
-        self._flush_after = multiline.flush_timeout_seconds
-        self._splitter = RecordSplitter(multiline.start_pattern, multiline.max_lines, tail.max_line_bytes)
+        self._flush_after = flush_timeout
+        self._splitter = splitter
         self._encoder = encoder
         self._namespace = namespace
         self._budget = budget
@@ -174,9 +174,8 @@ class TailSource:
 
     async def _emit_block(self, tracked: TrackedFile, block: Block) -> None:
         items = self._encoder.encode(block, tracked.path, tracked.fid)
-        nbytes = sum(map(len, items))
-        await self._budget.acquire(nbytes)
         chunk = Chunk(tracked.acks, block.start, block.end, items, tracked.path, self._budget.release)
+        await self._budget.acquire(chunk.nbytes)
         await self._emit(chunk)
 
     def _identify(self, tracked: TrackedFile) -> bool:
