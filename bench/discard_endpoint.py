@@ -34,9 +34,14 @@ def app() -> web.Application:
         return web.Response(body=payload, content_type="application/json")
 
     async def root(request: web.Request) -> web.Response:
-        return web.json_response({"name": "discard", "cluster_name": "bench",
-                                  "version": {"number": "9.0.0", "distribution": "discard"}},
-                                 headers={"X-Elastic-Product": "Elasticsearch"})
+        return web.json_response(
+            {
+                "name": "discard",
+                "cluster_name": "bench",
+                "version": {"number": "9.0.0", "distribution": "discard"},
+            },
+            headers={"X-Elastic-Product": "Elasticsearch"},
+        )
 
     async def counts(request: web.Request) -> web.Response:
         return web.Response(text=json.dumps(stats), content_type="application/json")

@@ -23,7 +23,9 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOAD = Path(os.environ.get("LOGSHIP_WORKLOAD", HERE.parent.parent / "shared" / "workload" / "aichat_logger.py"))
+WORKLOAD = Path(
+    os.environ.get("LOGSHIP_WORKLOAD", HERE.parent.parent / "shared" / "workload" / "aichat_logger.py")
+)
 
 
 def free_port() -> int:
@@ -35,7 +37,9 @@ def free_port() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_008_000)
-    parser.add_argument("--dir", type=Path, help="reuse or keep the generated logs here (default: a temporary dir)")
+    parser.add_argument(
+        "--dir", type=Path, help="reuse or keep the generated logs here (default: a temporary dir)"
+    )
     parser.add_argument("--runs", type=int, default=1, help="replays to run over the same file")
     args = parser.parse_args()
 
@@ -46,8 +50,19 @@ def main() -> int:
         print(f"writing {args.records} records to {log} ...", file=sys.stderr)
         for old in work.glob("app.log*"):
             old.unlink()
-        subprocess.run([sys.executable, str(WORKLOAD), "--dir", str(work), "--records", str(args.records),
-                        "--max-bytes", "0"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(WORKLOAD),
+                "--dir",
+                str(work),
+                "--records",
+                str(args.records),
+                "--max-bytes",
+                "0",
+            ],
+            check=True,
+        )
         marker.touch()
     size = log.stat().st_size
 
@@ -61,13 +76,17 @@ def main() -> int:
             except OSError:
                 time.sleep(0.1)
         config = work / "bench.toml"
-        config.write_text(f'[elasticsearch]\nhosts = ["http://127.0.0.1:{port}"]\n'
-                          f'[dead_letter]\npath = "{work / "dead-letter.ndjson"}"\n'
-                          f'[enrich.fields]\nhostname = "bench"\nenvironment = "bench"\nservice = "aichat-backend"\n')
+        config.write_text(
+            f'[elasticsearch]\nhosts = ["http://127.0.0.1:{port}"]\n'
+            f'[dead_letter]\npath = "{work / "dead-letter.ndjson"}"\n'
+            f'[enrich.fields]\nhostname = "bench"\nenvironment = "bench"\nservice = "aichat-backend"\n'
+        )
         for run in range(args.runs):
             started = time.monotonic()
-            proc = subprocess.Popen([sys.executable, "-m", "logship", "replay", str(log), "--config", str(config)],
-                                    stdout=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "logship", "replay", str(log), "--config", str(config)],
+                stdout=subprocess.PIPE,
+            )
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.monotonic() - started
             out = proc.stdout.read().decode() if proc.stdout else ""
@@ -75,16 +94,23 @@ def main() -> int:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stats/discard") as r:
                 stats = json.loads(r.read())
             cpu = usage.ru_utime + usage.ru_stime
-            print(json.dumps({
-                "run": run + 1, "exit_code": code, "records": args.records, "bytes": size,
-                "documents_received_total": stats["documents"],
-                "wall_seconds": round(wall, 2),
-                "records_per_second": round(args.records / wall),
-                "mib_per_second": round(size / wall / 2**20, 1),
-                "cpu_seconds_per_million": round(cpu / args.records * 1e6, 2),
-                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-                "summary": out.strip(),
-            }))
+            print(
+                json.dumps(
+                    {
+                        "run": run + 1,
+                        "exit_code": code,
+                        "records": args.records,
+                        "bytes": size,
+                        "documents_received_total": stats["documents"],
+                        "wall_seconds": round(wall, 2),
+                        "records_per_second": round(args.records / wall),
+                        "mib_per_second": round(size / wall / 2**20, 1),
+                        "cpu_seconds_per_million": round(cpu / args.records * 1e6, 2),
+                        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                        "summary": out.strip(),
+                    }
+                )
+            )
             if code != 0:
                 return code
     finally:

@@ -18,7 +18,7 @@ __all__ = ["Chunk", "FileAcks"]
 class FileAcks:
     """Ordered acknowledgement of one file's chunks."""
 
-    __slots__ = ("committed", "_pending", "on_commit")
+    __slots__ = ("_pending", "committed", "on_commit")
 
     def __init__(self, committed: int, on_commit: Callable[[], None] | None = None) -> None:
         self.committed = committed
@@ -50,11 +50,29 @@ class Chunk:
     of one per record, which is most of the memory held in flight.
     """
 
-    __slots__ = ("acks", "start", "end", "body", "ends", "count", "nbytes", "remaining", "path", "release",
-                 "abandoned")
+    __slots__ = (
+        "abandoned",
+        "acks",
+        "body",
+        "count",
+        "end",
+        "ends",
+        "nbytes",
+        "path",
+        "release",
+        "remaining",
+        "start",
+    )
 
-    def __init__(self, acks: FileAcks, start: int, end: int, items: list[bytes], path: str,
-                 release: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        acks: FileAcks,
+        start: int,
+        end: int,
+        items: list[bytes],
+        path: str,
+        release: Callable[[int], None],
+    ) -> None:
         self.acks = acks
         self.start = start
         self.end = end

@@ -16,7 +16,9 @@ __all__ = ["InflightBudget"]
 class InflightBudget:
     """Bytes read but not yet delivered; readers wait while it is spent."""
 
-    def __init__(self, limit: int, on_change: Callable[[int], None], on_paused: Callable[[float], None]) -> None:
+    def __init__(
+        self, limit: int, on_change: Callable[[int], None], on_paused: Callable[[float], None]
+    ) -> None:
         self.limit = limit
         self.used = 0
         self._released = asyncio.Event()

@@ -60,30 +60,53 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     config_help = "TOML configuration file (default: the built-in defaults, equal to conf/logship.toml)"
 
-    run = sub.add_parser("run", help="follow the log files and ship them until SIGTERM",
-                         description="Follow the configured log files and ship every record until SIGTERM or "
-                                     "SIGINT, then deliver what is in flight and exit 0. SIGHUP reloads the configuration.")
+    run = sub.add_parser(
+        "run",
+        help="follow the log files and ship them until SIGTERM",
+        description="Follow the configured log files and ship every record until SIGTERM or "
+        "SIGINT, then deliver what is in flight and exit 0. SIGHUP reloads the configuration.",
+    )
     run.add_argument("--config", type=Path, help=config_help)
     run.set_defaults(handler=_run)
 
-    replay = sub.add_parser("replay", help="ship whole files once and exit",
-                            description="Ship the named files from their first byte to their end and exit: 0 when "
-                                        "every record was delivered, 1 when any was dead-lettered or not delivered, "
-                                        "2 on a usage or configuration error. Already indexed records are not duplicated.")
+    replay = sub.add_parser(
+        "replay",
+        help="ship whole files once and exit",
+        description="Ship the named files from their first byte to their end and exit: 0 when "
+        "every record was delivered, 1 when any was dead-lettered or not delivered, "
+        "2 on a usage or configuration error. Already indexed records are not duplicated.",
+    )
     replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
     replay.add_argument("--config", type=Path, help=config_help)
-    replay.add_argument("--print", action="store_true", dest="print_only",
-                        help="write the documents that would be sent to stdout, one per line; contact nothing")
-    replay.add_argument("--dead-letter", action="store_true",
-                        help="the files are dead-letter files: send their documents again with their original index and id")
-    replay.add_argument("--max-retries", type=int, default=10, metavar="N",
-                        help="give up on a request after N failed attempts (default 10; 0 = never give up)")
+    replay.add_argument(
+        "--print",
+        action="store_true",
+        dest="print_only",
+        help="write the documents that would be sent to stdout, one per line; contact nothing",
+    )
+    replay.add_argument(
+        "--dead-letter",
+        action="store_true",
+        help="the files are dead-letter files: send their documents again with their original index and id",
+    )
+    replay.add_argument(
+        "--max-retries",
+        type=int,
+        default=10,
+        metavar="N",
+        help="give up on a request after N failed attempts (default 10; 0 = never give up)",
+    )
     replay.set_defaults(handler=_replay)
 
-    check = sub.add_parser("check", help="validate the configuration",
-                           description="Validate the configuration: exit 0, or print every problem and exit 2.")
+    check = sub.add_parser(
+        "check",
+        help="validate the configuration",
+        description="Validate the configuration: exit 0, or print every problem and exit 2.",
+    )
     check.add_argument("--config", type=Path, help=config_help)
-    check.add_argument("--connect", action="store_true", help="also check that the search engine answers (exit 1 if not)")
+    check.add_argument(
+        "--connect", action="store_true", help="also check that the search engine answers (exit 1 if not)"
+    )
     check.set_defaults(handler=_check)
     return parser
 
@@ -113,8 +136,11 @@ async def _serve(config: Path | None, settings: Settings) -> int:
     pipeline: ServicePipeline | None = None
 
     def health_for(http: HttpSettings) -> HealthState:
-        return HealthState(engine_timeout_seconds=http.engine_timeout_seconds, stall_seconds=http.stall_seconds,
-                           lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0)
+        return HealthState(
+            engine_timeout_seconds=http.engine_timeout_seconds,
+            stall_seconds=http.stall_seconds,
+            lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0,
+        )
 
     health = health_for(settings.http)
     server = HttpServer(settings.http, health)
@@ -158,7 +184,9 @@ async def _serve(config: Path | None, settings: Settings) -> int:
                 await server.start()
             settings = fresh
             configure_logging(settings.log.level)
-            log.info("Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"})
+            log.info(
+                "Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"}
+            )
     finally:
         await server.stop()
 
@@ -168,8 +196,10 @@ def _reload(config: Path | None) -> Settings | None:
         fresh = load_settings(config)
         resolve_fields(fresh.enrich.fields)
     except ConfigError as exc:
-        log.error("Configuration reload refused; the running configuration stays in force",
-                  extra={"config": str(config), "problems": exc.problems})
+        log.error(
+            "Configuration reload refused; the running configuration stays in force",
+            extra={"config": str(config), "problems": exc.problems},
+        )
         return None
     return fresh
 
@@ -196,20 +226,28 @@ def _replay(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         task = asyncio.create_task(
-            replay_dead_letters(settings, args.files, progress, args.max_retries) if args.dead_letter
-            else replay_files(settings, args.files, progress, print_doc if args.print_only else None, args.max_retries)
+            replay_dead_letters(settings, args.files, progress, args.max_retries)
+            if args.dead_letter
+            else replay_files(
+                settings, args.files, progress, print_doc if args.print_only else None, args.max_retries
+            )
         )
         if reporter is not None:
             await reporter.follow(task)
         tally = await task
         seconds = time.monotonic() - progress.started
-        summary = (f"records read: {progress.records}, indexed: {tally.indexed}, already present: "
-                   f"{tally.already_present}, dead-lettered: {tally.dead_lettered}, not delivered: "
-                   f"{tally.undelivered}, seconds: {seconds:.2f}")
+        summary = (
+            f"records read: {progress.records}, indexed: {tally.indexed}, already present: "
+            f"{tally.already_present}, dead-lettered: {tally.dead_lettered}, not delivered: "
+            f"{tally.undelivered}, seconds: {seconds:.2f}"
+        )
         print(summary, file=sys.stderr if args.print_only else sys.stdout)
         if tally.dead_lettered:
-            print(f"dead-lettered documents are in {settings.dead_letter.path}; fix the cause, then run "
-                  f"`logship replay --dead-letter {settings.dead_letter.path}`", file=sys.stderr)
+            print(
+                f"dead-lettered documents are in {settings.dead_letter.path}; fix the cause, then run "
+                f"`logship replay --dead-letter {settings.dead_letter.path}`",
+                file=sys.stderr,
+            )
         return EXIT_FAILED if tally.dead_lettered or tally.undelivered else EXIT_OK
 
     try:
@@ -230,10 +268,14 @@ def _check(args: argparse.Namespace) -> int:
         resolve_fields(settings.enrich.fields)
     except ConfigError as exc:
         problems.extend(f"{where}: {p}" for p in exc.problems)
-    for setting, directory in (("tail.positions_dir", settings.tail.positions_dir),
-                               ("dead_letter.path", settings.dead_letter.path.parent)):
+    for setting, directory in (
+        ("tail.positions_dir", settings.tail.positions_dir),
+        ("dead_letter.path", settings.dead_letter.path.parent),
+    ):
         if not _writable_dir(directory):
-            problems.append(f"{where}: setting `{setting}`: {directory} cannot be created or written by this user")
+            problems.append(
+                f"{where}: setting `{setting}`: {directory} cannot be created or written by this user"
+            )
     if problems:
         raise ConfigError(problems)
     print(orjson.dumps(redact_mapping(settings.model_dump(mode="json")), option=orjson.OPT_INDENT_2).decode())
@@ -262,13 +304,19 @@ async def _connect(settings: Settings) -> int:
     finally:
         await client.close()
     if response.status != 200:
-        print(f"search engine answered HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')} "
-              "(check `elasticsearch.username`/`password`/`api_key`)", file=sys.stderr)
+        print(
+            f"search engine answered HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')} "
+            "(check `elasticsearch.username`/`password`/`api_key`)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     info = orjson.loads(response.body)
     version = info.get("version", {})
-    print(f"search engine answered: {version.get('distribution', 'elasticsearch')} {version.get('number')} "
-          f"(cluster {info.get('cluster_name')})", file=sys.stderr)
+    print(
+        f"search engine answered: {version.get('distribution', 'elasticsearch')} {version.get('number')} "
+        f"(cluster {info.get('cluster_name')})",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

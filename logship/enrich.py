@@ -27,7 +27,11 @@ def expand(value: str, env: Mapping[str, str], setting: str) -> str:
         if name == "HOSTNAME":
             # Shells set HOSTNAME without exporting it; systemd sets nothing: use the real name.
             return socket.gethostname()
-        raise ConfigError([f"setting `{setting}`: environment variable {name} is not set (set it, or write ${{{name}:-default}})"])
+        raise ConfigError(
+            [
+                f"setting `{setting}`: environment variable {name} is not set (set it, or write ${{{name}:-default}})"
+            ]
+        )
 
     return _VAR.sub(one, value)
 

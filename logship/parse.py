@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -93,7 +93,7 @@ class Parser:
             self.tag(doc, ["bad_timestamp"])
         else:
             self.tag(doc, ["missing_timestamp" if value is None else "bad_timestamp"])
-        return self._stamp_of(datetime.fromtimestamp(time.time(), timezone.utc))
+        return self._stamp_of(datetime.fromtimestamp(time.time(), UTC))
 
     def parse_time(self, value: str) -> Stamp | None:
         """Parse and cache one timestamp value; None when it does not fit `parse.time_format`."""
@@ -110,7 +110,7 @@ class Parser:
         return result
 
     def _stamp_of(self, moment: datetime) -> Stamp:
-        utc = moment.astimezone(timezone.utc)
+        utc = moment.astimezone(UTC)
         iso = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
         index = f"{self._prefix}-{utc.strftime(self._date_format)}".encode()
         return iso, index, iso.encode()

@@ -38,7 +38,7 @@ from logship.tail.positions import FilePosition, PositionStore
 from logship.tail.reader import LineReader
 from logship.tail.source import TailSource
 
-__all__ = ["Components", "ReplayProgress", "ServicePipeline", "replay_files", "replay_dead_letters"]
+__all__ = ["Components", "ReplayProgress", "ServicePipeline", "replay_dead_letters", "replay_files"]
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,15 @@ class Components:
         # Document ids are namespaced by host, so equal files on two hosts never share ids.
         self.namespace = self.fields.get("hostname", "")
         self.parser = Parser(settings.parse, settings.elasticsearch)
-        self.encoder = Encoder(self.parser, self.fields, settings.multiline.stack_trace_field,
-                               settings.tail.max_line_bytes)
+        self.encoder = Encoder(
+            self.parser, self.fields, settings.multiline.stack_trace_field, settings.tail.max_line_bytes
+        )
 
     @staticmethod
     def budget_for(settings: Settings) -> InflightBudget:
-        return InflightBudget(settings.delivery.max_inflight_bytes, INFLIGHT_BYTES.set, BACKPRESSURE_SECONDS.inc)
+        return InflightBudget(
+            settings.delivery.max_inflight_bytes, INFLIGHT_BYTES.set, BACKPRESSURE_SECONDS.inc
+        )
 
     def splitter(self) -> RecordSplitter:
         m = self.settings.multiline
@@ -124,19 +127,35 @@ class ServicePipeline:
         delivery = _Delivery(s, sink)
         budget = Components.budget_for(s)
         ignore = {str(s.dead_letter.path), str(self.store.path)}
-        source = self.source = TailSource(s.tail, self.components.splitter(), s.multiline.flush_timeout_seconds,
-                                          self.components.encoder, self.components.namespace, state, budget,
-                                          delivery.put, ignore)
+        source = self.source = TailSource(
+            s.tail,
+            self.components.splitter(),
+            s.multiline.flush_timeout_seconds,
+            self.components.encoder,
+            self.components.namespace,
+            state,
+            budget,
+            delivery.put,
+            ignore,
+        )
         reading = asyncio.create_task(source.run())
         flushing = asyncio.create_task(self._flush_positions(source))
         pinging = asyncio.create_task(self._ping(client))
-        log.info("Started", extra={"paths": s.tail.paths, "hosts": [redact(h) for h in s.elasticsearch.hosts],
-                                   "positions": str(self.store.path)})
+        log.info(
+            "Started",
+            extra={
+                "paths": s.tail.paths,
+                "hosts": [redact(h) for h in s.elasticsearch.hosts],
+                "positions": str(self.store.path),
+            },
+        )
         try:
             await self._stop.wait()
         finally:
-            log.info("Stopping: delivering what is in flight", extra={"inflight_bytes": budget.used,
-                                                                     "deadline_seconds": s.pipeline.drain_timeout_seconds})
+            log.info(
+                "Stopping: delivering what is in flight",
+                extra={"inflight_bytes": budget.used, "deadline_seconds": s.pipeline.drain_timeout_seconds},
+            )
             source.stop()
             reading.cancel()  # it may be waiting for room in the in-flight bound
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,8 +184,10 @@ class ServicePipeline:
             if drained:
                 log.info("Stopped; everything read was delivered")
             else:
-                log.warning("Stopped before everything read was delivered; it will be read again at the next start",
-                            extra={"undelivered_bytes": budget.used})
+                log.warning(
+                    "Stopped before everything read was delivered; it will be read again at the next start",
+                    extra={"undelivered_bytes": budget.used},
+                )
 
     async def _ping(self, client: BulkClient) -> None:
         """Ask the engine for its name now and then, so readiness reflects it even when idle."""
@@ -190,7 +211,9 @@ class ServicePipeline:
             if current != last:
                 # Shielded and kept: two writers at once would race on the store's temporary
                 # file, so the final save at shutdown waits for this one instead.
-                self._saving = asyncio.ensure_future(asyncio.to_thread(self._save_list, positions, source.scanned_at))
+                self._saving = asyncio.ensure_future(
+                    asyncio.to_thread(self._save_list, positions, source.scanned_at)
+                )
                 ok = await asyncio.shield(self._saving)
                 if ok:
                     last = current
@@ -224,8 +247,13 @@ class ReplayProgress:
     started: float = field(default_factory=time.monotonic)
 
 
-async def replay_files(settings: Settings, paths: Iterable[Path], progress: ReplayProgress,
-                       print_to: Callable[[bytes], None] | None, abandon_after: int) -> Tally:
+async def replay_files(
+    settings: Settings,
+    paths: Iterable[Path],
+    progress: ReplayProgress,
+    print_to: Callable[[bytes], None] | None,
+    abandon_after: int,
+) -> Tally:
     """Ship each file from its first byte to its end; with ``print_to``, print documents instead."""
     components = Components(settings)
     encoder, splitter = components.encoder, components.splitter()
@@ -262,7 +290,9 @@ async def replay_files(settings: Settings, paths: Iterable[Path], progress: Repl
                             print_to(document_of(item))
                         continue
                     assert delivery is not None and budget is not None
-                    await _hand_on(delivery, budget, Chunk(acks, block.start, block.end, items, name, budget.release))
+                    await _hand_on(
+                        delivery, budget, Chunk(acks, block.start, block.end, items, name, budget.release)
+                    )
                     await asyncio.sleep(0)
             finally:
                 os.close(fd)
@@ -274,8 +304,9 @@ async def replay_files(settings: Settings, paths: Iterable[Path], progress: Repl
     return sink.tally if sink is not None else Tally()
 
 
-async def replay_dead_letters(settings: Settings, paths: Iterable[Path], progress: ReplayProgress,
-                              abandon_after: int) -> Tally:
+async def replay_dead_letters(
+    settings: Settings, paths: Iterable[Path], progress: ReplayProgress, abandon_after: int
+) -> Tally:
     """Send dead-lettered documents again, with their original index and id."""
     sink, delivery, budget, client = _replay_delivery(settings, abandon_after)
     acks = FileAcks(0)
@@ -300,8 +331,10 @@ async def replay_dead_letters(settings: Settings, paths: Iterable[Path], progres
                         action = orjson.dumps({"create": {"_index": entry["index"], "_id": entry["id"]}})
                         doc = orjson.dumps(entry["document"])
                     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                        log.error("Skipping a line that is not a dead-letter entry",
-                                  extra={"file": str(path), "line": number, "error": str(exc)})
+                        log.error(
+                            "Skipping a line that is not a dead-letter entry",
+                            extra={"file": str(path), "line": number, "error": str(exc)},
+                        )
                         sink.tally.undelivered += 1
                         continue
                     items.append(action + b"\n" + doc + b"\n")
@@ -323,10 +356,17 @@ async def _hand_on(delivery: _Delivery, budget: InflightBudget, chunk: Chunk) ->
     await delivery.put(chunk)
 
 
-def _replay_delivery(settings: Settings, abandon_after: int) -> tuple[BulkSink, _Delivery, InflightBudget, BulkClient]:
+def _replay_delivery(
+    settings: Settings, abandon_after: int
+) -> tuple[BulkSink, _Delivery, InflightBudget, BulkClient]:
     client = BulkClient(settings.elasticsearch)
-    sink = BulkSink(client, DeadLetterFile(settings.dead_letter.path), settings.delivery, None,
-                    abandon_after=abandon_after)
+    sink = BulkSink(
+        client,
+        DeadLetterFile(settings.dead_letter.path),
+        settings.delivery,
+        None,
+        abandon_after=abandon_after,
+    )
     budget = Components.budget_for(settings)
     return sink, _Delivery(settings, sink), budget, client
 

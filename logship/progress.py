@@ -21,9 +21,11 @@ def render(p: ReplayProgress, now: float, width: int = 30) -> str:
     rate = p.records / elapsed
     speed = p.read_bytes / elapsed
     left = (p.total_bytes - p.read_bytes) / speed if speed > 0 else 0.0
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:5.1f}% "
-            f"{p.read_bytes / MiB:8.1f}/{p.total_bytes / MiB:.1f} MiB  {rate:9,.0f} records/s  "
-            f"{left:5.0f}s left")
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:5.1f}% "
+        f"{p.read_bytes / MiB:8.1f}/{p.total_bytes / MiB:.1f} MiB  {rate:9,.0f} records/s  "
+        f"{left:5.0f}s left"
+    )
 
 
 class ProgressReporter:

@@ -54,22 +54,58 @@ class _Section(BaseModel):
 
 class TailSettings(_Section):
     paths: list[str] = Field(["/var/log/aichat/*.log"], description="Glob patterns of the files to follow.")
-    exclude: list[str] = Field([], description="Glob patterns of files never to read, even when `paths` match them.")
-    positions_dir: Path = Field(Path("/var/lib/logship"), description="Directory holding the position store (positions.json).")
-    read_from: Literal["head", "tail"] = Field("head", description='Where to start a file seen for the first time: "head" or "tail".')
-    fingerprint_bytes: int = Field(1024, ge=16, le=65536, description="A file's identity is a hash of its first line, capped at this many bytes.")
-    max_line_bytes: int = Field(1 * MiB, ge=1024, description="Longer lines are cut to this size and tagged `line_truncated`; the rest of the line is skipped.")
-    read_block_bytes: int = Field(256 * 1024, ge=4096, le=16 * MiB, description="Bytes read from a file in one go.")
-    scan_interval_seconds: float = Field(10.0, gt=0, description="Safety-net re-evaluation of the globs; file events trigger a scan sooner.")
-    poll_interval_seconds: float = Field(0.25, gt=0, description="How often idle files are checked for appended data.")
-    close_inactive_seconds: float = Field(30.0, gt=0, description="A rotated file, read and delivered to its end, is closed after this long without growth.")
+    exclude: list[str] = Field(
+        [], description="Glob patterns of files never to read, even when `paths` match them."
+    )
+    positions_dir: Path = Field(
+        Path("/var/lib/logship"), description="Directory holding the position store (positions.json)."
+    )
+    read_from: Literal["head", "tail"] = Field(
+        "head", description='Where to start a file seen for the first time: "head" or "tail".'
+    )
+    fingerprint_bytes: int = Field(
+        1024,
+        ge=16,
+        le=65536,
+        description="A file's identity is a hash of its first line, capped at this many bytes.",
+    )
+    max_line_bytes: int = Field(
+        1 * MiB,
+        ge=1024,
+        description="Longer lines are cut to this size and tagged `line_truncated`; the rest of the line is skipped.",
+    )
+    read_block_bytes: int = Field(
+        256 * 1024, ge=4096, le=16 * MiB, description="Bytes read from a file in one go."
+    )
+    scan_interval_seconds: float = Field(
+        10.0, gt=0, description="Safety-net re-evaluation of the globs; file events trigger a scan sooner."
+    )
+    poll_interval_seconds: float = Field(
+        0.25, gt=0, description="How often idle files are checked for appended data."
+    )
+    close_inactive_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A rotated file, read and delivered to its end, is closed after this long without growth.",
+    )
 
 
 class MultilineSettings(_Section):
-    start_pattern: str = Field(r"^\{", description="Regex a line must match to start a new record; other lines continue the previous record.")
-    flush_timeout_seconds: float = Field(1.0, gt=0, description="The last record of a file is sent after this long without a following line.")
-    max_lines: int = Field(500, ge=1, description="Continuation lines kept per record; further lines are dropped from it and the record tagged.")
-    stack_trace_field: str = Field("error.stack_trace", description="Field receiving the continuation lines (a Python traceback).")
+    start_pattern: str = Field(
+        r"^\{",
+        description="Regex a line must match to start a new record; other lines continue the previous record.",
+    )
+    flush_timeout_seconds: float = Field(
+        1.0, gt=0, description="The last record of a file is sent after this long without a following line."
+    )
+    max_lines: int = Field(
+        500,
+        ge=1,
+        description="Continuation lines kept per record; further lines are dropped from it and the record tagged.",
+    )
+    stack_trace_field: str = Field(
+        "error.stack_trace", description="Field receiving the continuation lines (a Python traceback)."
+    )
 
     @field_validator("start_pattern")
     @classmethod
@@ -96,7 +132,9 @@ class ParseSettings(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as UTC or Europe/Berlin)") from exc
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as UTC or Europe/Berlin)"
+            ) from exc
         return value
 
     @field_validator("fallback_patterns")
@@ -120,12 +158,20 @@ class EnrichSettings(_Section):
 
 
 class ElasticsearchSettings(_Section):
-    hosts: list[str] = Field(["http://localhost:9200"], min_length=1, description="Engine URLs; requests rotate over them.")
+    hosts: list[str] = Field(
+        ["http://localhost:9200"], min_length=1, description="Engine URLs; requests rotate over them."
+    )
     index_prefix: str = Field("aichat", description="Index name prefix: <prefix>-<date>.")
-    index_date_format: str = Field("%Y.%m.%d", description="strftime format of the index date, taken from @timestamp in UTC.")
+    index_date_format: str = Field(
+        "%Y.%m.%d", description="strftime format of the index date, taken from @timestamp in UTC."
+    )
     username: str | None = Field(None, description="Basic authentication user.")
-    password: str | None = Field(None, description="Basic authentication password (prefer LOGSHIP_ELASTICSEARCH__PASSWORD).")
-    api_key: str | None = Field(None, description="API key, base64 of id:key (prefer LOGSHIP_ELASTICSEARCH__API_KEY).")
+    password: str | None = Field(
+        None, description="Basic authentication password (prefer LOGSHIP_ELASTICSEARCH__PASSWORD)."
+    )
+    api_key: str | None = Field(
+        None, description="API key, base64 of id:key (prefer LOGSHIP_ELASTICSEARCH__API_KEY)."
+    )
     ca_file: Path | None = Field(None, description="PEM file of the CA that signed the engine's certificate.")
     verify_certs: bool = Field(True, description="Verify the engine's TLS certificate.")
     request_timeout_seconds: float = Field(60.0, gt=0, description="Time allowed for one bulk request.")
@@ -136,8 +182,10 @@ class ElasticsearchSettings(_Section):
     def _index_name(cls, value: str) -> str:
         # The engine's own rules for index names.
         if not value or value != value.lower() or value[0] in "-_+" or re.search(r'[\\/*?"<>| ,#:]', value):
-            raise ValueError(f"{value!r} is not a valid index name prefix (lowercase, no spaces or \\/*?\"<>|,#:, "
-                             "not starting with -, _ or +)")
+            raise ValueError(
+                f'{value!r} is not a valid index name prefix (lowercase, no spaces or \\/*?"<>|,#:, '
+                "not starting with -, _ or +)"
+            )
         return value
 
     @field_validator("hosts")
@@ -151,33 +199,58 @@ class ElasticsearchSettings(_Section):
 
 class BatchSettings(_Section):
     max_documents: int = Field(5000, ge=1, description="Documents per bulk request at most.")
-    max_bytes: int = Field(8 * MiB, ge=1024, description="Bytes per bulk request body at most (a single larger document goes alone).")
+    max_bytes: int = Field(
+        8 * MiB,
+        ge=1024,
+        description="Bytes per bulk request body at most (a single larger document goes alone).",
+    )
     flush_interval_seconds: float = Field(1.0, gt=0, description="A partial batch is sent after this long.")
 
 
 class DeliverySettings(_Section):
     max_concurrent_requests: int = Field(2, ge=1, le=64, description="Bulk requests in flight at once.")
-    max_inflight_bytes: int = Field(64 * MiB, ge=MiB, description="Readers pause while this many encoded bytes are read but not yet delivered.")
-    retry_initial_seconds: float = Field(0.5, gt=0, description="First retry delay; it doubles on each failure, with jitter.")
+    max_inflight_bytes: int = Field(
+        64 * MiB,
+        ge=MiB,
+        description="Readers pause while this many encoded bytes are read but not yet delivered.",
+    )
+    retry_initial_seconds: float = Field(
+        0.5, gt=0, description="First retry delay; it doubles on each failure, with jitter."
+    )
     retry_max_seconds: float = Field(30.0, gt=0, description="Longest retry delay.")
-    max_retries: int = Field(0, ge=0, description="Retries of a failing document before it is dead-lettered; 0 retries without limit.")
+    max_retries: int = Field(
+        0,
+        ge=0,
+        description="Retries of a failing document before it is dead-lettered; 0 retries without limit.",
+    )
 
 
 class DeadLetterSettings(_Section):
-    path: Path = Field(Path("/var/lib/logship/dead-letter.ndjson"), description="NDJSON file of documents the engine rejected for good.")
+    path: Path = Field(
+        Path("/var/lib/logship/dead-letter.ndjson"),
+        description="NDJSON file of documents the engine rejected for good.",
+    )
 
 
 class PipelineSettings(_Section):
-    drain_timeout_seconds: float = Field(20.0, gt=0, description="On SIGTERM, time allowed to deliver what is in flight before exiting.")
-    positions_flush_seconds: float = Field(1.0, gt=0, description="How often delivered positions are written to disk.")
+    drain_timeout_seconds: float = Field(
+        20.0, gt=0, description="On SIGTERM, time allowed to deliver what is in flight before exiting."
+    )
+    positions_flush_seconds: float = Field(
+        1.0, gt=0, description="How often delivered positions are written to disk."
+    )
 
 
 class LogSettings(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level of logship's own JSON logs on stderr.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Level of logship's own JSON logs on stderr."
+    )
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LOGSHIP_", env_nested_delimiter="__", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="LOGSHIP_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
 
     tail: TailSettings = TailSettings()
     multiline: MultilineSettings = MultilineSettings()
@@ -251,7 +324,11 @@ def _check_paths(settings: Settings, where: str) -> list[str]:
         problems.append(f"{where}: setting `elasticsearch.ca_file`: {ca} is not a readable file")
     auth = settings.elasticsearch
     if (auth.username is None) != (auth.password is None):
-        problems.append(f"{where}: setting `elasticsearch.username`/`elasticsearch.password`: set both or neither")
+        problems.append(
+            f"{where}: setting `elasticsearch.username`/`elasticsearch.password`: set both or neither"
+        )
     if auth.api_key is not None and auth.username is not None:
-        problems.append(f"{where}: setting `elasticsearch.api_key`: use either an API key or username/password, not both")
+        problems.append(
+            f"{where}: setting `elasticsearch.api_key`: use either an API key or username/password, not both"
+        )
     return problems

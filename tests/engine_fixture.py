@@ -73,7 +73,9 @@ class SearchNode:
         self.engine = engine
         self.port = port if port is not None else free_port()
         self._own_data = data_dir is None
-        self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix=f"{engine}-data-"))
+        self.data_dir = (
+            Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix=f"{engine}-data-"))
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         self.managed = True
 
@@ -94,12 +96,17 @@ class SearchNode:
             raise RuntimeError(f"{self.url} is an external engine; it is not started or stopped here")
         return subprocess.run(
             [str(SEARCH_NODE), *args, "--port", str(self.port)],
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def start(self) -> str:
         """Start (or find running) the node with its data dir; return its URL once it answers."""
-        result = self._run("start", "--engine", self.engine, "--data", str(self.data_dir), timeout=START_TIMEOUT_S)
+        result = self._run(
+            "start", "--engine", self.engine, "--data", str(self.data_dir), timeout=START_TIMEOUT_S
+        )
         if result.returncode != 0:
             raise RuntimeError(f"search-node start failed ({result.returncode}):\n{result.stderr}")
         return self.url
@@ -235,7 +242,8 @@ def search_all(url: str, index_pattern: str, page_size: int = 1000) -> list[dict
     base = url.rstrip("/")
     refresh(url, index_pattern)
     status, page = http_json(
-        "POST", f"{base}/{_q(index_pattern)}/_search?scroll=2m&{LENIENT}",
+        "POST",
+        f"{base}/{_q(index_pattern)}/_search?scroll=2m&{LENIENT}",
         {"size": page_size, "sort": ["_doc"], "query": {"match_all": {}}},
     )
     page = _ok(status, page, f"search {index_pattern}")
@@ -248,7 +256,9 @@ def search_all(url: str, index_pattern: str, page_size: int = 1000) -> list[dict
                 break
             for hit in hits:
                 docs.append({**hit.get("_source", {}), "_id": hit["_id"], "_index": hit["_index"]})
-            status, page = http_json("POST", f"{base}/_search/scroll", {"scroll": "2m", "scroll_id": scroll_id})
+            status, page = http_json(
+                "POST", f"{base}/_search/scroll", {"scroll": "2m", "scroll_id": scroll_id}
+            )
             page = _ok(status, page, "scroll")
             scroll_id = page.get("_scroll_id", scroll_id)
     finally:
@@ -264,12 +274,14 @@ def delete_indices(url: str, pattern: str) -> list[str]:
     forbids wildcard deletes (the default since Elasticsearch 8).
     """
     base = url.rstrip("/")
-    status, rows = http_json("GET", f"{base}/_cat/indices/{_q(pattern)}?format=json&h=index&expand_wildcards=all")
+    status, rows = http_json(
+        "GET", f"{base}/_cat/indices/{_q(pattern)}?format=json&h=index&expand_wildcards=all"
+    )
     if status == 404:
         return []
     names = sorted(row["index"] for row in _ok(status, rows, f"list {pattern}") or [])
     for start in range(0, len(names), 50):
-        chunk = ",".join(urllib.parse.quote(n, safe="") for n in names[start:start + 50])
+        chunk = ",".join(urllib.parse.quote(n, safe="") for n in names[start : start + 50])
         status, payload = http_json("DELETE", f"{base}/{chunk}?ignore_unavailable=true")
         _ok(status, payload, f"delete {chunk}")
     return names

@@ -12,9 +12,17 @@ from support.harness import free_port, write_logs
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def logship(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "logship", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=120)
+def logship(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "logship", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_version_and_help() -> None:
@@ -44,8 +52,10 @@ def test_check_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
 
 def test_check_redacts_secrets(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[tail]\npositions_dir = "{tmp_path}"\n[dead_letter]\npath = "{tmp_path}/dl"\n'
-                   '[elasticsearch]\nusername = "u"\npassword = "hunter2"\n')
+    cfg.write_text(
+        f'[tail]\npositions_dir = "{tmp_path}"\n[dead_letter]\npath = "{tmp_path}/dl"\n'
+        '[elasticsearch]\nusername = "u"\npassword = "hunter2"\n'
+    )
     result = logship("check", "--config", str(cfg))
     assert result.returncode == 0, result.stderr
     assert "hunter2" not in result.stdout + result.stderr
@@ -53,8 +63,10 @@ def test_check_redacts_secrets(tmp_path: Path) -> None:
 
 def test_check_connect_reports_an_engine_that_does_not_answer(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[tail]\npositions_dir = "{tmp_path}"\n[dead_letter]\npath = "{tmp_path}/dl"\n'
-                   f'[elasticsearch]\nhosts = ["http://127.0.0.1:{free_port()}"]\nrequest_timeout_seconds = 2\n')
+    cfg.write_text(
+        f'[tail]\npositions_dir = "{tmp_path}"\n[dead_letter]\npath = "{tmp_path}/dl"\n'
+        f'[elasticsearch]\nhosts = ["http://127.0.0.1:{free_port()}"]\nrequest_timeout_seconds = 2\n'
+    )
     result = logship("check", "--connect", "--config", str(cfg))
     assert result.returncode == 1 and "cannot reach" in result.stderr
 
@@ -88,9 +100,11 @@ def test_replay_usage_errors_exit_2(tmp_path: Path) -> None:
 def test_replay_without_an_engine_exits_1_after_its_retries(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text('{"timestamp": "2026-11-26 10:00:00", "message": "x"}\n')
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[elasticsearch]\nhosts = ["http://127.0.0.1:{free_port()}"]\n'
-                   f'[delivery]\nretry_initial_seconds = 0.01\nretry_max_seconds = 0.02\n'
-                   f'[dead_letter]\npath = "{tmp_path}/dl"\n')
+    cfg.write_text(
+        f'[elasticsearch]\nhosts = ["http://127.0.0.1:{free_port()}"]\n'
+        f"[delivery]\nretry_initial_seconds = 0.01\nretry_max_seconds = 0.02\n"
+        f'[dead_letter]\npath = "{tmp_path}/dl"\n'
+    )
     result = logship("replay", str(tmp_path / "a.log"), "--config", str(cfg), "--max-retries", "2")
     assert result.returncode == 1
     assert "not delivered: 1" in result.stdout

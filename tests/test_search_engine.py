@@ -6,7 +6,6 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-
 from engine_fixture import SearchNode, count, delete_indices, http_json, search_all
 
 pytestmark = pytest.mark.integration
@@ -61,7 +60,9 @@ def test_bulk_create_count_search_mapping(search_engine: SearchNode, clean_index
     assert {d["_id"]: d["message"] for d in docs} == {k: v["message"] for k, v in DOCS.items()}
     assert {d["_index"] for d in docs} == {clean_index}
 
-    status, hits = http_json("POST", f"{url}/{clean_index}/_search", {"query": {"term": {"level.keyword": "WARN"}}})
+    status, hits = http_json(
+        "POST", f"{url}/{clean_index}/_search", {"query": {"term": {"level.keyword": "WARN"}}}
+    )
     assert status == 200
     assert [h["_id"] for h in hits["hits"]["hits"]] == ["rec-2"]
 

@@ -25,8 +25,11 @@ def test_quickstart_file_loads() -> None:
 
 
 def test_generated_files_are_up_to_date() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen-config-reference"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen-config-reference"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -41,12 +44,20 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_every_problem_names_setting_and_file(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
-    cfg.write_text('[tail]\nread_from = "middle"\nfingerprint_bytes = 1\n[elasticsearch]\nhosts = ["localhost"]\n'
-                   '[parse]\ntimezone = "Mars/Olympus"\n[batch]\nmax_docs = 3\n')
+    cfg.write_text(
+        '[tail]\nread_from = "middle"\nfingerprint_bytes = 1\n[elasticsearch]\nhosts = ["localhost"]\n'
+        '[parse]\ntimezone = "Mars/Olympus"\n[batch]\nmax_docs = 3\n'
+    )
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
     text = "\n".join(err.value.problems)
-    for key in ("tail.read_from", "tail.fingerprint_bytes", "elasticsearch.hosts", "parse.timezone", "batch.max_docs"):
+    for key in (
+        "tail.read_from",
+        "tail.fingerprint_bytes",
+        "elasticsearch.hosts",
+        "parse.timezone",
+        "batch.max_docs",
+    ):
         assert f"`{key}`" in text, text
     assert str(cfg) in text and "unknown setting" in text and "Mars/Olympus" in text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["python_version", "utc_timestamp", "version"]
 
@@ -32,9 +32,5 @@ def python_version() -> str:
 
 def utc_timestamp(epoch_seconds: float | None = None) -> str:
     """ISO 8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2024-05-01T12:00:00.123Z``."""
-    moment = (
-        datetime.now(timezone.utc)
-        if epoch_seconds is None
-        else datetime.fromtimestamp(epoch_seconds, timezone.utc)
-    )
+    moment = datetime.now(UTC) if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -115,8 +115,7 @@ class HealthState:
         if lag > 0 and idle >= self._stall:
             when = "since start" if self._delivered is None else "since last delivery"
             return _fail(
-                f"{lag} bytes waiting, nothing delivered for {idle:.0f}s {when} "
-                f"(limit {self._stall:g}s)"
+                f"{lag} bytes waiting, nothing delivered for {idle:.0f}s {when} (limit {self._stall:g}s)"
             )
         return _pass(f"lag {lag} bytes")
 

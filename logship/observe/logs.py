@@ -37,8 +37,7 @@ MASK = "***"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra={...}``.
 _STANDARD_ATTRS = frozenset(
-    vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None)).keys()
-    | {"message", "asctime", "taskName"}
+    vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
 )
 _CORE_FIELDS = ("timestamp", "level", "logger", "message", "module", "function", "line")
 
@@ -99,9 +98,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     """
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
-        raise ValueError(
-            f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
-        )
+        raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _Handler):

@@ -29,8 +29,13 @@ def body_of(batch: Batch) -> bytes:
 class Batcher:
     """Reads chunks from ``chunks`` and puts batches on ``batches``; ``None`` ends both."""
 
-    def __init__(self, settings: BatchSettings, chunks: asyncio.Queue[Chunk | None],
-                 batches: asyncio.Queue[Batch | None], senders: int) -> None:
+    def __init__(
+        self,
+        settings: BatchSettings,
+        chunks: asyncio.Queue[Chunk | None],
+        batches: asyncio.Queue[Batch | None],
+        senders: int,
+    ) -> None:
         self._max_docs = settings.max_documents
         self._max_bytes = settings.max_bytes
         self._interval = settings.flush_interval_seconds

@@ -17,13 +17,15 @@ from urllib.parse import urlsplit
 import orjson
 from elastic_transport import (
     AsyncTransport,
-    ConnectionError as TransportConnectionError,
     ConnectionTimeout,
     NodeConfig,
     SerializationError,
     Serializer,
     TlsError,
     TransportError,
+)
+from elastic_transport import (
+    ConnectionError as TransportConnectionError,
 )
 
 from logship.errors import EngineUnreachable
@@ -50,11 +52,17 @@ class _Raw(Serializer):
 
 
 _RAW = _Raw()
-_SERIALIZERS: dict[str, Serializer] = {
-    m: _RAW
-    for m in ("application/json", "application/x-ndjson", "application/vnd.elasticsearch+json", "text/*",
-              "application/*", "application/octet-stream")
-}
+_SERIALIZERS: dict[str, Serializer] = dict.fromkeys(
+    (
+        "application/json",
+        "application/x-ndjson",
+        "application/vnd.elasticsearch+json",
+        "text/*",
+        "application/*",
+        "application/octet-stream",
+    ),
+    _RAW,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +126,13 @@ class BulkClient:
                 )
             )
         self._transport = AsyncTransport(
-            nodes, serializers=_SERIALIZERS, max_retries=0, retry_on_timeout=False, meta_header=False,
-            dead_node_backoff_factor=0.0, max_dead_node_backoff=0.0,
+            nodes,
+            serializers=_SERIALIZERS,
+            max_retries=0,
+            retry_on_timeout=False,
+            meta_header=False,
+            dead_node_backoff_factor=0.0,
+            max_dead_node_backoff=0.0,
         )
         self.hosts = settings.hosts
 
@@ -131,7 +144,9 @@ class BulkClient:
         """GET / (the engine's name and version)."""
         return await self._request("GET", "/", None, None)
 
-    async def _request(self, method: str, target: str, body: bytes | None, content_type: str | None) -> BulkResponse:
+    async def _request(
+        self, method: str, target: str, body: bytes | None, content_type: str | None
+    ) -> BulkResponse:
         headers = {"accept": "application/json"}
         if content_type is not None:
             headers["content-type"] = content_type
@@ -142,7 +157,9 @@ class BulkClient:
         except TlsError as exc:
             raise EngineUnreachable(f"TLS failure talking to {', '.join(self.hosts)}: {exc.message}") from exc
         except TransportConnectionError as exc:
-            raise EngineUnreachable(f"connection: cannot reach {', '.join(self.hosts)}: {exc.message}") from exc
+            raise EngineUnreachable(
+                f"connection: cannot reach {', '.join(self.hosts)}: {exc.message}"
+            ) from exc
         except (TransportError, SerializationError) as exc:
             raise EngineUnreachable(f"connection: bad answer from {', '.join(self.hosts)}: {exc}") from exc
         raw = resp.body

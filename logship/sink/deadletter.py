@@ -52,10 +52,19 @@ class DeadLetterFile:
                 document = orjson.loads(doc)
             except orjson.JSONDecodeError:
                 document = doc.decode("utf-8", errors="replace")
-            lines.append(orjson.dumps({
-                "time": now, "index": index, "id": doc_id, "status": letter.status,
-                "reason": letter.reason, "document": document,
-            }) + b"\n")
+            lines.append(
+                orjson.dumps(
+                    {
+                        "time": now,
+                        "index": index,
+                        "id": doc_id,
+                        "status": letter.status,
+                        "reason": letter.reason,
+                        "document": document,
+                    }
+                )
+                + b"\n"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)

@@ -39,7 +39,9 @@ def document_of(item: bytes) -> bytes:
 class Encoder:
     """Builds bulk items from blocks of records read from one file."""
 
-    def __init__(self, parser: Parser, fields: dict[str, str], stack_trace_field: str, max_line_bytes: int) -> None:
+    def __init__(
+        self, parser: Parser, fields: dict[str, str], stack_trace_field: str, max_line_bytes: int
+    ) -> None:
         self._parser = parser
         self._fields = fields
         self._trace_field = stack_trace_field
@@ -64,7 +66,11 @@ class Encoder:
         added = self._added
         max_line = self._max_line
         # Everything after @timestamp except the offset: the same for the whole run.
-        tail = (b"," + self._fields_fragment if self._fields_fragment else b"") + b',"log.file.path":' + orjson.dumps(path)
+        tail = (
+            (b"," + self._fields_fragment if self._fields_fragment else b"")
+            + b',"log.file.path":'
+            + orjson.dumps(path)
+        )
         items: list[bytes] = []
         append = items.append
         for line in lines:

@@ -42,8 +42,15 @@ class Tally:
 class BulkSink:
     """Sends batches from a queue until it receives ``None``."""
 
-    def __init__(self, client: BulkClient, dead_letters: DeadLetterFile, settings: DeliverySettings,
-                 health: HealthState | None, *, abandon_after: int = 0) -> None:
+    def __init__(
+        self,
+        client: BulkClient,
+        dead_letters: DeadLetterFile,
+        settings: DeliverySettings,
+        health: HealthState | None,
+        *,
+        abandon_after: int = 0,
+    ) -> None:
         """``abandon_after`` > 0 (replay): after that many failed attempts, stop trying and count
         the records as undelivered instead of waiting for the engine without end."""
         self._abandon_after = abandon_after
@@ -73,7 +80,9 @@ class BulkSink:
                 return
             limit = self._settings.max_retries
             if limit and attempts > limit + 1:
-                await self._dead_letter_all(pending, 0, f"gave up after {attempts - 1} attempts: {last_reason}")
+                await self._dead_letter_all(
+                    pending, 0, f"gave up after {attempts - 1} attempts: {last_reason}"
+                )
                 return
             body = body_of(pending)
             started = time.monotonic()
@@ -179,8 +188,14 @@ class BulkSink:
                 log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(backoff.next_delay())
         for letter in letters[:3]:
-            log.warning("Document rejected by the engine, written to the dead-letter file",
-                        extra={"status": letter.status, "reason": letter.reason, "dead_letter_file": str(self._dead.path)})
+            log.warning(
+                "Document rejected by the engine, written to the dead-letter file",
+                extra={
+                    "status": letter.status,
+                    "reason": letter.reason,
+                    "dead_letter_file": str(self._dead.path),
+                },
+            )
         for chunk, count in owners:
             chunk.delivered(count)
         self.tally.dead_lettered += len(letters)
@@ -198,8 +213,10 @@ class BulkSink:
         now = time.monotonic()
         if now - self._last_warning > 10:
             self._last_warning = now
-            log.warning("Bulk request failed; retrying", extra={"reason": detail, "retry_in_seconds": round(delay, 2),
-                                                                 "bytes": size})
+            log.warning(
+                "Bulk request failed; retrying",
+                extra={"reason": detail, "retry_in_seconds": round(delay, 2), "bytes": size},
+            )
         await asyncio.sleep(delay)
 
 

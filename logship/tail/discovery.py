@@ -52,7 +52,9 @@ class Discovery:
         self._stop_watch: asyncio.Event | None = None
 
     def _excluded(self, path: str) -> bool:
-        return path in self._ignore or any(fnmatch(path, e) or fnmatch(os.path.basename(path), e) for e in self._exclude)
+        return path in self._ignore or any(
+            fnmatch(path, e) or fnmatch(os.path.basename(path), e) for e in self._exclude
+        )
 
     def _matches(self, path: str) -> bool:
         return any(fnmatch(path, p) for p in self._patterns)
@@ -102,8 +104,9 @@ class Discovery:
 
     async def _run_watch(self, dirs: list[str], stop: asyncio.Event) -> None:
         try:
-            async for _ in watchfiles.awatch(*dirs, stop_event=stop, debounce=50, step=20, recursive=False,
-                                             ignore_permission_denied=True):
+            async for _ in watchfiles.awatch(
+                *dirs, stop_event=stop, debounce=50, step=20, recursive=False, ignore_permission_denied=True
+            ):
                 self.changed.set()
         except Exception as exc:  # the poll keeps working without events
             log.warning("File watching stopped; relying on the periodic scan", extra={"error": str(exc)})

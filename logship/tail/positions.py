@@ -95,13 +95,21 @@ class PositionStore:
     @staticmethod
     def _parse(raw: bytes) -> StoreState:
         data: Any = orjson.loads(raw)
-        if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("files"), list):
+        if (
+            not isinstance(data, dict)
+            or data.get("version") != VERSION
+            or not isinstance(data.get("files"), list)
+        ):
             raise ValueError(f"not a version {VERSION} position store")
         files = {}
         for entry in data["files"]:
             pos = FilePosition(
-                key=str(entry["key"]), path=str(entry["path"]), dev=int(entry["dev"]),
-                ino=int(entry["ino"]), offset=int(entry["offset"]), size=int(entry["size"]),
+                key=str(entry["key"]),
+                path=str(entry["path"]),
+                dev=int(entry["dev"]),
+                ino=int(entry["ino"]),
+                offset=int(entry["offset"]),
+                size=int(entry["size"]),
             )
             if pos.offset < 0:
                 raise ValueError(f"negative offset for {pos.path}")
@@ -119,7 +127,9 @@ class PositionStore:
 
     def save(self, files: list[FilePosition], scanned_at: float | None) -> None:
         """Write atomically: temporary file, fsync, keep the previous store, rename, fsync the directory."""
-        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": [asdict(f) for f in files]})
+        body = orjson.dumps(
+            {"version": VERSION, "scanned_at": scanned_at, "files": [asdict(f) for f in files]}
+        )
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -137,4 +147,6 @@ class PositionStore:
             finally:
                 os.close(dfd)
         except OSError as exc:
-            raise PositionsError(f"cannot write {self.path} (setting `tail.positions_dir`): {exc.strerror}") from exc
+            raise PositionsError(
+                f"cannot write {self.path} (setting `tail.positions_dir`): {exc.strerror}"
+            ) from exc

@@ -16,7 +16,9 @@ class LineReader:
     handed out is the resumable position, never the raw read offset.
     """
 
-    def __init__(self, fd: int, offset: int, splitter: RecordSplitter, block_bytes: int, max_line_bytes: int) -> None:
+    def __init__(
+        self, fd: int, offset: int, splitter: RecordSplitter, block_bytes: int, max_line_bytes: int
+    ) -> None:
         self.fd = fd
         self.buf = b""
         self.buf_start = offset  # file offset of buf[0]

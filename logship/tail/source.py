@@ -32,8 +32,18 @@ log = logging.getLogger(__name__)
 class TrackedFile:
     """An open file being followed: its reader, its acknowledgements, its identity once known."""
 
-    def __init__(self, path: str, fd: int, dev: int, ino: int, offset: int, key: str | None, matched: bool,
-                 splitter: RecordSplitter, settings: TailSettings) -> None:
+    def __init__(
+        self,
+        path: str,
+        fd: int,
+        dev: int,
+        ino: int,
+        offset: int,
+        key: str | None,
+        matched: bool,
+        splitter: RecordSplitter,
+        settings: TailSettings,
+    ) -> None:
         self.path = path
         self.fd = fd
         self.dev = dev
@@ -70,9 +80,18 @@ class TrackedFile:
 class TailSource:
     """Follows ``tail.paths`` and hands chunks to ``emit``."""
 
-    def __init__(self, tail: TailSettings, splitter: RecordSplitter, flush_timeout: float, encoder: Encoder,
-                 namespace: str, restored: StoreState, budget: InflightBudget,
-                 emit: Callable[[Chunk], Awaitable[None]], ignore: set[str]) -> None:
+    def __init__(
+        self,
+        tail: TailSettings,
+        splitter: RecordSplitter,
+        flush_timeout: float,
+        encoder: Encoder,
+        namespace: str,
+        restored: StoreState,
+        budget: InflightBudget,
+        emit: Callable[[Chunk], Awaitable[None]],
+        ignore: set[str],
+    ) -> None:
         self._settings = tail
         self._flush_after = flush_timeout
         self._splitter = splitter
@@ -205,7 +224,9 @@ class TailSource:
         for tracked in list(self.files):
             try:
                 st = os.fstat(tracked.fd)
-                current = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) if tracked.key else None
+                current = (
+                    fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) if tracked.key else None
+                )
             except OSError:
                 continue
             if tracked.key is not None and (st.st_size < tracked.reader.next_read or current != tracked.key):
@@ -247,23 +268,30 @@ class TailSource:
             for key, pos in list(self._restored.items()):
                 if fingerprint_path(pos.path, self._settings.fingerprint_bytes) == key:
                     # Still there, just no longer matched (a glob removed on reload): not a loss.
-                    log.info("File no longer matched by `tail.paths`; not following it",
-                             extra={"file": pos.path, "delivered_up_to": pos.offset})
+                    log.info(
+                        "File no longer matched by `tail.paths`; not following it",
+                        extra={"file": pos.path, "delivered_up_to": pos.offset},
+                    )
                     del self._restored[key]
                     continue
                 lost = max(0, pos.size - pos.offset)
                 if lost:
                     LOST_BYTES.inc(lost)
-                    log.error("File deleted before its records were delivered; data lost",
-                              extra={"file": pos.path, "lost_bytes": lost, "delivered_up_to": pos.offset})
+                    log.error(
+                        "File deleted before its records were delivered; data lost",
+                        extra={"file": pos.path, "lost_bytes": lost, "delivered_up_to": pos.offset},
+                    )
                 del self._restored[key]
 
         # 4. Close what is finished: rotated away or deleted, read to the end, delivered, quiet.
         now = time.monotonic()
         for tracked in list(self.files):
             gone = (tracked.dev, tracked.ino) not in seen_inodes
-            done = (tracked.reader.next_read >= tracked.size and tracked.acks.outstanding == 0
-                    and not tracked.reader.buffered)
+            done = (
+                tracked.reader.next_read >= tracked.size
+                and tracked.acks.outstanding == 0
+                and not tracked.reader.buffered
+            )
             quiet = now - tracked.last_growth >= self._settings.close_inactive_seconds
             if (gone or not tracked.matched) and done and (quiet or gone):
                 self._close(tracked)
@@ -280,15 +308,21 @@ class TailSource:
         try:
             fd = os.open(c.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            log.error("Cannot open file", extra={"file": c.path, "error": exc.strerror,
-                                                  "hint": "give logship read access to it"})
+            log.error(
+                "Cannot open file",
+                extra={"file": c.path, "error": exc.strerror, "hint": "give logship read access to it"},
+            )
             return
         st = os.fstat(fd)
         if offset > st.st_size:
-            log.warning("Stored position is past the end of the file; reading it from the start",
-                        extra={"file": c.path, "stored_offset": offset, "size": st.st_size})
+            log.warning(
+                "Stored position is past the end of the file; reading it from the start",
+                extra={"file": c.path, "stored_offset": offset, "size": st.st_size},
+            )
             offset = 0
-        tracked = TrackedFile(c.path, fd, st.st_dev, st.st_ino, offset, None, c.matched, self._splitter, self._settings)
+        tracked = TrackedFile(
+            c.path, fd, st.st_dev, st.st_ino, offset, None, c.matched, self._splitter, self._settings
+        )
         tracked.size = st.st_size
         if key is not None:
             self._set_key(tracked, key)
@@ -300,8 +334,9 @@ class TailSource:
         _forget_label(tracked.path)
         tracked.path = path
 
-    def _truncated(self, tracked: TrackedFile, candidates: list[Candidate],
-                   key_of: Callable[[Candidate], str | None]) -> None:
+    def _truncated(
+        self, tracked: TrackedFile, candidates: list[Candidate], key_of: Callable[[Candidate], str | None]
+    ) -> None:
         """The open file was truncated or rewritten in place; its old content may live on in a copy.
 
         The inode itself is then picked up by the name pass of the scan as a new file from 0.
@@ -323,7 +358,9 @@ class TailSource:
             tracked.dev, tracked.ino, tracked.path, tracked.matched = c.dev, c.ino, c.path, c.matched
             tracked.size = c.size
             self.files.append(tracked)
-            log.info("File copied and truncated; finishing the copy", extra={"file": old_path, "copy": c.path})
+            log.info(
+                "File copied and truncated; finishing the copy", extra={"file": old_path, "copy": c.path}
+            )
             return
         # Records already read are still shipped; only bytes never read (and an unfinished last
         # line) are gone with the truncation.
@@ -332,8 +369,10 @@ class TailSource:
         lost = max(0, tracked.size - tracked.reader.next_read) + tracked.reader.buffered
         if lost:
             LOST_BYTES.inc(lost)
-            log.error("File truncated before it was read to the end; data lost",
-                      extra={"file": old_path, "lost_bytes": lost})
+            log.error(
+                "File truncated before it was read to the end; data lost",
+                extra={"file": old_path, "lost_bytes": lost},
+            )
         else:
             log.info("File truncated; reading it again from the start", extra={"file": old_path})
         tracked.close()

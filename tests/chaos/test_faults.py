@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from engine_fixture import count, delete_indices, search_all
 from support.faultproxy import FaultProxy
 from support.harness import SEQ, Logship, check_documents, free_port, toml_config, wait_until, write_logs
@@ -107,10 +106,19 @@ class Rig:
     def dead_letter(self) -> Path:
         return self.state / "dead-letter.ndjson"
 
-    def write_config(self, es_url: str, patterns: Iterable[str] = ("*.log",), **sections: Iterable[str]) -> None:
+    def write_config(
+        self, es_url: str, patterns: Iterable[str] = ("*.log",), **sections: Iterable[str]
+    ) -> None:
         draft = self.config.with_name(self.config.name + ".draft")
-        toml_config(draft, logs=self.logs, state=self.state, es_url=es_url, http_port=self.ship.http_port,
-                    patterns=tuple(patterns), index_prefix=self.prefix)
+        toml_config(
+            draft,
+            logs=self.logs,
+            state=self.state,
+            es_url=es_url,
+            http_port=self.ship.http_port,
+            patterns=tuple(patterns),
+            index_prefix=self.prefix,
+        )
         for section, lines in sections.items():
             _set(draft, section, *lines)
         _write_atomically(self.config, draft.read_text())
@@ -122,8 +130,14 @@ class Rig:
         return _documents(self.engine_url, self.pattern)
 
 
-def _rig(tmp_path: Path, engine_url: str, name: str, es_url: str | None = None,
-         patterns: Iterable[str] = ("*.log",), **sections: Iterable[str]) -> Rig:
+def _rig(
+    tmp_path: Path,
+    engine_url: str,
+    name: str,
+    es_url: str | None = None,
+    patterns: Iterable[str] = ("*.log",),
+    **sections: Iterable[str],
+) -> Rig:
     logs, state = tmp_path / "logs", tmp_path / "state"
     logs.mkdir()
     state.mkdir()
@@ -147,8 +161,16 @@ def _now() -> str:
 
 
 def _json_line(seq: int, text: str = "hand-written", **fields: Any) -> bytes:
-    record = {"timestamp": _now(), "level": "INFO", "logger": "aichat", "message": f"seq={seq} {text}",
-              "module": "chaos", "function": "test", "line": "1", **fields}
+    record = {
+        "timestamp": _now(),
+        "level": "INFO",
+        "logger": "aichat",
+        "message": f"seq={seq} {text}",
+        "module": "chaos",
+        "function": "test",
+        "line": "1",
+        **fields,
+    }
     return json.dumps(record).encode() + b"\n"
 
 
@@ -203,9 +225,22 @@ def test_item_level_rejections_and_bursts(tmp_path: Path, search_engine: Any) ->
 
 
 def _replay(rig: Rig, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "logship", "replay", "--dead-letter", str(rig.dead_letter),
-                           "--config", str(rig.config)], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "logship",
+            "replay",
+            "--dead-letter",
+            str(rig.dead_letter),
+            "--config",
+            str(rig.config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
 
 
 @pytest.mark.opensearch
@@ -218,11 +253,18 @@ def test_mapping_conflicts_dead_letter_and_replay(tmp_path: Path, search_engine:
     url = search_engine.url
     rig = _rig(tmp_path, url, "mapping")
     template = f"{rig.prefix}-test"
-    status, answer = _http("PUT", f"{url}/_index_template/{template}", {
-        "index_patterns": [rig.pattern], "priority": 300,
-        "template": {"settings": {"number_of_replicas": 0},
-                     "mappings": {"properties": {"line": {"type": "integer"}}}},
-    })
+    status, answer = _http(
+        "PUT",
+        f"{url}/_index_template/{template}",
+        {
+            "index_patterns": [rig.pattern],
+            "priority": 300,
+            "template": {
+                "settings": {"number_of_replicas": 0},
+                "mappings": {"properties": {"line": {"type": "integer"}}},
+            },
+        },
+    )
     assert status == 200, answer
     # Back-filled records of an old day whose `line` is not a number: they clash with the mapping.
     # They are large enough (3 MB in all) to outgrow a replay's in-flight bound (1 MiB below).
@@ -231,13 +273,24 @@ def test_mapping_conflicts_dead_letter_and_replay(tmp_path: Path, search_engine:
     old_index = f"{rig.prefix}-2020.01.02"
     try:
         write_logs(rig.logs, 1500)
-        _append(rig.logs / "app.log", b"".join(
-            _json_line(seq, "backfill", timestamp=backfill, line=f"L{seq}", detail="z" * 1500) for seq in clashing))
+        _append(
+            rig.logs / "app.log",
+            b"".join(
+                _json_line(seq, "backfill", timestamp=backfill, line=f"L{seq}", detail="z" * 1500)
+                for seq in clashing
+            ),
+        )
         write_logs(rig.logs, 1500, start_seq=1500)
         rig.ship.start()
-        wait_until(lambda: rig.count() >= 3000 and rig.dead_letter.exists()
-                   and len(rig.dead_letter.read_bytes().splitlines()) >= len(clashing), 60,
-                   what=f"3000 documents and {len(clashing)} dead letters")
+        wait_until(
+            lambda: (
+                rig.count() >= 3000
+                and rig.dead_letter.exists()
+                and len(rig.dead_letter.read_bytes().splitlines()) >= len(clashing)
+            ),
+            60,
+            what=f"3000 documents and {len(clashing)} dead letters",
+        )
         time.sleep(1)  # nothing more may come
         metrics = rig.ship.metrics()
         assert rig.ship.stop() == 0, rig.ship.log_tail()
@@ -276,10 +329,14 @@ def test_mapping_conflicts_dead_letter_and_replay(tmp_path: Path, search_engine:
     first = _replay(rig)
     assert first.returncode == 0, first.stdout + first.stderr[-2000:]
     # Every id is in the file twice now: the first copy is indexed, the second already present.
-    assert f"indexed: {len(clashing)}, already present: {len(clashing)}, dead-lettered: 0," in first.stdout, first.stdout
+    assert f"indexed: {len(clashing)}, already present: {len(clashing)}, dead-lettered: 0," in first.stdout, (
+        first.stdout
+    )
     second = _replay(rig)
     assert second.returncode == 0, second.stdout + second.stderr[-2000:]
-    assert f"indexed: 0, already present: {2 * len(clashing)}, dead-lettered: 0," in second.stdout, second.stdout
+    assert f"indexed: 0, already present: {2 * len(clashing)}, dead-lettered: 0," in second.stdout, (
+        second.stdout
+    )
     assert rig.dead_letter.stat().st_size == size  # nothing was rejected again
 
     docs = rig.documents()
@@ -310,16 +367,22 @@ def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) ->
         time.sleep(1.0)
         rig.write_config(url, ("*.log", "*.txt"))
         rig.ship.signal(signal.SIGHUP)
-        wait_until(lambda: any(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records()), 30,
-                   what="the reload")
+        wait_until(
+            lambda: any(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records()),
+            30,
+            what="the reload",
+        )
         write_logs(rig.logs, 700, start_seq=100_300, file="extra.txt")
         for _ in range(30):  # more reloads (same configuration) while app.log grows
             time.sleep(0.1)
             rig.ship.signal(signal.SIGHUP)
         writer.communicate(timeout=60)
         assert writer.returncode == 0
-        wait_until(lambda: sum(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records()) >= 5,
-                   30, what="the further reloads")
+        wait_until(
+            lambda: sum(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records()) >= 5,
+            30,
+            what="the further reloads",
+        )
 
         _set(rig.config, "tail", 'read_from = "middle"')
         rig.ship.signal(signal.SIGHUP)
@@ -333,7 +396,9 @@ def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) ->
         write_logs(rig.logs, 500, start_seq=101_000, file="extra.txt")
         expected = [*range(7000), *range(100_000, 101_500)]
         wait_until(lambda: rig.count() >= len(expected), 60, what=f"{len(expected)} documents")
-        assert rig.ship.proc is not None and rig.ship.proc.poll() is None, "logship exited after the refused reload"
+        assert rig.ship.proc is not None and rig.ship.proc.poll() is None, (
+            "logship exited after the refused reload"
+        )
         time.sleep(1)
         code = rig.ship.stop()
     finally:
@@ -342,8 +407,11 @@ def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) ->
     print("\n" + delivery.report("sighup", time.monotonic() - started))
     assert code == 0, rig.ship.log_tail()
     delivery.assert_exactly_once()
-    errors = [r for r in rig.ship.log_records()
-              if r.get("level") in ("ERROR", "CRITICAL") and "reload refused" not in str(r.get("message"))]
+    errors = [
+        r
+        for r in rig.ship.log_records()
+        if r.get("level") in ("ERROR", "CRITICAL") and "reload refused" not in str(r.get("message"))
+    ]
     assert not errors, errors[:3]  # e.g. two position writers racing across a reload
 
 
@@ -362,13 +430,18 @@ def test_sigterm_while_a_reload_drains(tmp_path: Path, search_engine: Any) -> No
             rig.ship.start()
             wait_until(lambda: proxy.stats().get("burst_503", 0) >= 1, 30, what="a first bulk request")
             rig.ship.signal(signal.SIGHUP)
-            wait_until(lambda: any(str(r.get("message")).startswith("Stopping") for r in rig.ship.log_records()),
-                       10, what="the reload's drain")
+            wait_until(
+                lambda: any(str(r.get("message")).startswith("Stopping") for r in rig.ship.log_records()),
+                10,
+                what="the reload's drain",
+            )
             rig.ship.signal(signal.SIGTERM)
             try:
                 code = rig.ship.wait_exit(20)
             except subprocess.TimeoutExpired:
-                raise AssertionError("SIGTERM during a reload was ignored:\n" + rig.ship.log_tail(8)) from None
+                raise AssertionError(
+                    "SIGTERM during a reload was ignored:\n" + rig.ship.log_tail(8)
+                ) from None
             assert code == 0, rig.ship.log_tail()
             assert not any(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records())
         finally:
@@ -414,7 +487,10 @@ def test_bad_input(tmp_path: Path, search_engine: Any) -> None:
     (logs / "empty.log").write_bytes(b"")
     # endless.log: good records, then a 3 MB line that is still being written (no newline).
     write_logs(logs, 200, start_seq=20_000, file="endless.log")
-    _append(endless, b'{"timestamp": "' + _now().encode() + b'", "message": "seq=10007 endless ' + b"y" * (3 * MiB))
+    _append(
+        endless,
+        b'{"timestamp": "' + _now().encode() + b'", "message": "seq=10007 endless ' + b"y" * (3 * MiB),
+    )
     expected_before = [*range(1000), *range(10_001, 10_007), *range(20_000, 20_200)]
     try:
         rig.ship.start()
@@ -423,7 +499,9 @@ def test_bad_input(tmp_path: Path, search_engine: Any) -> None:
         _append(endless, b"y" * MiB)
         write_logs(logs, 300, start_seq=1000, file="mixed.log")
         write_logs(logs, 20, start_seq=40_000, file="empty.log")
-        wait_until(lambda: rig.count() >= len(expected_before) + 1 + 320, 60, what="records written afterwards")
+        wait_until(
+            lambda: rig.count() >= len(expected_before) + 1 + 320, 60, what="records written afterwards"
+        )
         assert rig.ship.proc is not None and rig.ship.proc.poll() is None
         endless_seen = [d for d in rig.documents() if _seq_of(d) == 10_007]
         assert not endless_seen, "a line without its newline was shipped"
@@ -441,7 +519,9 @@ def test_bad_input(tmp_path: Path, search_engine: Any) -> None:
     with_seq = [d for d in docs if _seq_of(d) is not None]
     others = [d for d in docs if _seq_of(d) is None]
     delivery = check_documents(with_seq, expected)
-    overall = replace(delivery, written=delivery.written + 1, found=len(docs))  # + the number, which has no seq
+    overall = replace(
+        delivery, written=delivery.written + 1, found=len(docs)
+    )  # + the number, which has no seq
     print("\n" + overall.report("bad-input", time.monotonic() - started))
     assert code == 0, rig.ship.log_tail()
     assert len(others) == 1, [str(_src(d))[:200] for d in others]  # the number

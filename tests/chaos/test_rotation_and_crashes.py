@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from engine_fixture import SearchNode, count, delete_indices, search_all
 from support.harness import Delivery, Logship, check_documents, free_port, toml_config, wait_until, write_logs
 
@@ -64,8 +63,14 @@ def _write_toml(path: Path, data: dict[str, Any]) -> None:
 class Scenario:
     """One scenario's directories, configuration, logship process and final check."""
 
-    def __init__(self, tmp_path: Path, url: str, name: str, overrides: dict[str, dict[str, Any]] | None = None,
-                 patterns: Iterable[str] = ("*.log",)) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        url: str,
+        name: str,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        patterns: Iterable[str] = ("*.log",),
+    ) -> None:
         self.name = name
         self.url = url
         self.prefix = f"chaos-{name}"
@@ -75,8 +80,14 @@ class Scenario:
         self.state.mkdir()
         self.http_port = free_port()
         self.config = tmp_path / "logship.toml"
-        toml_config(self.config, logs=self.logs, state=self.state, es_url=url, http_port=self.http_port,
-                    patterns=patterns)
+        toml_config(
+            self.config,
+            logs=self.logs,
+            state=self.state,
+            es_url=url,
+            http_port=self.http_port,
+            patterns=patterns,
+        )
         data = tomllib.loads(self.config.read_text())
         data["elasticsearch"]["index_prefix"] = self.prefix
         data.setdefault("pipeline", {})["drain_timeout_seconds"] = 20.0
@@ -130,12 +141,15 @@ class Scenario:
         result = check_documents(search_all(self.url, f"{self.prefix}-*"), seqs)
         print("\n" + result.report(self.name, time.monotonic() - self.started), flush=True)
         if not delivered:
-            print(f"[{self.name}] delivery did not complete within {timeout:.0f} s; logship log tail:\n"
-                  f"{self.logship.log_tail()}")
+            print(
+                f"[{self.name}] delivery did not complete within {timeout:.0f} s; logship log tail:\n"
+                f"{self.logship.log_tail()}"
+            )
         result.assert_exactly_once()
         lost = self.final_metrics.get("logship_lost_bytes_total", 0.0)
-        assert lost == lost_bytes, \
+        assert lost == lost_bytes, (
             f"logship counted {lost:.0f} lost bytes, expected {lost_bytes}:\n{self.logship.log_tail()}"
+        )
         return result
 
     def errors(self) -> list[dict[str, Any]]:
@@ -146,7 +160,9 @@ class Scenario:
 def scenario(tmp_path: Path, search_engine: Any) -> Iterator[Any]:
     made: list[Scenario] = []
 
-    def make(name: str, overrides: dict[str, dict[str, Any]] | None = None, url: str | None = None) -> Scenario:
+    def make(
+        name: str, overrides: dict[str, dict[str, Any]] | None = None, url: str | None = None
+    ) -> Scenario:
         s = Scenario(tmp_path, url or search_engine.url, name, overrides)
         made.append(s)
         return s
@@ -179,7 +195,9 @@ def test_copytruncate_rotation(scenario: Any) -> None:
     s = scenario("copytruncate")
     s.start()
     write_logs(s.logs, 60_000, rate=20_000, copytruncate_bytes=1_000_000, backup_count=5)
-    assert (s.logs / "app.log.4").exists(), f"expected several copytruncate rotations: {sorted(os.listdir(s.logs))}"
+    assert (s.logs / "app.log.4").exists(), (
+        f"expected several copytruncate rotations: {sorted(os.listdir(s.logs))}"
+    )
     s.finish(range(60_000))
 
 
@@ -254,10 +272,15 @@ def test_engine_outage(tmp_path: Path, scenario: Any) -> None:
     node.start()
     try:
         limit = 4 * 1024 * 1024
-        s = scenario("engine-outage", {"delivery": {"max_inflight_bytes": limit}, "http": {"engine_timeout_seconds": 5.0}},
-                     url=node.url)
+        s = scenario(
+            "engine-outage",
+            {"delivery": {"max_inflight_bytes": limit}, "http": {"engine_timeout_seconds": 5.0}},
+            url=node.url,
+        )
         total = 80_000
-        workload = write_logs(s.logs, total, rate=2_000, max_bytes=1_000_000, backup_count=50, background=True)
+        workload = write_logs(
+            s.logs, total, rate=2_000, max_bytes=1_000_000, backup_count=50, background=True
+        )
         assert workload is not None
         try:
             s.start()
@@ -278,14 +301,20 @@ def test_engine_outage(tmp_path: Path, scenario: Any) -> None:
         finally:
             if workload.poll() is None:
                 workload.kill()
-        print(f"\n[{s.name}] inflight peak {peak:.0f} bytes (limit {limit}), backpressure {paused:.1f} s, "
-              f"/health/detailed during outage: {sorted({code for _, code in statuses})}")
+        print(
+            f"\n[{s.name}] inflight peak {peak:.0f} bytes (limit {limit}), backpressure {paused:.1f} s, "
+            f"/health/detailed during outage: {sorted({code for _, code in statuses})}"
+        )
         assert 0 < peak <= limit, f"logship_inflight_bytes peaked at {peak}, limit {limit}"
         assert paused > 0, "the readers never paused during the outage"
         # The first failed request or ping reports the engine down; give it a few seconds.
         late = [code for at, code in statuses if at > 8]
         assert late and all(code == 503 for code in late), f"/health/detailed during the outage: {statuses}"
-        wait_until(lambda: s.logship.get("/health/detailed")[0] == 200, 60, what="/health/detailed 200 after the outage")
+        wait_until(
+            lambda: s.logship.get("/health/detailed")[0] == 200,
+            60,
+            what="/health/detailed 200 after the outage",
+        )
         s.finish(range(total), timeout=120)
     finally:
         node.stop()
@@ -320,8 +349,9 @@ def test_damaged_position_file(scenario: Any) -> None:
     s.start()
     s.finish(range(6_000))
     new_errors = s.errors()[before:]
-    assert any("positions.json" in json.dumps(r) for r in new_errors), \
+    assert any("positions.json" in json.dumps(r) for r in new_errors), (
         f"no ERROR log line names the damaged position file:\n{s.logship.log_tail()}"
+    )
     present = s.final_metrics.get('logship_records_total{outcome="already_present"}', 0.0)
     print(f"[{s.name}] re-read after losing both stores: already_present={present:.0f}")
     assert present == 5_000, f"expected the 5000 delivered records to come back as 409s, got {present}"
@@ -357,8 +387,10 @@ def test_inode_reuse_reads_new_file_from_start(tmp_path: Path, scenario: Any) ->
     else:
         # No reuse here: ship the new file, then emulate reuse by rewriting it in place (same
         # device and inode, other content) while logship is stopped.
-        print(f"\n[{s.name}] the filesystem did not reuse inode {old_ino}; "
-              "emulating reuse by truncating and rewriting the file in place")
+        print(
+            f"\n[{s.name}] the filesystem did not reuse inode {old_ino}; "
+            "emulating reuse by truncating and rewriting the file in place"
+        )
         s.start()
         assert s.wait_for(len(expected), 30)
         s.stop()
@@ -418,6 +450,7 @@ def test_deleted_backlog_is_counted_as_lost(tmp_path: Path, scenario: Any) -> No
     print(f"\n[{s.name}] lost_bytes_total={lost:.0f} (undelivered {undelivered})")
     assert lost == undelivered
     said = [r for r in s.errors()[before:] if r.get("file") == str(doomed)]
-    assert said and said[0].get("lost_bytes") == undelivered, \
+    assert said and said[0].get("lost_bytes") == undelivered, (
         f"no ERROR log line about the deleted file:\n{s.logship.log_tail()}"
+    )
     s.finish(range(1_000), lost_bytes=undelivered)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from engine_fixture import count, delete_indices, search_all
 from support.harness import Logship, check_documents, free_port, toml_config, wait_until, write_logs
 
@@ -31,8 +30,15 @@ def test_workload_lands_in_daily_indices_exactly_once(search_engine: Any, tmp_pa
     started = time.monotonic()
     proc = Logship(cfg, port, tmp_path / "logship.log").start()
     try:
-        write_logs(logs, 20_000, rate=10_000, max_bytes=1_000_000, backup_count=10, traceback_every=250,
-                   quote_every=100)
+        write_logs(
+            logs,
+            20_000,
+            rate=10_000,
+            max_bytes=1_000_000,
+            backup_count=10,
+            traceback_every=250,
+            quote_every=100,
+        )
         wait_until(lambda: count(url, "aichat-*") >= 20_000, 120, what="20,000 documents")
         time.sleep(1)  # anything extra would show up now
         metrics = proc.metrics()
@@ -56,7 +62,11 @@ def test_workload_lands_in_daily_indices_exactly_once(search_engine: Any, tmp_pa
         src = d
         assert re.fullmatch(r"aichat-\d{4}\.\d{2}\.\d{2}", d["_index"])
         assert d["_index"] == "aichat-" + src["@timestamp"][:10].replace("-", ".")
-        assert (src["hostname"], src["environment"], src["service"]) == ("test-host", "test", "aichat-backend")
+        assert (src["hostname"], src["environment"], src["service"]) == (
+            "test-host",
+            "test",
+            "aichat-backend",
+        )
     traces = [d for d in docs if "error.stack_trace" in d]
     assert len(traces) == 20_000 // 250 and all("Traceback" in t["error.stack_trace"] for t in traces)
     recovered = [d for d in docs if "recovered_by_pattern" in d.get("tags", [])]
@@ -76,12 +86,22 @@ def test_replay_of_a_shipped_file_adds_nothing(search_engine: Any, tmp_path: Pat
     delete_indices(url, f"{prefix}-*")
     logs = tmp_path / "logs"
     write_logs(logs, 3_000, traceback_every=100)
-    cfg = toml_config(tmp_path / "c.toml", logs=logs, state=tmp_path / "state", es_url=url, http_port=free_port(),
-                      index_prefix=prefix)
+    cfg = toml_config(
+        tmp_path / "c.toml",
+        logs=logs,
+        state=tmp_path / "state",
+        es_url=url,
+        http_port=free_port(),
+        index_prefix=prefix,
+    )
 
     def replay() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "logship", "replay", str(logs / "app.log"), "--config", str(cfg)],
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "logship", "replay", str(logs / "app.log"), "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     first = replay()
     assert first.returncode == 0, first.stderr
@@ -103,11 +123,21 @@ def test_gzip_bodies_are_accepted(search_engine: Any, tmp_path: Path) -> None:
     delete_indices(url, f"{prefix}-*")
     logs = tmp_path / "logs"
     write_logs(logs, 2_000)
-    cfg = toml_config(tmp_path / "c.toml", logs=logs, state=tmp_path / "state", es_url=url, http_port=free_port(),
-                      index_prefix=prefix)
-    result = subprocess.run([sys.executable, "-m", "logship", "replay", str(logs / "app.log"), "--config", str(cfg)],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "LOGSHIP_ELASTICSEARCH__GZIP": "true"})
+    cfg = toml_config(
+        tmp_path / "c.toml",
+        logs=logs,
+        state=tmp_path / "state",
+        es_url=url,
+        http_port=free_port(),
+        index_prefix=prefix,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "logship", "replay", str(logs / "app.log"), "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LOGSHIP_ELASTICSEARCH__GZIP": "true"},
+    )
     assert result.returncode == 0, result.stderr
     assert "indexed: 2000" in result.stdout
     check_documents(search_all(url, f"{prefix}-*"), range(2_000)).assert_exactly_once()

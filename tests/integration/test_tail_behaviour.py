@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from engine_fixture import count, delete_indices, search_all
 from support.harness import Logship, free_port, toml_config, wait_until, write_logs
 
 pytestmark = pytest.mark.integration
 
-LINE = '{"timestamp": "2026-11-26 10:00:00", "level": "ERROR", "logger": "aichat", "message": "seq=%d boom"}\n'
+LINE = (
+    '{"timestamp": "2026-11-26 10:00:00", "level": "ERROR", "logger": "aichat", "message": "seq=%d boom"}\n'
+)
 TRACE = 'Traceback (most recent call last):\n  File "app.py", line 3, in f\nValueError: boom\n'
 
 
@@ -22,8 +23,14 @@ def start(tmp_path: Path, url: str, prefix: str, env: dict[str, str] | None = No
     logs = tmp_path / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    cfg = toml_config(tmp_path / "c.toml", logs=logs, state=tmp_path / "state", es_url=url, http_port=port,
-                      index_prefix=prefix)
+    cfg = toml_config(
+        tmp_path / "c.toml",
+        logs=logs,
+        state=tmp_path / "state",
+        es_url=url,
+        http_port=port,
+        index_prefix=prefix,
+    )
     return Logship(cfg, port, tmp_path / "logship.log", env=env or {}).start(), logs
 
 
@@ -35,7 +42,9 @@ def test_new_file_is_picked_up_and_its_last_traceback_flushed(search_engine: Any
         written = time.monotonic()
         (logs / "worker.log").write_text(LINE % 1 + LINE % 2 + TRACE)  # the last record ends with a traceback
         wait_until(lambda: count(url, "it-tail-new-*") >= 2, 15, interval=0.2, what="the new file's records")
-        print(f"[new-file] both records indexed {time.monotonic() - written:.2f} s after the file was written")
+        print(
+            f"[new-file] both records indexed {time.monotonic() - written:.2f} s after the file was written"
+        )
     finally:
         assert proc.stop() == 0, proc.log_tail()
     docs = sorted(search_all(url, "it-tail-new-*"), key=lambda d: d["log.offset"])
@@ -44,7 +53,9 @@ def test_new_file_is_picked_up_and_its_last_traceback_flushed(search_engine: Any
     assert docs[1]["error.stack_trace"] == TRACE.rstrip("\n")
 
 
-def test_read_from_tail_skips_what_was_there_before_the_first_start(search_engine: Any, tmp_path: Path) -> None:
+def test_read_from_tail_skips_what_was_there_before_the_first_start(
+    search_engine: Any, tmp_path: Path
+) -> None:
     url = search_engine.url
     write_logs(tmp_path / "logs", 500)
     proc, logs = start(tmp_path, url, "it-tail-end", env={"LOGSHIP_TAIL__READ_FROM": "tail"})

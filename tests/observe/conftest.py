@@ -54,4 +54,3 @@ def fetch() -> Fetch:
         return asyncio.run(_serve_and_fetch(health, paths))
 
     return run
-

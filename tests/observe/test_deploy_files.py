@@ -31,7 +31,7 @@ def metric_names(expr: str) -> set[str]:
     expr = re.sub(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", "", expr)  # numbers such as 10e6
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
-        if expr[match.end():].lstrip().startswith("("):
+        if expr[match.end() :].lstrip().startswith("("):
             continue  # a function
         if match.group() not in KEYWORDS:
             names.add(match.group())

@@ -15,9 +15,7 @@ class Clock:
 
 def make(clock: Clock, lag: list[int] | None = None) -> HealthState:
     lag = lag if lag is not None else [0]
-    return HealthState(
-        engine_timeout_seconds=60, stall_seconds=300, lag_bytes=lambda: lag[0], clock=clock
-    )
+    return HealthState(engine_timeout_seconds=60, stall_seconds=300, lag_bytes=lambda: lag[0], clock=clock)
 
 
 def checks(state: HealthState) -> dict[str, dict[str, str]]:

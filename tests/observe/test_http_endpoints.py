@@ -81,14 +81,21 @@ def test_disabled_server_does_not_listen() -> None:
 
 @pytest.mark.parametrize(
     ("listen", "host", "port"),
-    [("127.0.0.1:9611", "127.0.0.1", 9611), ("[::]:9611", "::", 9611), ("0.0.0.0:80", "0.0.0.0", 80), ("localhost:0", "localhost", 0)],
+    [
+        ("127.0.0.1:9611", "127.0.0.1", 9611),
+        ("[::]:9611", "::", 9611),
+        ("0.0.0.0:80", "0.0.0.0", 80),
+        ("localhost:0", "localhost", 0),
+    ],
 )
 def test_listen_accepted(listen: str, host: str, port: int) -> None:
     settings = HttpSettings(listen=listen)
     assert (settings.host, settings.port) == (host, port)
 
 
-@pytest.mark.parametrize("listen", ["9611", ":9611", "::1:9611", "[nothost]:9611", "host:port", "host:70000", "host:"])
+@pytest.mark.parametrize(
+    "listen", ["9611", ":9611", "::1:9611", "[nothost]:9611", "host:port", "host:70000", "host:"]
+)
 def test_listen_rejected(listen: str) -> None:
     with pytest.raises(ValidationError, match="listen"):
         HttpSettings(listen=listen)

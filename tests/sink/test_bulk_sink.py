@@ -28,7 +28,9 @@ def item(i: int) -> bytes:
     return b'{"create":{"_index":"aichat-2026.11.26","_id":"f-%d"}}\n{"n":%d}\n' % (i, i)
 
 
-async def run_sink(tmp_path: Path, responder: Responder, n: int = 10, **delivery: Any) -> tuple[BulkSink, FileAcks, list[list[str]]]:
+async def run_sink(
+    tmp_path: Path, responder: Responder, n: int = 10, **delivery: Any
+) -> tuple[BulkSink, FileAcks, list[list[str]]]:
     seen: list[list[str]] = []
 
     async def bulk(request: web.Request) -> web.Response:
@@ -36,8 +38,11 @@ async def run_sink(tmp_path: Path, responder: Responder, n: int = 10, **delivery
         pairs = [(orjson.loads(lines[i])["create"], lines[i + 1]) for i in range(0, len(lines), 2)]
         seen.append([a["_id"] for a, _ in pairs])
         status, body = responder(pairs, len(seen))
-        return web.Response(status=status, body=orjson.dumps(body) if not isinstance(body, bytes) else body,
-                            content_type="application/json")
+        return web.Response(
+            status=status,
+            body=orjson.dumps(body) if not isinstance(body, bytes) else body,
+            content_type="application/json",
+        )
 
     app = web.Application()
     app.router.add_post("/_bulk", bulk)
@@ -60,7 +65,9 @@ async def run_sink(tmp_path: Path, responder: Responder, n: int = 10, **delivery
     return sink, acks, seen
 
 
-def ok(pairs: list[tuple[dict[str, Any], bytes]], status: Callable[[str], int] = lambda _: 201) -> dict[str, Any]:
+def ok(
+    pairs: list[tuple[dict[str, Any], bytes]], status: Callable[[str], int] = lambda _: 201
+) -> dict[str, Any]:
     items = []
     for action, _ in pairs:
         s = status(action["_id"])
@@ -91,7 +98,9 @@ def test_409_counts_as_already_present(tmp_path: Path) -> None:
 
 
 def test_mapping_error_goes_to_the_dead_letter_file_with_the_reason(tmp_path: Path) -> None:
-    sink, acks, seen = asyncio.run(run_sink(tmp_path, lambda pairs, _: (200, ok(pairs, lambda i: 400 if i == "f-4" else 201))))
+    sink, acks, seen = asyncio.run(
+        run_sink(tmp_path, lambda pairs, _: (200, ok(pairs, lambda i: 400 if i == "f-4" else 201)))
+    )
     assert sink.tally.indexed == 9 and sink.tally.dead_lettered == 1 and acks.committed == 1000
     assert len(seen) == 1  # a 400 is not retried
     (entry,) = [orjson.loads(line) for line in (tmp_path / "dl.ndjson").read_bytes().splitlines()]

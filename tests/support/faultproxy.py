@@ -42,8 +42,21 @@ from aiohttp import web
 __all__ = ["FaultProxy"]
 
 # Headers that describe one hop or the body's framing; the proxy sets its own.
-_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                  "transfer-encoding", "upgrade", "host", "content-length", "content-encoding"})
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-encoding",
+    }
+)
 # Bulk actions followed by a source line; `delete` is not.
 _WITH_SOURCE = frozenset({"index", "create", "update"})
 _BURST_ERRORS = {
@@ -55,8 +68,15 @@ _BURST_ERRORS = {
 class FaultProxy:
     """The proxy; ``start``/``stop`` (or a ``with`` block) run it in a background thread."""
 
-    def __init__(self, upstream: str, *, item_reject_ratio: float = 0.0, seed: int = 4,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        item_reject_ratio: float = 0.0,
+        seed: int = 4,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.upstream = upstream.rstrip("/")
         self.host = host
         self.port = port
@@ -123,7 +143,12 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._stopping is not None and self._thread is not None and self._thread.is_alive():
+        if (
+            self._loop is not None
+            and self._stopping is not None
+            and self._thread is not None
+            and self._thread.is_alive()
+        ):
             self._loop.call_soon_threadsafe(self._stopping.set)
             self._thread.join(30)
 
@@ -146,7 +171,7 @@ class FaultProxy:
     async def _main(self) -> None:
         self._stopping = stopping = asyncio.Event()
         self._session = aiohttp.ClientSession(auto_decompress=True, timeout=aiohttp.ClientTimeout(total=120))
-        app = web.Application(client_max_size=1024 ** 3)
+        app = web.Application(client_max_size=1024**3)
         app.router.add_get("/_faultproxy/stats", self._stats_handler)
         app.router.add_post("/_faultproxy/config", self._config_handler)
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -173,7 +198,9 @@ class FaultProxy:
             self.item_reject_ratio = float(data["item_reject_ratio"])
         if "burst" in data:
             self.burst(int(data["burst"]["status"]), int(data["burst"]["count"]))
-        return web.json_response({"item_reject_ratio": self.item_reject_ratio, "bursts_pending": self.bursts_pending()})
+        return web.json_response(
+            {"item_reject_ratio": self.item_reject_ratio, "bursts_pending": self.bursts_pending()}
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._count(requests=1)
@@ -188,8 +215,12 @@ class FaultProxy:
     async def _forward(self, request: web.Request, body: bytes) -> tuple[int, dict[str, str], bytes]:
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-        async with self._session.request(request.method, self.upstream + request.rel_url.raw_path_qs,
-                                         headers=headers, data=body if body else None) as resp:
+        async with self._session.request(
+            request.method,
+            self.upstream + request.rel_url.raw_path_qs,
+            headers=headers,
+            data=body if body else None,
+        ) as resp:
             payload = await resp.read()
             out = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP}
             return resp.status, out, payload
@@ -200,8 +231,10 @@ class FaultProxy:
             burst = self._bursts.pop(0) if self._bursts else None
         if burst is not None:
             self._count(**{f"burst_{burst}": 1})
-            return web.json_response({"error": {**_BURST_ERRORS[burst], "root_cause": [_BURST_ERRORS[burst]]},
-                                      "status": burst}, status=burst)
+            return web.json_response(
+                {"error": {**_BURST_ERRORS[burst], "root_cause": [_BURST_ERRORS[burst]]}, "status": burst},
+                status=burst,
+            )
         items = _split_items(body)
         with self._lock:
             ratio = self._ratio
@@ -216,7 +249,9 @@ class FaultProxy:
         answers: list[dict[str, Any]] = []
         took = 0
         if forward:
-            status, headers, payload = await self._forward(request, b"".join(line for item in forward for line in item))
+            status, headers, payload = await self._forward(
+                request, b"".join(line for item in forward for line in item)
+            )
             if status != 200:  # nothing to merge into: pass the engine's answer on as it is
                 self._count(items_forwarded=len(forward))
                 return web.Response(status=status, headers=headers, body=payload)
@@ -231,8 +266,16 @@ class FaultProxy:
         for item, no in zip(items, rejected):
             if no:
                 action, meta = _action_of(item[0])
-                merged.append({action: {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": 429,
-                                        "error": {"type": "es_rejected_execution_exception", "reason": "injected"}}})
+                merged.append(
+                    {
+                        action: {
+                            "_index": meta.get("_index"),
+                            "_id": meta.get("_id"),
+                            "status": 429,
+                            "error": {"type": "es_rejected_execution_exception", "reason": "injected"},
+                        }
+                    }
+                )
             else:
                 merged.append(next(answered))
         took = max(took, int((time.monotonic() - started) * 1000))

@@ -22,22 +22,53 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine_fixture import free_port
-
 REPO = Path(__file__).resolve().parents[2]
 WORKLOAD = Path(os.environ.get("LOGSHIP_WORKLOAD", REPO.parent / "shared" / "workload" / "aichat_logger.py"))
 SEQ = re.compile(r"seq=(\d+)")
 
 
-def write_logs(directory: Path, records: int, *, start_seq: int = 0, rate: float = 0, max_bytes: int = 0,
-               backup_count: int = 5, copytruncate_bytes: int = 0, traceback_every: int = 500,
-               quote_every: int = 200, file: str = "app.log", seed: int = 1,
-               background: bool = False) -> subprocess.Popen[bytes] | None:
+def write_logs(
+    directory: Path,
+    records: int,
+    *,
+    start_seq: int = 0,
+    rate: float = 0,
+    max_bytes: int = 0,
+    backup_count: int = 5,
+    copytruncate_bytes: int = 0,
+    traceback_every: int = 500,
+    quote_every: int = 200,
+    file: str = "app.log",
+    seed: int = 1,
+    background: bool = False,
+) -> subprocess.Popen[bytes] | None:
     """Run the workload; wait for it unless ``background``."""
-    cmd = [sys.executable, str(WORKLOAD), "--dir", str(directory), "--file", file, "--records", str(records),
-           "--start-seq", str(start_seq), "--rate", str(rate), "--max-bytes", str(max_bytes),
-           "--backup-count", str(backup_count), "--copytruncate-bytes", str(copytruncate_bytes),
-           "--traceback-every", str(traceback_every), "--quote-every", str(quote_every), "--seed", str(seed)]
+    cmd = [
+        sys.executable,
+        str(WORKLOAD),
+        "--dir",
+        str(directory),
+        "--file",
+        file,
+        "--records",
+        str(records),
+        "--start-seq",
+        str(start_seq),
+        "--rate",
+        str(rate),
+        "--max-bytes",
+        str(max_bytes),
+        "--backup-count",
+        str(backup_count),
+        "--copytruncate-bytes",
+        str(copytruncate_bytes),
+        "--traceback-every",
+        str(traceback_every),
+        "--quote-every",
+        str(quote_every),
+        "--seed",
+        str(seed),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if background:
         return proc
@@ -46,8 +77,17 @@ def write_logs(directory: Path, records: int, *, start_seq: int = 0, rate: float
     return None
 
 
-def toml_config(path: Path, *, logs: Path, state: Path, es_url: str, http_port: int,
-                extra: str = "", patterns: Iterable[str] = ("*.log",), index_prefix: str = "aichat") -> Path:
+def toml_config(
+    path: Path,
+    *,
+    logs: Path,
+    state: Path,
+    es_url: str,
+    http_port: int,
+    extra: str = "",
+    patterns: Iterable[str] = ("*.log",),
+    index_prefix: str = "aichat",
+) -> Path:
     """Write a logship configuration for a test, with fast timings."""
     globs = ", ".join(json.dumps(str(logs / p)) for p in patterns)
     path.write_text(f"""
@@ -90,8 +130,12 @@ class Logship:
     def start(self) -> Logship:
         env = {**os.environ, **self.env}
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "logship", "run", "--config", str(self.config)],
-                                     stdout=self._log, stderr=self._log, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "logship", "run", "--config", str(self.config)],
+            stdout=self._log,
+            stderr=self._log,
+            env=env,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -185,8 +229,10 @@ class Delivery:
     malformed: list[str]
 
     def report(self, scenario: str, seconds: float) -> str:
-        return (f"[{scenario}] written={self.written} found={self.found} duplicates={len(self.duplicates)} "
-                f"missing={len(self.missing)} malformed={len(self.malformed)} seconds={seconds:.1f}")
+        return (
+            f"[{scenario}] written={self.written} found={self.found} duplicates={len(self.duplicates)} "
+            f"missing={len(self.missing)} malformed={len(self.malformed)} seconds={seconds:.1f}"
+        )
 
     def assert_exactly_once(self) -> None:
         assert not self.malformed, f"malformed documents: {self.malformed[:5]}"
@@ -212,7 +258,8 @@ def check_documents(docs: list[dict[str, Any]], expected: Iterable[int]) -> Deli
             continue
         seqs[int(match.group(1))] += 1
     return Delivery(
-        written=len(expected_set), found=len(docs),
+        written=len(expected_set),
+        found=len(docs),
         duplicates=sorted(s for s, n in seqs.items() if n > 1),
         missing=sorted(expected_set - set(seqs)),
         malformed=malformed,

@@ -54,9 +54,11 @@ def test_traceback_at_the_end_is_held_with_its_record() -> None:
 def test_too_many_continuation_lines_are_cut_and_tagged() -> None:
     lines = b"".join(b"line %d\n" % i for i in range(10))
     buf = b'{"a":1}\n' + lines
-    block, _ = RecordSplitter(r"^\{", max_lines=3, max_line_bytes=1024).split(buf, 0, len(buf), hold_last=False)
+    block, _ = RecordSplitter(r"^\{", max_lines=3, max_line_bytes=1024).split(
+        buf, 0, len(buf), hold_last=False
+    )
     assert block is not None
-    (offset, first, rest, tag), = block.records
+    ((offset, first, rest, tag),) = block.records
     assert rest == b"line 0\nline 1\nline 2" and tag == "multiline_truncated"
 
 
