@@ -1,4 +1,4 @@
-"""Command line: `logship run`, `logship replay`, `logship check`. Parses arguments, builds, nothing more.
+"""Command line: `logship run`, `logship replay`, `logship check`: parses arguments and calls the pipeline.
 
 Exit codes: 0 success; 1 records not delivered (replay), a runtime failure, or an engine that
 does not answer (`check --connect`); 2 usage or configuration error.
@@ -18,15 +18,16 @@ from pathlib import Path
 import orjson
 
 from logship import __version__
-from logship.enrich import resolve_fields
 from logship.errors import ConfigError, EngineUnreachable, LogshipError
 from logship.observe.health import HealthState
 from logship.observe.logs import configure_logging, redact_mapping
 from logship.observe.server import HttpServer, HttpSettings
-from logship.pipeline import ReplayProgress, ServicePipeline, replay_dead_letters, replay_files
+from logship.pipeline import ReplayProgress, replay_dead_letters, replay_files
 from logship.progress import ProgressReporter
+from logship.service import Service
 from logship.settings import Settings, load_settings
-from logship.sink.bulk import BulkClient
+from logship.sinks.elasticsearch.bulk import BulkClient
+from logship.transforms.enrich import resolve_fields
 
 __all__ = ["main"]
 
@@ -133,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _serve(config: Path | None, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
-    pipeline: ServicePipeline | None = None
+    pipeline: Service | None = None
 
     def health_for(http: HttpSettings) -> HealthState:
         return HealthState(
@@ -160,7 +161,7 @@ async def _serve(config: Path | None, settings: Settings) -> int:
     loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
     try:
         while True:
-            pipeline = ServicePipeline(settings, health)
+            pipeline = Service(settings, health)
             running = asyncio.create_task(pipeline.run())
             while True:
                 waiter = asyncio.create_task(reload_requested.wait())
@@ -219,17 +220,17 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     progress = ReplayProgress(total_bytes=sum(f.stat().st_size for f in args.files))
     reporter = ProgressReporter(progress, sys.stderr) if not args.print_only else None
-    out = sys.stdout.buffer
-
-    def print_doc(doc: bytes) -> None:
-        out.write(doc + b"\n")
 
     async def go() -> int:
         task = asyncio.create_task(
             replay_dead_letters(settings, args.files, progress, args.max_retries)
             if args.dead_letter
             else replay_files(
-                settings, args.files, progress, print_doc if args.print_only else None, args.max_retries
+                settings,
+                args.files,
+                progress,
+                sys.stdout.buffer if args.print_only else None,
+                args.max_retries,
             )
         )
         if reporter is not None:
@@ -250,11 +251,7 @@ def _replay(args: argparse.Namespace) -> int:
             )
         return EXIT_FAILED if tally.dead_lettered or tally.undelivered else EXIT_OK
 
-    try:
-        return asyncio.run(go())
-    finally:
-        if args.print_only:
-            out.flush()
+    return asyncio.run(go())
 
 
 # -- check ----------------------------------------------------------------------------------

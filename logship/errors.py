@@ -4,8 +4,8 @@
     ├── ConfigError          a setting is missing, malformed or contradicts another (exit code 2)
     ├── PositionsError       the position store cannot be read or written
     ├── DeadLetterError      the dead-letter file cannot be written (delivery must stop)
-    └── EngineError          the search engine answered in a way no retry will fix
-        └── EngineUnreachable  no answer at all (connection refused, timeout, TLS failure)
+    └── EngineUnreachable    no answer from the search engine (refused, reset, TLS failure)
+        └── EngineTimeout    no answer within `elasticsearch.request_timeout_seconds`
 
 Third-party exceptions are translated into these at the module that calls the library, with
 ``raise ... from`` so the original stays in the traceback.
@@ -16,7 +16,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DeadLetterError",
-    "EngineError",
+    "EngineTimeout",
     "EngineUnreachable",
     "LogshipError",
     "PositionsError",
@@ -43,9 +43,9 @@ class DeadLetterError(LogshipError):
     """A rejected document could not be made durable in the dead-letter file."""
 
 
-class EngineError(LogshipError):
-    """The search engine refused a request for a reason retrying will not fix."""
+class EngineUnreachable(LogshipError):
+    """The search engine did not answer (connection refused or reset, TLS failure)."""
 
 
-class EngineUnreachable(EngineError):
-    """The search engine did not answer (connection refused, timeout, TLS failure)."""
+class EngineTimeout(EngineUnreachable):
+    """The search engine did not answer in time."""

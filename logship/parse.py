@@ -1,7 +1,9 @@
-"""Turning one record's bytes into a document: JSON first, then the fallback patterns, then raw.
+"""The parse stage: a source's Block -> Events. JSON first, then the fallback patterns, then raw.
 
-Nothing is dropped and nothing raises: whatever the bytes, the result is a dict, tagged with
-why it is not plain JSON. Failures are counted per reason.
+Nothing is dropped and nothing raises: whatever the bytes, each record becomes a document,
+tagged with why it is not plain JSON, and failures are counted per reason. This loop is the hot
+path: a line that is a JSON object is parsed once, to validate it and read its time, and stays
+bytes (a fast record); times are parsed once per distinct value.
 """
 
 from __future__ import annotations
@@ -14,29 +16,100 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from logship.block import Block, DocRecord, Events, FastRecord, Stamp
 from logship.observe.metrics import PARSE_FAILURES
-from logship.settings import ElasticsearchSettings, ParseSettings
+from logship.settings import ParseSettings
 
-__all__ = ["Parser", "Stamp"]
+__all__ = ["ADDED_BY_PARSE", "Parser"]
 
-# (@timestamp as ISO 8601 UTC with milliseconds, index name, the same @timestamp as bytes)
-Stamp = tuple[str, bytes, bytes]
+# Fields the parse stage adds to every document.
+ADDED_BY_PARSE = frozenset({"@timestamp", "log.file.path", "log.offset"})
 
 _CACHE_LIMIT = 100_000
 
 
 class Parser:
-    """JSON parsing with fallbacks, and the record time -> @timestamp and index name."""
+    """Blocks of raw records -> Events, with ``@timestamp`` from ``parse.time_key``."""
 
-    def __init__(self, parse: ParseSettings, es: ElasticsearchSettings) -> None:
-        self.time_key = parse.time_key
-        self._format = parse.time_format
-        self._zone = ZoneInfo(parse.timezone)
-        self._patterns = [re.compile(p) for p in parse.fallback_patterns]
-        self._prefix = es.index_prefix
-        self._date_format = es.index_date_format
+    def __init__(
+        self,
+        settings: ParseSettings,
+        *,
+        stack_trace_field: str,
+        max_line_bytes: int,
+        reserved: frozenset[str],
+    ) -> None:
+        """``reserved``: fields later stages splice into fast records; a record that already has one
+        is decoded, so that the added value replaces its own instead of duplicating the key."""
+        self.time_key = settings.time_key
+        self._format = settings.time_format
+        self._zone = ZoneInfo(settings.timezone)
+        self._patterns = [re.compile(p) for p in settings.fallback_patterns]
+        self._trace_field = stack_trace_field
+        self._max_line = max_line_bytes
+        self._reserved = ADDED_BY_PARSE | reserved
         # Timestamps have second precision, so a handful of distinct values cover a whole block.
-        self.stamps: dict[str, Stamp] = {}
+        self._stamps: dict[str, Stamp] = {}
+
+    def parse(self, block: Block) -> Events:
+        events = Events(
+            block.origin, block.ack, splice=b',"log.file.path":' + orjson.dumps(block.origin.path)
+        )
+        for offset, lines in block.runs:
+            self._parse_lines(lines, offset, events)
+        for offset, first, rest, tag in block.records:
+            doc = self._decode(first)
+            if tag is not None:
+                self.tag(doc, [tag])
+            if rest is not None:
+                doc[self._trace_field] = rest.decode("utf-8", errors="replace")
+            events.docs.append(self._finish(doc, offset, block.origin.path))
+        return events
+
+    def _parse_lines(self, lines: list[bytes], offset: int, events: Events) -> None:
+        loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
+        stamps = self._stamps
+        time_key = self.time_key
+        reserved = self._reserved
+        max_line = self._max_line
+        path = events.origin.path
+        fast: list[FastRecord] = events.fast
+        docs: list[DocRecord] = events.docs
+        for line in lines:
+            size = len(line)
+            if size <= max_line:
+                try:
+                    doc = loads(line)
+                except JSONDecodeError:
+                    doc = None
+                if type(doc) is dict and doc and line[-1:] == b"}" and reserved.isdisjoint(doc):
+                    value = doc.get(time_key)
+                    if type(value) is str:
+                        stamp = stamps.get(value) or self.parse_time(value)
+                        if stamp is not None:
+                            fast.append((offset, line, stamp))
+                            offset += size + 1
+                            continue
+                if type(doc) is not dict:
+                    doc = self.parse_slow(line)
+            else:
+                doc = self.tag(self.parse_slow(line[:max_line]), ["line_truncated"])
+            docs.append(self._finish(doc, offset, path))
+            offset += size + 1
+
+    def _decode(self, raw: bytes) -> dict[str, Any]:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return self.parse_slow(raw)
+        return doc if type(doc) is dict else self.parse_slow(raw)
+
+    def _finish(self, doc: dict[str, Any], offset: int, path: str) -> DocRecord:
+        stamp = self.stamp(doc)
+        doc["@timestamp"] = stamp.iso
+        doc["log.file.path"] = path
+        doc["log.offset"] = offset
+        return offset, doc, stamp, None
 
     def parse_slow(self, raw: bytes) -> dict[str, Any]:
         """Parse a record orjson refused, or that is not a JSON object."""
@@ -46,11 +119,10 @@ class Parser:
         except UnicodeDecodeError:
             text = raw.decode("utf-8", errors="replace")
             tags.append("invalid_utf8")
-        doc: dict[str, Any] | None = None
+        doc: dict[str, Any]
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError:
-            value = None
             for pattern in self._patterns:
                 match = pattern.match(text)
                 if match is not None:
@@ -66,7 +138,6 @@ class Parser:
             else:
                 doc = {"message": text}
                 tags.append("not_an_object")
-        assert doc is not None
         return self.tag(doc, tags)
 
     @staticmethod
@@ -84,16 +155,16 @@ class Parser:
         return doc
 
     def stamp(self, doc: dict[str, Any]) -> Stamp:
-        """@timestamp and index of a document; a missing or unparsable time uses the read time, tagged."""
+        """A document's time; a missing or unparsable time is the read time, and tagged."""
         value = doc.get(self.time_key)
         if type(value) is str:
-            found = self.stamps.get(value) or self.parse_time(value)
+            found = self._stamps.get(value) or self.parse_time(value)
             if found is not None:
                 return found
             self.tag(doc, ["bad_timestamp"])
         else:
             self.tag(doc, ["missing_timestamp" if value is None else "bad_timestamp"])
-        return self._stamp_of(datetime.fromtimestamp(time.time(), UTC))
+        return _stamp_of(datetime.fromtimestamp(time.time(), UTC))
 
     def parse_time(self, value: str) -> Stamp | None:
         """Parse and cache one timestamp value; None when it does not fit `parse.time_format`."""
@@ -103,14 +174,14 @@ class Parser:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=self._zone)
-        result = self._stamp_of(parsed)
-        if len(self.stamps) >= _CACHE_LIMIT:
-            self.stamps.clear()
-        self.stamps[value] = result
+        result = _stamp_of(parsed)
+        if len(self._stamps) >= _CACHE_LIMIT:
+            self._stamps.clear()
+        self._stamps[value] = result
         return result
 
-    def _stamp_of(self, moment: datetime) -> Stamp:
-        utc = moment.astimezone(UTC)
-        iso = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-        index = f"{self._prefix}-{utc.strftime(self._date_format)}".encode()
-        return iso, index, iso.encode()
+
+def _stamp_of(moment: datetime) -> Stamp:
+    utc = moment.astimezone(UTC)
+    iso = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return Stamp(iso, iso.encode(), utc)

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.harness import free_port, write_logs
+from engine_fixture import free_port
+from support.harness import write_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 

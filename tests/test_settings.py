@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from logship.enrich import expand, resolve_fields
+from logship.transforms.enrich import expand, resolve_fields
 from logship.errors import ConfigError
 from logship.settings import Settings, load_settings
 

@@ -2,36 +2,16 @@
 
 The work is per block, not per line: one regex pass finds the continuation lines (a traceback
 every few hundred records); the single-line records between them are handed on as runs of lines,
-which the encoder processes in its fast loop.
+which the parser takes in its fast loop.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-__all__ = ["Block", "RecordSplitter", "SlowRecord"]
+from logship.block import Block, SlowRecord
 
-# (start offset, first line, continuation lines or None, tag or None)
-SlowRecord = tuple[int, bytes, bytes | None, str | None]
-
-
-@dataclass(slots=True)
-class Block:
-    """Complete records read from one file, covering bytes [start, end).
-
-    ``runs`` are (offset, lines) with one record per line, contiguous from offset; ``records``
-    are the records that span several lines or were cut. Order across them does not matter:
-    each record carries its own offset, and the block is acknowledged as a whole.
-    """
-
-    start: int
-    end: int
-    runs: list[tuple[int, list[bytes]]]
-    records: list[SlowRecord]
-
-    def __len__(self) -> int:
-        return sum(len(lines) for _, lines in self.runs) + len(self.records)
+__all__ = ["RecordSplitter"]
 
 
 class RecordSplitter:

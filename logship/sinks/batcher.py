@@ -1,12 +1,12 @@
-"""Chunks -> bulk batches bounded by documents, bytes and a flush interval."""
+"""Chunks -> batches bounded by items, bytes and a flush interval, for any sink."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from logship.acks import Chunk
 from logship.settings import BatchSettings
+from logship.sinks.chunk import Chunk
 
 __all__ = ["Batch", "Batcher", "body_of"]
 
@@ -16,7 +16,7 @@ Batch = list[tuple[Chunk, range | list[int]]]
 
 
 def body_of(batch: Batch) -> bytes:
-    """The NDJSON request body of a batch."""
+    """The items of a batch, joined (an NDJSON bulk body, or lines to print)."""
     parts: list[bytes | memoryview] = []
     for chunk, which in batch:
         if isinstance(which, range):

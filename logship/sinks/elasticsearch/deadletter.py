@@ -7,7 +7,6 @@ fsynced before the positions of their records may advance, so a rejected record 
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import orjson
 
 from logship.errors import DeadLetterError
+from logship.fsio import append_durably
 
 __all__ = ["DeadLetter", "DeadLetterFile", "parse_item"]
 
@@ -66,15 +66,9 @@ class DeadLetterFile:
                 + b"\n"
             )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-            try:
-                os.write(fd, b"".join(lines))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_durably(self.path, b"".join(lines))
         except OSError as exc:
             raise DeadLetterError(
-                f"cannot write the dead-letter file {self.path} (setting `dead_letter.path`): {exc.strerror}; "
-                "rejected records stay undelivered and will be retried"
+                f"cannot write the dead-letter file {self.path} (setting `dead_letter.path`): "
+                f"{exc.strerror}; rejected records stay undelivered and will be retried"
             ) from exc

@@ -11,18 +11,19 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from logship.acks import Chunk, FileAcks
+from logship.acks import FileAcks
+from logship.block import Block, Origin
 from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
 from logship.settings import TailSettings
-from logship.sink.encode import Encoder, file_id
-from logship.tail.discovery import Candidate, Discovery
-from logship.tail.fingerprint import fingerprint_fd, fingerprint_path
-from logship.tail.multiline import Block, RecordSplitter
-from logship.tail.positions import FilePosition, StoreState
-from logship.tail.reader import LineReader
+from logship.sources import Emit
+from logship.sources.tail.discovery import Candidate, Discovery
+from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
+from logship.sources.tail.multiline import RecordSplitter
+from logship.sources.tail.positions import FilePosition, StoreState
+from logship.sources.tail.reader import LineReader
 
 __all__ = ["TailSource", "TrackedFile"]
 
@@ -53,7 +54,6 @@ class TrackedFile:
         self.reader = LineReader(fd, offset, splitter, settings.read_block_bytes, settings.max_line_bytes)
         self.acks = FileAcks(offset)
         self.size = 0
-        self.fid = b""
         self.last_growth = time.monotonic()
 
     @property
@@ -78,27 +78,22 @@ class TrackedFile:
 
 
 class TailSource:
-    """Follows ``tail.paths`` and hands chunks to ``emit``."""
+    """Follows ``tail.paths`` and hands blocks of records to ``emit``, each with its ack handle."""
 
     def __init__(
         self,
         tail: TailSettings,
         splitter: RecordSplitter,
         flush_timeout: float,
-        encoder: Encoder,
-        namespace: str,
         restored: StoreState,
         budget: InflightBudget,
-        emit: Callable[[Chunk], Awaitable[None]],
         ignore: set[str],
     ) -> None:
+        """``budget``: reading pauses while it is spent; ``ignore``: files never to read (logship's own)."""
         self._settings = tail
         self._flush_after = flush_timeout
         self._splitter = splitter
-        self._encoder = encoder
-        self._namespace = namespace
         self._budget = budget
-        self._emit = emit
         self.discovery = Discovery(tail.paths, tail.exclude, ignore)
         self.files: list[TrackedFile] = []
         self._retired: list[TrackedFile] = []  # replaced by truncation; kept until delivered
@@ -121,7 +116,8 @@ class TailSource:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
+    async def run(self, emit: Emit) -> None:
+        self._emit = emit
         scan_every = self._settings.scan_interval_seconds
         poll = self._settings.poll_interval_seconds
         self._scan(initial=True)
@@ -192,21 +188,17 @@ class TailSource:
         return bool(got)
 
     async def _emit_block(self, tracked: TrackedFile, block: Block) -> None:
-        items = self._encoder.encode(block, tracked.path, tracked.fid)
-        chunk = Chunk(tracked.acks, block.start, block.end, items, tracked.path, self._budget.release)
-        await self._budget.acquire(chunk.nbytes)
-        await self._emit(chunk)
+        assert tracked.key is not None
+        block.origin = Origin(tracked.path, tracked.key)
+        block.ack = tracked.acks.block(block.end)
+        await self._emit(block)
 
     def _identify(self, tracked: TrackedFile) -> bool:
         key = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes)
         if key is None:
             return False
-        self._set_key(tracked, key)
-        return True
-
-    def _set_key(self, tracked: TrackedFile, key: str) -> None:
         tracked.key = key
-        tracked.fid = file_id(self._namespace, key)
+        return True
 
     # -- discovery, rotation, truncation ---------------------------------------------------
 
@@ -325,7 +317,7 @@ class TailSource:
         )
         tracked.size = st.st_size
         if key is not None:
-            self._set_key(tracked, key)
+            tracked.key = key
         self.files.append(tracked)
         log.info("Following file", extra={"file": c.path, "offset": offset})
 

@@ -1,14 +1,17 @@
-"""Parsing the backend's lines (valid, broken by quotes, not JSON at all) and encoding bulk items."""
+"""The parse stage, the enrich transform and the Elasticsearch encoder together, as the pipeline chains
+them: the backend's lines (valid, broken by quotes, not JSON at all) in, bulk items out."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
+from logship.acks import FileAcks
+from logship.block import Block, Events, Origin
 from logship.parse import Parser
-from logship.settings import ElasticsearchSettings, ParseSettings
-from logship.sink.encode import Encoder, document_of, file_id
-from logship.tail.multiline import Block
+from logship.settings import ParseSettings
+from logship.sinks.elasticsearch.encode import ElasticsearchEncoder, file_id
+from logship.transforms.enrich import Enrich
 
 GOOD = (
     b'{"timestamp": "2026-11-26 15:35:52", "level": "INFO", "logger": "aichat", "message": "seq=1 hello", '
@@ -22,15 +25,38 @@ BROKEN = (
 FIELDS = {"hostname": "h1", "environment": "test", "service": "aichat-backend"}
 
 
-def encoder(**parse: str) -> Encoder:
-    parser = Parser(ParseSettings(**parse), ElasticsearchSettings())  # type: ignore[arg-type]
-    return Encoder(parser, FIELDS, "error.stack_trace", 1024)
+class Chain:
+    """parse -> enrich -> encode, with the file id fixed to ``abc``."""
+
+    def __init__(self, **parse: str) -> None:
+        self.enrich = Enrich(FIELDS)
+        self.parser = Parser(
+            ParseSettings(**parse),  # type: ignore[arg-type]
+            stack_trace_field="error.stack_trace",
+            max_line_bytes=1024,
+            reserved=self.enrich.adds,
+        )
+        self.encoder = ElasticsearchEncoder("aichat", "%Y.%m.%d", "h1")
+        self.encoder._ids["key"] = b"abc"
+
+    def events(self, block: Block) -> Events:
+        block.origin = Origin("/var/log/aichat/app.log", "key")
+        return self.enrich(self.parser.parse(block))
+
+    def items(self, block: Block) -> list[bytes]:
+        return self.encoder.encode(self.events(block))
 
 
-def encode(
-    lines: list[bytes], enc: Encoder | None = None
-) -> list[tuple[dict[str, object], dict[str, object]]]:
-    items = (enc or encoder()).encode(Block(0, 0, [(0, lines)], []), "/var/log/aichat/app.log", b"abc")
+def encoder(**parse: str) -> Chain:
+    return Chain(**parse)
+
+
+def document_of(item: bytes) -> bytes:
+    return item[item.index(b"\n") + 1 : -1]
+
+
+def encode(lines: list[bytes], enc: Chain | None = None) -> list[tuple[dict[str, object], dict[str, object]]]:
+    items = (enc or encoder()).items(Block(0, 0, [(0, lines)], []))
     out = []
     for item in items:
         action, doc = item.rstrip(b"\n").split(b"\n")
@@ -49,7 +75,7 @@ def test_valid_json_is_enriched_and_dated() -> None:
 
 
 def test_offsets_and_ids_follow_the_bytes() -> None:
-    (a1, d1), (a2, d2) = encode([GOOD, GOOD])
+    (_, _), (a2, d2) = encode([GOOD, GOOD])
     assert d2["log.offset"] == len(GOOD) + 1 and a2["_id"] == f"abc-{len(GOOD) + 1}"
 
 
@@ -68,7 +94,7 @@ def test_anything_else_keeps_its_raw_text_and_says_why() -> None:
 
 
 @pytest.mark.parametrize(
-    "line, tag",
+    ("line", "tag"),
     [
         (b"[1, 2]", "not_an_object"),
         (b"42", "not_an_object"),
@@ -83,13 +109,13 @@ def test_odd_bytes_never_raise(line: bytes, tag: str) -> None:
 
 
 def test_timezone_applies_to_zoneless_times() -> None:
-    ((action, doc),) = encode([GOOD], encoder(timezone="America/New_York"))
+    ((_, doc),) = encode([GOOD], encoder(timezone="America/New_York"))
     assert doc["@timestamp"] == "2026-11-26T20:35:52.000Z"
 
 
 def test_index_date_comes_from_utc() -> None:
     line = GOOD.replace(b"2026-11-26 15:35:52", b"2026-11-26 23:30:00")
-    ((action, doc),) = encode([line], encoder(timezone="America/New_York"))
+    ((action, _),) = encode([line], encoder(timezone="America/New_York"))
     assert action["_index"] == "aichat-2026.11.27"
 
 
@@ -101,14 +127,14 @@ def test_unparsable_time_uses_the_read_time_and_tags() -> None:
 
 def test_added_fields_override_colliding_record_fields_without_duplicate_keys() -> None:
     line = b'{"timestamp": "2026-11-26 15:35:52", "hostname": "app-said", "message": "m"}'
-    item = encoder().encode(Block(0, 0, [(0, [line])], []), "p", b"abc")[0]
+    item = encoder().items(Block(0, 0, [(0, [line])], []))[0]
     doc = document_of(item)
     assert doc.count(b'"hostname"') == 1 and orjson.loads(doc)["hostname"] == "h1"
 
 
 def test_traceback_goes_to_the_stack_trace_field() -> None:
     enc = encoder()
-    items = enc.encode(Block(0, 0, [], [(5, GOOD, b"Traceback\n  boom", None)]), "p", b"abc")
+    items = enc.items(Block(0, 0, [], [(5, GOOD, b"Traceback\n  boom", None)]))
     doc = orjson.loads(document_of(items[0]))
     assert doc["error.stack_trace"] == "Traceback\n  boom" and doc["log.offset"] == 5
 
@@ -116,3 +142,26 @@ def test_traceback_goes_to_the_stack_trace_field() -> None:
 def test_file_id_depends_on_host_and_identity() -> None:
     assert file_id("h1", "k") == file_id("h1", "k")
     assert file_id("h1", "k") != file_id("h2", "k") != file_id("h1", "j")
+
+
+def test_valid_json_stays_bytes_and_is_not_reserialised() -> None:
+    events = encoder().events(Block(0, 0, [(0, [GOOD])], []))
+    assert len(events.fast) == 1 and not events.docs
+    assert events.documents()[0].startswith(GOOD[:-1] + b',"@timestamp":"2026-11-26T15:35:52.000Z"')
+
+
+def test_decoding_fast_records_gives_the_same_documents() -> None:
+    chain = encoder()
+    lines = [GOOD, GOOD.replace(b"seq=1", b"seq=2")]
+    fast = chain.events(Block(0, 0, [(0, list(lines))], []))
+    decoded = chain.events(Block(0, 0, [(0, list(lines))], []))
+    decoded.decode()
+    assert not decoded.fast and len(decoded.docs) == 2
+    assert [orjson.loads(d) for d in decoded.documents()] == [orjson.loads(d) for d in fast.documents()]
+
+
+def test_a_routed_document_keeps_its_index_and_id() -> None:
+    events = Events(Origin("dl", ""), FileAcks(0).block(1), docs=[(0, {"n": 1}, None, ("old-index", "old-id"))])
+    (item,) = ElasticsearchEncoder("aichat", "%Y.%m.%d", "h1").encode(events)
+    action, doc = item.rstrip(b"\n").split(b"\n")
+    assert orjson.loads(action) == {"create": {"_index": "old-index", "_id": "old-id"}} and doc == b'{"n":1}'

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 import orjson
@@ -28,10 +28,10 @@ from elastic_transport import (
     ConnectionError as TransportConnectionError,
 )
 
-from logship.errors import EngineUnreachable
+from logship.errors import EngineTimeout, EngineUnreachable
 from logship.settings import ElasticsearchSettings
 
-__all__ = ["BulkClient", "BulkResponse", "ItemResult", "item_results"]
+__all__ = ["BulkClient", "BulkResponse", "ItemResult", "Transport", "item_results"]
 
 # The transport logs every request at INFO and every failed node at WARNING; the sink reports
 # failures itself, once, with what it will do about them.
@@ -97,6 +97,16 @@ def item_results(body: bytes) -> list[ItemResult]:
     return results
 
 
+class Transport(Protocol):
+    """What the sink needs of the engine; tests swap in a fake that answers in-process."""
+
+    async def bulk(self, body: bytes) -> BulkResponse: ...
+
+    async def info(self) -> BulkResponse: ...
+
+    async def close(self) -> None: ...
+
+
 class BulkClient:
     """Sends bulk bodies to the configured engine nodes."""
 
@@ -153,7 +163,7 @@ class BulkClient:
         try:
             resp = await self._transport.perform_request(method, target, body=body, headers=headers)
         except ConnectionTimeout as exc:
-            raise EngineUnreachable(f"timeout: no answer from {', '.join(self.hosts)} in time") from exc
+            raise EngineTimeout(f"timeout: no answer from {', '.join(self.hosts)} in time") from exc
         except TlsError as exc:
             raise EngineUnreachable(f"TLS failure talking to {', '.join(self.hosts)}: {exc.message}") from exc
         except TransportConnectionError as exc:

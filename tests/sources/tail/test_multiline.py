@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from logship.tail.multiline import RecordSplitter
-from logship.tail.reader import LineReader
+from logship.sources.tail.multiline import RecordSplitter
+from logship.sources.tail.reader import LineReader
 
 TRACE = b'Traceback (most recent call last):\n  File "x.py", line 1, in f\nValueError: boom\n'
 

@@ -1,16 +1,17 @@
 """A file's identity: a hash of its first line, so renames and inode reuse cannot fool it.
 
-Filebeat and Vector hash a fixed number of leading bytes and so cannot identify a file shorter
-than that; hashing the first line (capped at ``limit`` bytes) identifies a file as soon as it
-holds one complete line.
+Filebeat's fingerprint hashes a fixed number of leading bytes (1 KiB by default) and so cannot
+identify a smaller file; Vector's default checksum hashes the first line, as here. The line is
+capped at ``limit`` bytes, so a file whose first line is huge is identified by its head.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 
-__all__ = ["fingerprint_fd", "fingerprint_path"]
+from logship.hashing import digest
+
+__all__ = ["fingerprint_fd", "fingerprint_path", "whole_file_key"]
 
 
 def fingerprint_fd(fd: int, limit: int) -> str | None:
@@ -21,7 +22,7 @@ def fingerprint_fd(fd: int, limit: int) -> str | None:
         head = head[: end + 1]
     elif len(head) < limit:
         return None
-    return hashlib.blake2b(head, digest_size=8).hexdigest()
+    return digest(head)
 
 
 def fingerprint_path(path: str, limit: int) -> str | None:
@@ -36,3 +37,8 @@ def fingerprint_path(path: str, limit: int) -> str | None:
         return None
     finally:
         os.close(fd)
+
+
+def whole_file_key(fd: int) -> str:
+    """Identity of a file with no complete first line, read whole once (replay only)."""
+    return digest(os.pread(fd, 65536, 0))

@@ -1,4 +1,4 @@
-"""BulkSink against a scripted local bulk endpoint: the faults a real node will not produce on demand.
+"""ElasticsearchSink against a scripted local bulk endpoint: the faults a real node will not produce on demand.
 
 Item-level 429s, a 400 per document, 413 for large bodies and 503 bursts. The end-to-end path
 against a real engine is tested in tests/integration and tests/chaos.
@@ -14,12 +14,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from logship.acks import Chunk, FileAcks
+from logship.acks import FileAcks
 from logship.settings import DeliverySettings, ElasticsearchSettings
-from logship.sink.batcher import Batch
-from logship.sink.bulk import BulkClient
-from logship.sink.deadletter import DeadLetterFile
-from logship.sink.service import BulkSink
+from logship.sinks import Tally
+from logship.sinks.batcher import Batch
+from logship.sinks.chunk import Chunk
+from logship.sinks.elasticsearch.deadletter import DeadLetterFile
+from logship.sinks.elasticsearch.sink import ElasticsearchSink
 
 Responder = Callable[[list[tuple[dict[str, Any], bytes]], int], tuple[int, Any]]
 
@@ -30,7 +31,7 @@ def item(i: int) -> bytes:
 
 async def run_sink(
     tmp_path: Path, responder: Responder, n: int = 10, **delivery: Any
-) -> tuple[BulkSink, FileAcks, list[list[str]]]:
+) -> tuple[Tally, FileAcks, list[list[str]]]:
     seen: list[list[str]] = []
 
     async def bulk(request: web.Request) -> web.Response:
@@ -51,18 +52,18 @@ async def run_sink(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    client = BulkClient(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"]))
+    es = ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"])
     settings = DeliverySettings(retry_initial_seconds=0.01, retry_max_seconds=0.05, **delivery)
-    sink = BulkSink(client, DeadLetterFile(tmp_path / "dl.ndjson"), settings, None)
+    sink = ElasticsearchSink(es, settings, DeadLetterFile(tmp_path / "dl.ndjson"), namespace="h", health=None)
     acks = FileAcks(0)
-    chunk = Chunk(acks, 0, 1000, [item(i) for i in range(n)], "p", lambda _: None)
+    chunk = Chunk([item(i) for i in range(n)], acks.block(1000))
     batch: Batch = [(chunk, range(n))]
     try:
-        await asyncio.wait_for(sink.deliver(batch), 20)
+        tally = await asyncio.wait_for(sink.send(batch), 20)
     finally:
-        await client.close()
+        await sink.close()
         await runner.cleanup()
-    return sink, acks, seen
+    return tally, acks, seen
 
 
 def ok(
@@ -79,29 +80,29 @@ def ok(
 
 
 def test_all_created(tmp_path: Path) -> None:
-    sink, acks, seen = asyncio.run(run_sink(tmp_path, lambda pairs, _: (200, ok(pairs))))
-    assert sink.tally.indexed == 10 and acks.committed == 1000 and len(seen) == 1
+    tally, acks, seen = asyncio.run(run_sink(tmp_path, lambda pairs, _: (200, ok(pairs))))
+    assert tally.indexed == 10 and acks.committed == 1000 and len(seen) == 1
 
 
 def test_item_429_resends_only_the_rejected_items(tmp_path: Path) -> None:
     def responder(pairs: list[tuple[dict[str, Any], bytes]], call: int) -> tuple[int, Any]:
         return 200, ok(pairs, lambda i: 429 if call == 1 and int(i[2:]) % 3 == 0 else 201)
 
-    sink, acks, seen = asyncio.run(run_sink(tmp_path, responder))
+    tally, acks, seen = asyncio.run(run_sink(tmp_path, responder))
     assert seen[1] == ["f-0", "f-3", "f-6", "f-9"]
-    assert sink.tally.indexed == 10 and acks.committed == 1000
+    assert tally.indexed == 10 and acks.committed == 1000
 
 
 def test_409_counts_as_already_present(tmp_path: Path) -> None:
-    sink, acks, _ = asyncio.run(run_sink(tmp_path, lambda pairs, _: (200, ok(pairs, lambda i: 409))))
-    assert sink.tally.already_present == 10 and sink.tally.indexed == 0 and acks.committed == 1000
+    tally, acks, _ = asyncio.run(run_sink(tmp_path, lambda pairs, _: (200, ok(pairs, lambda i: 409))))
+    assert tally.already_present == 10 and tally.indexed == 0 and acks.committed == 1000
 
 
 def test_mapping_error_goes_to_the_dead_letter_file_with_the_reason(tmp_path: Path) -> None:
-    sink, acks, seen = asyncio.run(
+    tally, acks, seen = asyncio.run(
         run_sink(tmp_path, lambda pairs, _: (200, ok(pairs, lambda i: 400 if i == "f-4" else 201)))
     )
-    assert sink.tally.indexed == 9 and sink.tally.dead_lettered == 1 and acks.committed == 1000
+    assert tally.indexed == 9 and tally.dead_lettered == 1 and acks.committed == 1000
     assert len(seen) == 1  # a 400 is not retried
     (entry,) = [orjson.loads(line) for line in (tmp_path / "dl.ndjson").read_bytes().splitlines()]
     assert entry["id"] == "f-4" and entry["index"] == "aichat-2026.11.26" and entry["status"] == 400
@@ -112,8 +113,8 @@ def test_whole_request_503_is_retried_until_it_succeeds(tmp_path: Path) -> None:
     def responder(pairs: list[tuple[dict[str, Any], bytes]], call: int) -> tuple[int, Any]:
         return (503, b'{"error":"unavailable"}') if call <= 3 else (200, ok(pairs))
 
-    sink, acks, seen = asyncio.run(run_sink(tmp_path, responder))
-    assert len(seen) == 4 and sink.tally.indexed == 10 and acks.committed == 1000
+    tally, acks, seen = asyncio.run(run_sink(tmp_path, responder))
+    assert len(seen) == 4 and tally.indexed == 10 and acks.committed == 1000
 
 
 def test_413_splits_until_the_offender_is_alone(tmp_path: Path) -> None:
@@ -122,12 +123,12 @@ def test_413_splits_until_the_offender_is_alone(tmp_path: Path) -> None:
             return 413, b"too large"
         return 200, ok(pairs)
 
-    sink, acks, seen = asyncio.run(run_sink(tmp_path, responder))
-    assert sink.tally.indexed == 9 and sink.tally.dead_lettered == 1 and acks.committed == 1000
+    tally, acks, seen = asyncio.run(run_sink(tmp_path, responder))
+    assert tally.indexed == 9 and tally.dead_lettered == 1 and acks.committed == 1000
     assert ["f-7"] in seen
 
 
 def test_retry_limit_dead_letters_what_never_succeeded(tmp_path: Path) -> None:
-    sink, acks, seen = asyncio.run(run_sink(tmp_path, lambda pairs, _: (503, b"{}"), max_retries=2))
-    assert len(seen) == 3 and sink.tally.dead_lettered == 10 and acks.committed == 1000
+    tally, acks, seen = asyncio.run(run_sink(tmp_path, lambda pairs, _: (503, b"{}"), max_retries=2))
+    assert len(seen) == 3 and tally.dead_lettered == 10 and acks.committed == 1000
     assert "gave up after 3 attempts" in (tmp_path / "dl.ndjson").read_text()

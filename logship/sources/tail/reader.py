@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from logship.tail.multiline import Block, RecordSplitter
+from logship.block import Block
+from logship.sources.tail.multiline import RecordSplitter
 
 __all__ = ["LineReader"]
 

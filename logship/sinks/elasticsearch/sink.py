@@ -1,4 +1,5 @@
-"""Delivering batches: send, classify each item, retry only what failed, dead-letter the rest.
+"""The Elasticsearch sink: encode Events as bulk items; send batches, classify each item, retry
+only what failed, dead-letter the rest.
 
 Whole-request failures (no answer, 429, 5xx) are retried with backoff and jitter, without limit
 by default, while the readers stay paused by the in-flight bound. A 413 or 400 splits the batch
@@ -12,60 +13,67 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
-from logship.acks import Chunk
-from logship.errors import DeadLetterError, EngineUnreachable
+from logship.block import Events
+from logship.errors import DeadLetterError, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import BULK_DURATION, BULK_REQUESTS, LAST_DELIVERY, RECORDS, RETRIES
-from logship.settings import DeliverySettings
-from logship.sink.batcher import Batch, body_of
-from logship.sink.bulk import BulkClient, BulkResponse, item_results
-from logship.sink.deadletter import DeadLetter, DeadLetterFile
-from logship.sink.retry import Backoff, Verdict, classify_item, classify_request
+from logship.settings import DeliverySettings, ElasticsearchSettings
+from logship.sinks import Tally
+from logship.sinks.batcher import Batch, body_of
+from logship.sinks.chunk import Chunk
+from logship.sinks.elasticsearch.bulk import BulkClient, BulkResponse, Transport, item_results
+from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
+from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
+from logship.sinks.elasticsearch.retry import Backoff, Verdict, classify_item, classify_request
 
-__all__ = ["BulkSink", "Tally"]
+__all__ = ["ElasticsearchSink"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class Tally:
-    """Records by outcome, for the replay summary (the metrics hold the same for `run`)."""
-
-    indexed: int = 0
-    already_present: int = 0
-    dead_lettered: int = 0
-    undelivered: int = 0
-
-
-class BulkSink:
-    """Sends batches from a queue until it receives ``None``."""
+class ElasticsearchSink:
+    """Bulk-indexes into ``<index_prefix>-<date>`` indices; rejected documents go to the dead-letter file."""
 
     def __init__(
         self,
-        client: BulkClient,
+        es: ElasticsearchSettings,
+        delivery: DeliverySettings,
         dead_letters: DeadLetterFile,
-        settings: DeliverySettings,
-        health: HealthState | None,
         *,
+        namespace: str,
+        health: HealthState | None,
         abandon_after: int = 0,
+        transport: Transport | None = None,
     ) -> None:
-        """``abandon_after`` > 0 (replay): after that many failed attempts, stop trying and count
-        the records as undelivered instead of waiting for the engine without end."""
+        """``namespace`` (the host name) makes ids unique per host; ``abandon_after`` > 0 (replay):
+        after that many failed attempts, stop trying and count the records as undelivered instead
+        of waiting for the engine without end; ``transport`` replaces the HTTP client (tests)."""
+        self._encoder = ElasticsearchEncoder(es.index_prefix, es.index_date_format, namespace)
+        self._client: Transport = transport if transport is not None else BulkClient(es)
         self._abandon_after = abandon_after
-        self._client = client
         self._dead = dead_letters
-        self._settings = settings
+        self._settings = delivery
         self._health = health
-        self.tally = Tally()
         self._last_warning = 0.0
+        self.concurrency = delivery.max_concurrent_requests
 
-    async def run(self, batches: asyncio.Queue[Batch | None]) -> None:
-        while (batch := await batches.get()) is not None:
-            await self.deliver(batch)
+    def encode(self, events: Events) -> Chunk:
+        return Chunk(self._encoder.encode(events), events.ack)
 
-    async def deliver(self, batch: Batch) -> None:
+    async def ping(self) -> None:
+        """Ask the engine for its name; raises EngineUnreachable when it does not answer."""
+        await self._client.info()
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def send(self, batch: Batch) -> Tally:
+        tally = Tally()
+        await self._deliver(batch, tally)
+        return tally
+
+    async def _deliver(self, batch: Batch, tally: Tally) -> None:
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
         attempts = 0
         pending = batch
@@ -74,14 +82,14 @@ class BulkSink:
             attempts += 1
             if self._abandon_after and attempts > self._abandon_after + 1:
                 for chunk, which in pending:
-                    self.tally.undelivered += len(which)
+                    tally.undelivered += len(which)
                     chunk.abandon(len(which))
                 log.error("Giving up on records the engine did not accept", extra={"reason": last_reason})
                 return
             limit = self._settings.max_retries
             if limit and attempts > limit + 1:
                 await self._dead_letter_all(
-                    pending, 0, f"gave up after {attempts - 1} attempts: {last_reason}"
+                    pending, 0, f"gave up after {attempts - 1} attempts: {last_reason}", tally
                 )
                 return
             body = body_of(pending)
@@ -90,7 +98,7 @@ class BulkSink:
                 response = await self._client.bulk(body)
             except EngineUnreachable as exc:
                 BULK_REQUESTS.labels("error").inc()
-                reason = "timeout" if str(exc).startswith("timeout") else "connection"
+                reason = "timeout" if isinstance(exc, EngineTimeout) else "connection"
                 last_reason = str(exc)
                 if self._health is not None:
                     self._health.engine_failed(last_reason)
@@ -102,7 +110,7 @@ class BulkSink:
                 self._health.engine_answered()
             verdict, reason = classify_request(response.status)
             if verdict is Verdict.DELIVERED:
-                pending, last_reason = await self._settle(pending, response)
+                pending, last_reason = await self._settle(pending, response, tally)
                 if pending:
                     await self._wait(backoff, "", last_reason, 0)
                 continue
@@ -111,23 +119,23 @@ class BulkSink:
                 total = sum(len(which) for _, which in pending)
                 if total == 1:
                     RETRIES.labels(reason).inc()
-                    await self._dead_letter_all(pending, response.status, last_reason)
+                    await self._dead_letter_all(pending, response.status, last_reason, tally)
                     return
                 RETRIES.labels(reason).inc()
                 first, second = _halves(pending)
-                await self.deliver(first)
+                await self._deliver(first, tally)
                 pending = second
                 continue
             await self._wait(backoff, reason, last_reason, len(body))
 
-    async def _settle(self, pending: Batch, response: BulkResponse) -> tuple[Batch, str]:
+    async def _settle(self, pending: Batch, response: BulkResponse, tally: Tally) -> tuple[Batch, str]:
         """Account a 200 answer item by item; return what must be sent again and why."""
         if response.all_created:
             count = 0
             for chunk, which in pending:
                 chunk.delivered(len(which))
                 count += len(which)
-            self.tally.indexed += count
+            tally.indexed += count
             RECORDS.labels("indexed").inc(count)
             self._delivered()
             return [], ""
@@ -164,21 +172,23 @@ class BulkSink:
                 owners.append((chunk, dead))
             if again:
                 retry.append((chunk, again))
-        self.tally.indexed += indexed
-        self.tally.already_present += present
+        tally.indexed += indexed
+        tally.already_present += present
         RECORDS.labels("indexed").inc(indexed)
         RECORDS.labels("already_present").inc(present)
         if letters:
-            await self._write_dead(letters, owners)
+            await self._write_dead(letters, owners, tally)
         if indexed or present:
             self._delivered()
         return retry, last_reason
 
-    async def _dead_letter_all(self, pending: Batch, status: int, reason: str) -> None:
+    async def _dead_letter_all(self, pending: Batch, status: int, reason: str, tally: Tally) -> None:
         letters = [DeadLetter(chunk.item(i), status, reason) for chunk, which in pending for i in which]
-        await self._write_dead(letters, [(chunk, len(which)) for chunk, which in pending])
+        await self._write_dead(letters, [(chunk, len(which)) for chunk, which in pending], tally)
 
-    async def _write_dead(self, letters: list[DeadLetter], owners: list[tuple[Chunk, int]]) -> None:
+    async def _write_dead(
+        self, letters: list[DeadLetter], owners: list[tuple[Chunk, int]], tally: Tally
+    ) -> None:
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
         while True:
             try:
@@ -198,7 +208,7 @@ class BulkSink:
             )
         for chunk, count in owners:
             chunk.delivered(count)
-        self.tally.dead_lettered += len(letters)
+        tally.dead_lettered += len(letters)
         RECORDS.labels("dead_lettered").inc(len(letters))
 
     def _delivered(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from logship.tail.positions import FilePosition, PositionStore
+from logship.sources.tail.positions import FilePosition, PositionStore
 
 A = FilePosition("k1", "/logs/app.log", 1, 2, 100, 200)
 B = FilePosition("k2", "/logs/app.log.1", 1, 3, 50, 50)

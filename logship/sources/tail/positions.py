@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from logship.errors import PositionsError
+from logship.fsio import replace_atomically
 
 __all__ = ["FilePosition", "PositionStore", "StoreState"]
 
@@ -126,26 +127,12 @@ class PositionStore:
             pass
 
     def save(self, files: list[FilePosition], scanned_at: float | None) -> None:
-        """Write atomically: temporary file, fsync, keep the previous store, rename, fsync the directory."""
+        """Write atomically, keeping the previous store: a failed write leaves both intact."""
         body = orjson.dumps(
             {"version": VERSION, "scanned_at": scanned_at, "files": [asdict(f) for f in files]}
         )
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                os.write(fd, body)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if self.path.exists():
-                os.replace(self.path, self.previous)
-            os.replace(tmp, self.path)
-            dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            replace_atomically(self.path, body, keep_previous=self.previous)
         except OSError as exc:
             raise PositionsError(
                 f"cannot write {self.path} (setting `tail.positions_dir`): {exc.strerror}"

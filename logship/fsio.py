@@ -1,0 +1,71 @@
+"""Durable writes: every byte written or an error, never a torn file taken for a whole one.
+
+``os.write`` may write less than asked (a full disk, a signal); both the position store and the
+dead-letter file go through here so neither can mistake a partial write for a complete one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["append_durably", "replace_atomically", "write_all"]
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` or raise OSError (ENOSPC when the disk fills before the end)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(28, os.strerror(28))
+        view = view[written:]
+
+
+def append_durably(path: Path, data: bytes, mode: int = 0o640) -> None:
+    """Append and fsync; on failure cut the file back so it ends with whole lines only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, mode)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)
+
+
+def replace_atomically(
+    path: Path, data: bytes, *, keep_previous: Path | None = None, mode: int = 0o644
+) -> None:
+    """Temporary file, fsync, (keep the old file as ``keep_previous``), rename over, fsync the directory.
+
+    A failure at any step leaves the old file in place.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    except OSError:
+        os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    os.close(fd)
+    if keep_previous is not None and path.exists():
+        os.replace(path, keep_previous)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)

@@ -1,0 +1,157 @@
+"""`logship run`: the tail source into the Elasticsearch sink, positions, and the shutdown order.
+
+Start-up: load positions, start the senders, then the readers. Shutdown (drain): stop the
+readers, let the batcher flush, wait (bounded) for the senders, write positions a last time.
+What was not delivered by the deadline is simply read again next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from logship.errors import EngineUnreachable, PositionsError
+from logship.observe.health import HealthState
+from logship.observe.logs import redact
+from logship.observe.metrics import POSITION_WRITE_FAILURES
+from logship.pipeline import Flow, Stages, elasticsearch_sink, inflight_budget, splitter
+from logship.settings import Settings
+from logship.sinks.elasticsearch.sink import ElasticsearchSink
+from logship.sources.tail.positions import FilePosition, PositionStore
+from logship.sources.tail.source import TailSource
+
+__all__ = ["Service"]
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """`logship run`: one configured instance, until ``stop`` or ``abort``."""
+
+    def __init__(self, settings: Settings, health: HealthState) -> None:
+        self.settings = settings
+        self.health = health
+        self.stages = Stages(settings)
+        self.store = PositionStore(settings.tail.positions_dir)
+        self.source: TailSource | None = None
+        self._stop = asyncio.Event()
+        self._abort = asyncio.Event()
+        self._saving: asyncio.Task[bool] | None = None  # the periodic position write in progress
+
+    def lag_bytes(self) -> int:
+        return sum(f.lag for f in self.source.files) if self.source is not None else 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def abort(self) -> None:
+        """Second signal: stop waiting for in-flight requests."""
+        self._abort.set()
+        self._stop.set()
+
+    async def run(self) -> None:
+        s = self.settings
+        state = self.store.load()
+        sink = elasticsearch_sink(s, self.stages.namespace, self.health)
+        budget = inflight_budget(s)
+        flow = Flow(self.stages, sink, s.batch, budget)
+        ignore = {str(s.dead_letter.path), str(self.store.path)}
+        source = self.source = TailSource(
+            s.tail, splitter(s), s.multiline.flush_timeout_seconds, state, budget, ignore
+        )
+        reading = asyncio.create_task(source.run(flow.emit))
+        flushing = asyncio.create_task(self._flush_positions(source))
+        pinging = asyncio.create_task(self._ping(sink))
+        log.info(
+            "Started",
+            extra={
+                "paths": s.tail.paths,
+                "hosts": [redact(h) for h in s.elasticsearch.hosts],
+                "positions": str(self.store.path),
+            },
+        )
+        try:
+            await self._stop.wait()
+        finally:
+            log.info(
+                "Stopping: delivering what is in flight",
+                extra={"inflight_bytes": budget.used, "deadline_seconds": s.pipeline.drain_timeout_seconds},
+            )
+            source.stop()
+            reading.cancel()  # it may be waiting for room in the in-flight bound
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            deadline = time.monotonic() + s.pipeline.drain_timeout_seconds
+            closing = asyncio.create_task(flow.close(deadline))
+            aborting = asyncio.create_task(self._abort.wait())
+            await asyncio.wait([closing, aborting], return_when=asyncio.FIRST_COMPLETED)
+            aborting.cancel()
+            if not closing.done():
+                closing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await closing
+                drained = False
+            else:
+                drained = closing.result()
+            for task in (flushing, pinging):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self._saving is not None:  # a cancelled flusher's write still runs in its thread
+                await asyncio.wait([self._saving])
+            self._save(source)
+            source.close_all()
+            await sink.close()
+            if drained:
+                log.info("Stopped; everything read was delivered")
+            else:
+                log.warning(
+                    "Stopped before everything read was delivered; it will be read again at the next start",
+                    extra={"undelivered_bytes": budget.used},
+                )
+
+    async def _ping(self, sink: ElasticsearchSink) -> None:
+        """Ask the engine for its name now and then, so readiness reflects it even when idle."""
+        every = max(1.0, self.settings.http.engine_timeout_seconds / 4)
+        while True:
+            try:
+                await sink.ping()
+                self.health.engine_answered()
+            except EngineUnreachable as exc:
+                self.health.engine_failed(str(exc))
+            await asyncio.sleep(every)
+
+    async def _flush_positions(self, source: TailSource) -> None:
+        last: list[object] = []
+        # The first scan is stored at once: were logship to crash before the first periodic write,
+        # the next start would be a first run, which skips the rotated files it never saw.
+        await source.scanned.wait()
+        while True:
+            positions = source.positions()
+            current: list[object] = [positions, source.scanned_at]
+            if current != last:
+                # Shielded and kept: two writers at once would race on the store's temporary
+                # file, so the final save at shutdown waits for this one instead.
+                self._saving = asyncio.ensure_future(
+                    asyncio.to_thread(self._save_list, positions, source.scanned_at)
+                )
+                ok = await asyncio.shield(self._saving)
+                if ok:
+                    last = current
+            await asyncio.sleep(self.settings.pipeline.positions_flush_seconds)
+
+    def _save(self, source: TailSource) -> None:
+        self._save_list(source.positions(), source.scanned_at)
+
+    def _save_list(self, positions: list[FilePosition], scanned_at: float | None) -> bool:
+        try:
+            self.store.save(positions, scanned_at)
+        except PositionsError as exc:
+            POSITION_WRITE_FAILURES.inc()
+            self.health.positions_failed(str(exc))
+            log.error("Cannot write positions", extra={"error": str(exc)})
+            return False
+        self.health.positions_written()
+        return True

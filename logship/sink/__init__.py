@@ -1,1 +1,0 @@
-"""Delivering documents: encoding, batching, bulk requests, retries and the dead-letter file."""

@@ -1,0 +1,69 @@
+"""Events -> NDJSON bulk items (``create`` action line + document line): index names and ids.
+
+The index is ``<index_prefix>-<@timestamp in UTC formatted with index_date_format>``. The id is
+the file's id (its identity hashed with the host name) and the record's offset, so a record sent
+again after a crash, a timeout or a replay is recognised by the engine (409) and not indexed twice.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from logship.block import FAST_DOCUMENT, Events, Stamp
+from logship.hashing import digest
+
+__all__ = ["ElasticsearchEncoder", "file_id"]
+
+_ACTION = b'{"create":{"_index":"%s","_id":"%s-%d"}}\n'
+_FAST = _ACTION + FAST_DOCUMENT + b"\n"
+_DUMPED = _ACTION + b"%s\n"
+
+
+def file_id(namespace: str, key: str) -> bytes:
+    """The per-file part of every document id: stable across restarts, renames and replays.
+
+    The namespace (the host name) keeps two hosts whose files start with the same line apart.
+    """
+    return digest(f"{namespace}\0{key}".encode()).encode()
+
+
+class ElasticsearchEncoder:
+    def __init__(self, index_prefix: str, index_date_format: str, namespace: str) -> None:
+        self._prefix = index_prefix
+        self._date_format = index_date_format
+        self._namespace = namespace
+        self._indices: dict[bytes, bytes] = {}
+        self._ids: dict[str, bytes] = {}
+
+    def index_of(self, stamp: Stamp) -> bytes:
+        index = self._indices.get(stamp.iso_bytes)
+        if index is None:
+            if len(self._indices) > 100_000:
+                self._indices.clear()
+            index = f"{self._prefix}-{stamp.utc.strftime(self._date_format)}".encode()
+            self._indices[stamp.iso_bytes] = index
+        return index
+
+    def encode(self, events: Events) -> list[bytes]:
+        key = events.origin.key
+        fid = self._ids.get(key)
+        if fid is None:
+            fid = self._ids[key] = file_id(self._namespace, key)
+        splice = events.splice
+        index_of = self.index_of
+        items: list[bytes] = []
+        append = items.append
+        last: Stamp | None = None
+        index = b""
+        for offset, line, stamp in events.fast:
+            if stamp is not last:  # consecutive records mostly share one time
+                last, index = stamp, index_of(stamp)
+            append(_FAST % (index, fid, offset, line[:-1], stamp.iso_bytes, splice, offset))
+        for offset, doc, doc_stamp, route in events.docs:
+            if route is not None:
+                action = orjson.dumps({"create": {"_index": route[0], "_id": route[1]}})
+                append(action + b"\n" + orjson.dumps(doc) + b"\n")
+            else:
+                assert doc_stamp is not None
+                append(_DUMPED % (index_of(doc_stamp), fid, offset, orjson.dumps(doc)))
+        return items

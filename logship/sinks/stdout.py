@@ -1,0 +1,35 @@
+"""The print sink (`logship replay --print`): each document as one JSON line on stdout."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from logship.block import Events
+from logship.sinks import Tally
+from logship.sinks.batcher import Batch, body_of
+from logship.sinks.chunk import Chunk
+
+__all__ = ["PrintSink"]
+
+
+class PrintSink:
+    """Writes documents as they would be indexed, contacting nothing."""
+
+    concurrency = 1  # one writer keeps the output in read order
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def encode(self, events: Events) -> Chunk:
+        return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
+
+    async def send(self, batch: Batch) -> Tally:
+        self._out.write(body_of(batch))
+        count = 0
+        for chunk, which in batch:
+            chunk.delivered(len(which))
+            count += len(which)
+        return Tally(printed=count)
+
+    async def close(self) -> None:
+        self._out.flush()

@@ -1,0 +1,26 @@
+"""Sources: they know files, offsets and identities, nothing of the engine.
+
+A source hands ``emit`` blocks of raw records (``Block``), each with the file's identity and an
+ack handle; ``emit`` returns once the block is on its way, and may wait while the in-flight
+bound is reached. A source of finished documents (the dead-letter file) emits ``Events``
+instead, which skip parsing and the transforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from logship.block import Block, Events
+
+__all__ = ["Emit", "Source"]
+
+Emit = Callable[[Block | Events], Awaitable[None]]
+
+
+class Source(Protocol):
+    async def run(self, emit: Emit, /) -> None:
+        """Read and emit until the input ends (replay) or ``stop`` is called (tail)."""
+        ...
+
+    def stop(self) -> None: ...

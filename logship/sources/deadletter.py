@@ -1,0 +1,81 @@
+"""The dead-letter source: documents the engine rejected, sent again with their original index and id.
+
+Entries are finished documents, so they skip parsing and the transforms. A line that is not a
+dead-letter entry is reported with its file and line number and counted as not delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from logship.acks import FileAcks
+from logship.block import DocRecord, Events, Origin
+from logship.sources import Emit
+
+__all__ = ["DeadLetterSource"]
+
+log = logging.getLogger(__name__)
+
+_PER_BLOCK = 1000
+
+
+class DeadLetterSource:
+    def __init__(self, paths: list[Path], on_read: Callable[[int, int], None]) -> None:
+        """``on_read(bytes, records)`` reports progress."""
+        self._paths = paths
+        self._on_read = on_read
+        self.skipped = 0  # lines that are not dead-letter entries
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self, emit: Emit) -> None:
+        for path in self._paths:
+            if self._stopping:
+                return
+            await self._replay(path, emit)
+
+    async def _replay(self, path: Path, emit: Emit) -> None:
+        origin = Origin(str(path), "")
+        acks = FileAcks(0)
+        docs: list[DocRecord] = []
+        with path.open("rb") as f:
+            # Only what the file held at the start: when it is `dead_letter.path` itself, documents
+            # rejected again are appended to it while it is read, and reading those too would send
+            # them round forever.
+            end = os.fstat(f.fileno()).st_size
+            read = 0
+            for number, line in enumerate(f, 1):
+                if read >= end or self._stopping:
+                    break
+                read += len(line)
+                self._on_read(len(line), 0)
+                if not line.strip():
+                    continue
+                try:
+                    entry: Any = orjson.loads(line)
+                    route = (str(entry["index"]), str(entry["id"]))
+                    document = entry["document"]
+                    if not isinstance(document, dict):
+                        raise TypeError("`document` is not an object")
+                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                    log.error(
+                        "Skipping a line that is not a dead-letter entry",
+                        extra={"file": str(path), "line": number, "error": str(exc)},
+                    )
+                    self.skipped += 1
+                    continue
+                docs.append((read, document, None, route))
+                self._on_read(0, 1)
+                if len(docs) >= _PER_BLOCK:
+                    await emit(Events(origin, acks.block(read), docs=docs))
+                    docs = []
+        if docs:
+            await emit(Events(origin, acks.block(read), docs=docs))
