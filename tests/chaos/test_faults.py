@@ -30,8 +30,7 @@ from typing import Any
 import pytest
 from engine_fixture import count, delete_indices, search_all
 from support.faultproxy import FaultProxy
-from engine_fixture import free_port
-from support.harness import SEQ, Logship, check_documents, toml_config, wait_until, write_logs
+from support.harness import SEQ, Logship, check_documents, free_port, toml_config, wait_until, write_logs
 
 pytestmark = pytest.mark.chaos
 

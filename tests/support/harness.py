@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine_fixture import free_port as free_port  # re-exported for the tests
+
 REPO = Path(__file__).resolve().parents[2]
 WORKLOAD = Path(os.environ.get("LOGSHIP_WORKLOAD", REPO.parent / "shared" / "workload" / "aichat_logger.py"))
 SEQ = re.compile(r"seq=(\d+)")
