@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="logship",
-        description="Tail the AI Chat backend's JSON logs and bulk-index every record into Elasticsearch, exactly once.",
+        description="Tail the AI Chat backend's JSON logs and bulk-index every record into Elasticsearch, "
+        "exactly once.",
     )
     parser.add_argument("--version", action="version", version=f"logship {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -302,7 +303,8 @@ async def _connect(settings: Settings) -> int:
         await client.close()
     if response.status != 200:
         print(
-            f"search engine answered HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')} "
+            f"search engine answered HTTP {response.status}: "
+            f"{response.body[:300].decode('utf-8', 'replace')} "
             "(check `elasticsearch.username`/`password`/`api_key`)",
             file=sys.stderr,
         )

@@ -72,7 +72,8 @@ class TailSettings(_Section):
     max_line_bytes: int = Field(
         1 * MiB,
         ge=1024,
-        description="Longer lines are cut to this size and tagged `line_truncated`; the rest of the line is skipped.",
+        description="Longer lines are cut to this size and tagged `line_truncated`; the rest of the line is "
+        "skipped.",
     )
     read_block_bytes: int = Field(
         256 * 1024, ge=4096, le=16 * MiB, description="Bytes read from a file in one go."
@@ -86,14 +87,16 @@ class TailSettings(_Section):
     close_inactive_seconds: float = Field(
         30.0,
         gt=0,
-        description="A rotated file, read and delivered to its end, is closed after this long without growth.",
+        description="A rotated file, read and delivered to its end, is closed after this long without "
+        "growth.",
     )
 
 
 class MultilineSettings(_Section):
     start_pattern: str = Field(
         r"^\{",
-        description="Regex a line must match to start a new record; other lines continue the previous record.",
+        description="Regex a line must match to start a new record; other lines continue the previous "
+        "record.",
     )
     flush_timeout_seconds: float = Field(
         1.0, gt=0, description="The last record of a file is sent after this long without a following line."
@@ -101,7 +104,8 @@ class MultilineSettings(_Section):
     max_lines: int = Field(
         500,
         ge=1,
-        description="Continuation lines kept per record; further lines are dropped from it and the record tagged.",
+        description="Continuation lines kept per record; further lines are dropped from it and the record "
+        "tagged.",
     )
     stack_trace_field: str = Field(
         "error.stack_trace", description="Field receiving the continuation lines (a Python traceback)."
@@ -123,7 +127,8 @@ class ParseSettings(_Section):
     timezone: str = Field("UTC", description="IANA zone of timestamps that carry none.")
     fallback_patterns: list[str] = Field(
         [BACKEND_TEMPLATE],
-        description="Regexes with named groups tried, in order, on lines that are not valid JSON; the groups become fields.",
+        description="Regexes with named groups tried, in order, on lines that are not valid JSON; the "
+        "groups become fields.",
     )
 
     @field_validator("timezone")
@@ -153,7 +158,8 @@ class ParseSettings(_Section):
 class EnrichSettings(_Section):
     fields: dict[str, str] = Field(
         {"hostname": "${HOSTNAME}", "environment": "${ENVIRONMENT:-production}", "service": "aichat-backend"},
-        description="Fields added to every record; `${VAR}` and `${VAR:-default}` expand from the environment.",
+        description="Fields added to every record; `${VAR}` and `${VAR:-default}` expand from the "
+        "environment.",
     )
 
 

@@ -143,7 +143,7 @@ FILES_TRACKED = Gauge(
 )
 LOST_BYTES = Counter(
     "logship_lost_bytes",
-    "Bytes deleted (by rotation) before they were delivered.",
+    "Bytes deleted or truncated away (by rotation) before they were read and delivered.",
     registry=REGISTRY,
 )
 LAST_DELIVERY = Gauge(

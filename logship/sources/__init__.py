@@ -9,11 +9,12 @@ instead, which skip parsing and the transforms.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Protocol
 
 from logship.block import Block, Events
 
-__all__ = ["Emit", "Source"]
+__all__ = ["Emit", "FileListSource", "Source"]
 
 Emit = Callable[[Block | Events], Awaitable[None]]
 
@@ -24,3 +25,23 @@ class Source(Protocol):
         ...
 
     def stop(self) -> None: ...
+
+
+class FileListSource:
+    """A source that reads named files once each, in order (the replays)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = paths
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self, emit: Emit) -> None:
+        for path in self._paths:
+            if self._stopping:
+                return
+            await self._read(path, emit)
+
+    async def _read(self, path: Path, emit: Emit) -> None:
+        raise NotImplementedError

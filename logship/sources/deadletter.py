@@ -16,7 +16,7 @@ import orjson
 
 from logship.acks import FileAcks
 from logship.block import DocRecord, Events, Origin
-from logship.sources import Emit
+from logship.sources import Emit, FileListSource
 
 __all__ = ["DeadLetterSource"]
 
@@ -25,24 +25,14 @@ log = logging.getLogger(__name__)
 _PER_BLOCK = 1000
 
 
-class DeadLetterSource:
+class DeadLetterSource(FileListSource):
     def __init__(self, paths: list[Path], on_read: Callable[[int, int], None]) -> None:
         """``on_read(bytes, records)`` reports progress."""
-        self._paths = paths
+        super().__init__(paths)
         self._on_read = on_read
         self.skipped = 0  # lines that are not dead-letter entries
-        self._stopping = False
 
-    def stop(self) -> None:
-        self._stopping = True
-
-    async def run(self, emit: Emit) -> None:
-        for path in self._paths:
-            if self._stopping:
-                return
-            await self._replay(path, emit)
-
-    async def _replay(self, path: Path, emit: Emit) -> None:
+    async def _read(self, path: Path, emit: Emit) -> None:
         origin = Origin(str(path), "")
         acks = FileAcks(0)
         docs: list[DocRecord] = []

@@ -15,7 +15,7 @@ from logship.acks import FileAcks
 from logship.block import Origin
 from logship.budget import InflightBudget
 from logship.settings import TailSettings
-from logship.sources import Emit
+from logship.sources import Emit, FileListSource
 from logship.sources.tail.fingerprint import fingerprint_fd, whole_file_key
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.reader import LineReader
@@ -23,7 +23,7 @@ from logship.sources.tail.reader import LineReader
 __all__ = ["FileReplaySource"]
 
 
-class FileReplaySource:
+class FileReplaySource(FileListSource):
     def __init__(
         self,
         paths: list[Path],
@@ -33,23 +33,13 @@ class FileReplaySource:
         on_read: Callable[[int, int], None],
     ) -> None:
         """``on_read(bytes, records)`` reports progress; ``budget`` None reads without pausing."""
-        self._paths = paths
+        super().__init__(paths)
         self._settings = tail
         self._splitter = splitter
         self._budget = budget
         self._on_read = on_read
-        self._stopping = False
 
-    def stop(self) -> None:
-        self._stopping = True
-
-    async def run(self, emit: Emit) -> None:
-        for path in self._paths:
-            if self._stopping:
-                return
-            await self._replay(path, emit)
-
-    async def _replay(self, path: Path, emit: Emit) -> None:
+    async def _read(self, path: Path, emit: Emit) -> None:
         s = self._settings
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:

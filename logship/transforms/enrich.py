@@ -1,4 +1,4 @@
-"""The enrich transform: fields added to every record, ``${VAR}`` / ``${VAR:-default}`` expanded once, at start."""
+"""The enrich transform: fields added to every record, ``${VAR}`` / ``${VAR:-default}`` expanded at start."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def expand(value: str, env: Mapping[str, str], setting: str) -> str:
             return socket.gethostname()
         raise ConfigError(
             [
-                f"setting `{setting}`: environment variable {name} is not set (set it, or write ${{{name}:-default}})"
+                f"setting `{setting}`: environment variable {name} is not set "
+                f"(set it, or write ${{{name}:-default}})"
             ]
         )
 

@@ -63,7 +63,8 @@ class PositionStore:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PositionsError(
-                f"cannot create positions directory {self.directory} (setting `tail.positions_dir`): {exc.strerror}"
+                f"cannot create positions directory {self.directory} (setting `tail.positions_dir`): "
+                f"{exc.strerror}"
             ) from exc
         problem: str | None = None
         for candidate in (self.path, self.previous):

@@ -177,9 +177,8 @@ class TailSource:
             READ_BYTES.labels(tracked.path).inc(got)
             READ_LINES.labels(tracked.path).inc(reader.last_lines)
             tracked.size = max(tracked.size, reader.next_read)
-        if tracked.key is None:
-            if not self._identify(tracked):
-                return bool(got)
+        if tracked.key is None and not self._identify(tracked):
+            return bool(got)
         block = reader.take(hold_last=True)
         if block is None and reader.buffered and now - tracked.last_growth >= self._flush_after:
             block = reader.take(hold_last=False)
