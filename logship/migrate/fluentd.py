@@ -144,6 +144,9 @@ def convert(tree: ConfTree) -> Conversion:
     """Map the parsed Fluentd configuration onto logship's settings."""
     mapper = _Mapper()
     mapper.root(tree)
+    order = {path: i for i, path in enumerate(tree.files)}  # files in the order Fluentd reads them
+    for findings in (mapper.out.problems, mapper.out.notes):
+        findings.sort(key=lambda f: (order.get(f.where.file, len(order)), f.where.line))
     return mapper.out
 
 

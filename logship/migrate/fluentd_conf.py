@@ -183,9 +183,9 @@ class _Parser:
             if self.eof():
                 if root:
                     return
-                raise self.error(
-                    f"{directive} opened at line {directive.where.line} is never closed "
-                    f"(expected </{directive.name}>)"
+                closing = f"</{directive.name}>"
+                raise ConfigError(
+                    [f"{directive.where}: {directive} opened here is never closed (expected {closing})"]
                 )
             start = self.pos
             if self.text.startswith("</", self.pos):
@@ -264,7 +264,8 @@ class _Parser:
         if c == '"':
             return self.double_quoted()
         if c == "'":
-            return self.single_quoted(), (), ()
+            text = self.single_quoted()
+            return text, tuple(_PLACEHOLDER.findall(text)), ()
         out = []
         while not self.eof():
             ch = self.text[self.pos]
@@ -273,7 +274,8 @@ class _Parser:
                 break
             out.append(ch)
             self.pos += 1
-        return "".join(out), (), ()
+        text = "".join(out)
+        return text, tuple(_PLACEHOLDER.findall(text)), ()
 
     def single_quoted(self) -> str:
         start = self.pos
