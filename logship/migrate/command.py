@@ -33,10 +33,12 @@ def migrate_fluentd(
     pos_files: list[Path] | None = None,
     positions_dir: Path | None = None,
     force: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Convert ``conf`` into ``output`` and take over its pos_files; the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     if output.exists() and not force:
         raise ConfigError([f"{output}: exists already; pass --force to replace it, or --output another file"])
     conversion = convert(parse_file(conf))

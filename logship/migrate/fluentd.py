@@ -574,18 +574,20 @@ class _Mapper:
                 "ENV['NAME'], ENV.fetch('NAME', 'default'))",
             )
         value = p.value
+        expressible = not p.ruby
         for placeholder in p.placeholders:
             if placeholder == "${hostname}":
                 value = value.replace(placeholder, "${HOSTNAME}")
             elif placeholder == "${tag}" and len(set(tags)) == 1 and "var.log.file" not in tags[0]:
                 value = value.replace(placeholder, tags[0])
             else:
+                expressible = False
                 self.problem(
                     p.where,
                     f"`{p.name}`: placeholder {placeholder} takes its value from each event; "
                     "logship adds fixed fields only",
                 )
-        if p.ruby:
+        if not expressible:
             return None
         for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value):
             if name != "HOSTNAME" and f"${{{name}}}" not in p.placeholders:
