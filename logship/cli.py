@@ -19,6 +19,7 @@ import orjson
 
 from logship import __version__
 from logship.errors import ConfigError, EngineUnreachable, LogshipError
+from logship.migrate.command import migrate_fluentd
 from logship.observe.health import HealthState
 from logship.observe.logs import configure_logging, redact_mapping
 from logship.observe.server import HttpServer, HttpSettings
@@ -110,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         "--connect", action="store_true", help="also check that the search engine answers (exit 1 if not)"
     )
     check.set_defaults(handler=_check)
+    _add_migrate(sub)
     return parser
 
 
@@ -317,6 +319,54 @@ async def _connect(settings: Settings) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+# -- migrate ---------------------------------------------------------------------------------
+
+
+def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    migrate = sub.add_parser(
+        "migrate",
+        help="convert another shipper's configuration and positions",
+        description="Convert another shipper's configuration into logship's, and take over its positions.",
+    )
+    sources = migrate.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    fluentd = sources.add_parser(
+        "fluentd",
+        help="convert a Fluentd tail + record_transformer + elasticsearch configuration",
+        description="Convert a Fluentd configuration into a logship TOML file and take over in_tail's "
+        "pos_file, so logship resumes where Fluentd stopped (stop Fluentd first). Exit 0 when converted; "
+        "2 when something cannot be converted (each item listed with file and line; nothing is written "
+        "unless --force), or on a usage or configuration error.",
+    )
+    fluentd.add_argument("conf", type=Path, metavar="FLUENT_CONF")
+    fluentd.add_argument(
+        "--pos-file",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="in_tail pos_file to take over (repeatable; default: the pos_file of each tail source)",
+    )
+    fluentd.add_argument(
+        "--output", type=Path, default=Path("logship.toml"), help="TOML file to write (default: logship.toml)"
+    )
+    fluentd.add_argument(
+        "--positions-dir",
+        type=Path,
+        metavar="DIR",
+        help="where to write logship's position store (default: `tail.positions_dir` of the converted file)",
+    )
+    fluentd.add_argument(
+        "--force",
+        action="store_true",
+        help="write even with unconvertible items (commented in the file); replace an existing output "
+        "file or position store",
+    )
+    fluentd.set_defaults(handler=_migrate_fluentd)
+
+
+def _migrate_fluentd(args: argparse.Namespace) -> int:
+    return migrate_fluentd(args.conf, args.output, args.pos_file, args.positions_dir, args.force)
 
 
 if __name__ == "__main__":
