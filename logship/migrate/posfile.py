@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from logship.errors import ConfigError
-from logship.tail.fingerprint import fingerprint_path
-from logship.tail.positions import FilePosition, PositionStore
+from logship.sources.tail.fingerprint import fingerprint_path
+from logship.sources.tail.positions import FilePosition, PositionStore
 
 __all__ = ["PosEntry", "Takeover", "plan_takeover", "read_pos_file", "write_positions"]
 

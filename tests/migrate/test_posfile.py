@@ -10,8 +10,8 @@ from migrate.logfiles import entry, line_end, write_log
 
 from logship.errors import ConfigError
 from logship.migrate.posfile import plan_takeover, read_pos_file, write_positions
-from logship.tail.fingerprint import fingerprint_path
-from logship.tail.positions import PositionStore
+from logship.sources.tail.fingerprint import fingerprint_path
+from logship.sources.tail.positions import PositionStore
 
 
 @pytest.fixture
