@@ -76,7 +76,7 @@ class Stages:
 
 def splitter(settings: Settings) -> RecordSplitter:
     m = settings.multiline
-    return RecordSplitter(m.start_pattern, m.max_lines, settings.tail.max_line_bytes)
+    return RecordSplitter(m.start_pattern, m.max_lines, settings.tail.max_line_bytes, m.max_bytes)
 
 
 def inflight_budget(settings: Settings) -> InflightBudget:

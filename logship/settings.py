@@ -104,8 +104,14 @@ class MultilineSettings(_Section):
     max_lines: int = Field(
         500,
         ge=1,
-        description="Continuation lines kept per record; further lines are dropped from it and the record "
-        "tagged.",
+        description="Continuation lines per record; further lines start a new record (the first tagged "
+        "`multiline_truncated`, the next `multiline_continued`).",
+    )
+    max_bytes: int = Field(
+        1 * MiB,
+        ge=1024,
+        description="Bytes per multi-line record at most; further lines start a new record, as with "
+        "`max_lines`.",
     )
     stack_trace_field: str = Field(
         "error.stack_trace", description="Field receiving the continuation lines (a Python traceback)."

@@ -161,7 +161,9 @@ def test_decoding_fast_records_gives_the_same_documents() -> None:
 
 
 def test_a_routed_document_keeps_its_index_and_id() -> None:
-    events = Events(Origin("dl", ""), FileAcks(0).block(1), docs=[(0, {"n": 1}, None, ("old-index", "old-id"))])
+    events = Events(
+        Origin("dl", ""), FileAcks(0).block(1), docs=[(0, {"n": 1}, None, ("old-index", "old-id"))]
+    )
     (item,) = ElasticsearchEncoder("aichat", "%Y.%m.%d", "h1").encode(events)
     action, doc = item.rstrip(b"\n").split(b"\n")
     assert orjson.loads(action) == {"create": {"_index": "old-index", "_id": "old-id"}} and doc == b'{"n":1}'

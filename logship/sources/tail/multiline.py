@@ -17,13 +17,14 @@ __all__ = ["RecordSplitter"]
 class RecordSplitter:
     """Finds record boundaries in a buffer of complete lines."""
 
-    def __init__(self, start_pattern: str, max_lines: int, max_line_bytes: int) -> None:
+    def __init__(self, start_pattern: str, max_lines: int, max_line_bytes: int, max_bytes: int) -> None:
         body = start_pattern[1:] if start_pattern.startswith("^") else start_pattern
         # Matches the newline before a line that does NOT start a record. Starting the pattern
         # with a literal newline lets the regex engine skip ahead instead of trying every byte.
         self._continuation = re.compile(b"\n(?!(?:" + body.encode() + b"))")
         self._max_lines = max_lines
         self._max_line = max_line_bytes
+        self._max_bytes = max_bytes
 
     def split(self, buf: bytes, base: int, complete: int, hold_last: bool) -> tuple[Block | None, int]:
         """Split ``buf[:complete]`` (complete lines, starting at file offset ``base``).
@@ -34,14 +35,15 @@ class RecordSplitter:
         if complete == 0:
             return None, 0
         # Continuation groups: (start of the record they belong to, first continuation byte, end).
-        groups: list[tuple[int, int, int]] = []
+        found: list[tuple[int, int, int]] = []
         for match in self._continuation.finditer(buf, 0, complete - 1):
             pos = match.start() + 1
             end = buf.index(b"\n", pos) + 1
-            if groups and groups[-1][2] == pos:
-                groups[-1] = (groups[-1][0], groups[-1][1], end)
+            if found and found[-1][2] == pos:
+                found[-1] = (found[-1][0], found[-1][1], end)
             else:
-                groups.append((buf.rfind(b"\n", 0, pos - 1) + 1, pos, end))
+                found.append((buf.rfind(b"\n", 0, pos - 1) + 1, pos, end))
+        groups = [piece for group in found for piece in self._capped(buf, *group)]
         cut = complete
         if hold_last:
             if groups and groups[-1][2] == complete:
@@ -53,22 +55,45 @@ class RecordSplitter:
         runs: list[tuple[int, list[bytes]]] = []
         records: list[SlowRecord] = []
         at = 0
-        for start, first_cont, end in groups:
+        for start, first_cont, end, tag in groups:
             if start > at:
                 runs.append((base + at, buf[at : start - 1].split(b"\n")))
-            records.append(self._record(buf, base, start, first_cont, end))
+            records.append(self._record(buf, base, start, first_cont, end, tag))
             at = end
         if cut > at:
             runs.append((base + at, buf[at : cut - 1].split(b"\n")))
         return Block(base, base + cut, runs, records), cut
 
-    def _record(self, buf: bytes, base: int, start: int, first_cont: int, end: int) -> SlowRecord:
+    def _capped(
+        self, buf: bytes, start: int, first_cont: int, end: int
+    ) -> list[tuple[int, int, int, str | None]]:
+        """A record cut into records of at most ``max_lines`` continuation lines and ``max_bytes``.
+
+        Nothing is dropped: the lines past a cap start a new record, so a runaway traceback or a
+        plain-text file is shipped in bounded pieces, and the reader never holds more than one
+        piece back while it waits for the rest.
+        """
+        max_lines, max_bytes = self._max_lines, self._max_bytes
+        if end - start <= max_bytes and buf.count(b"\n", first_cont, end) <= max_lines:
+            return [(start, first_cont, end, None)]
+        pieces: list[tuple[int, int, int, str | None]] = []
+        head, cont, pos, lines = start, first_cont, first_cont, 0
+        while pos < end:
+            nl = buf.index(b"\n", pos) + 1
+            if lines and (lines == max_lines or nl - head > max_bytes):
+                pieces.append((head, cont, pos, "multiline_continued" if pieces else "multiline_truncated"))
+                head, cont, lines = pos, nl, 0  # this line starts the next piece
+            else:
+                lines += 1
+            pos = nl
+        pieces.append((head, cont, end, "multiline_continued" if pieces else None))
+        return pieces
+
+    def _record(
+        self, buf: bytes, base: int, start: int, first_cont: int, end: int, tag: str | None
+    ) -> SlowRecord:
         first = buf[start : first_cont - 1]
-        rest = buf[first_cont : end - 1]
-        tag = None
-        if rest.count(b"\n") >= self._max_lines:
-            rest = b"\n".join(rest.split(b"\n", self._max_lines)[: self._max_lines])
-            tag = "multiline_truncated"
+        rest = buf[first_cont : end - 1] if first_cont < end else None
         if len(first) > self._max_line:
             first = first[: self._max_line]
             tag = "line_truncated"

@@ -184,6 +184,9 @@ class TailSource:
             block = reader.take(hold_last=False)
         if block is not None:
             await self._emit_block(tracked, block)
+            # Emitting waits only when the in-flight bound is reached: yield once per block so a
+            # backlog never keeps the senders and the health endpoints from running.
+            await asyncio.sleep(0)
         return bool(got)
 
     async def _emit_block(self, tracked: TrackedFile, block: Block) -> None:

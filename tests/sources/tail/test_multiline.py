@@ -12,7 +12,7 @@ TRACE = b'Traceback (most recent call last):\n  File "x.py", line 1, in f\nValue
 
 
 def splitter() -> RecordSplitter:
-    return RecordSplitter(r"^\{", max_lines=500, max_line_bytes=1024)
+    return RecordSplitter(r"^\{", max_lines=500, max_line_bytes=1024, max_bytes=65536)
 
 
 def test_single_lines_hold_back_the_last_record() -> None:
@@ -51,15 +51,60 @@ def test_traceback_at_the_end_is_held_with_its_record() -> None:
     assert used2 == len(buf) - 8
 
 
-def test_too_many_continuation_lines_are_cut_and_tagged() -> None:
+def test_too_many_continuation_lines_start_new_records_and_nothing_is_dropped() -> None:
     lines = b"".join(b"line %d\n" % i for i in range(10))
     buf = b'{"a":1}\n' + lines
-    block, _ = RecordSplitter(r"^\{", max_lines=3, max_line_bytes=1024).split(
+    block, _ = RecordSplitter(r"^\{", max_lines=3, max_line_bytes=1024, max_bytes=65536).split(
+        buf, 0, len(buf), hold_last=False
+    )
+    assert block is not None and not block.runs
+    assert [(first, rest, tag) for _, first, rest, tag in block.records] == [
+        (b'{"a":1}', b"line 0\nline 1\nline 2", "multiline_truncated"),
+        (b"line 3", b"line 4\nline 5\nline 6", "multiline_continued"),
+        (b"line 7", b"line 8\nline 9", "multiline_continued"),
+    ]
+    assert [offset for offset, *_ in block.records] == [0, 8 + 7 * 3, 8 + 7 * 7]
+
+
+def test_a_multiline_record_is_cut_at_max_bytes() -> None:
+    buf = b'{"a":1}\n' + b"x" * 99 + b"\n" + b"y" * 99 + b"\n" + b"z" * 99 + b"\n"
+    block, _ = RecordSplitter(r"^\{", max_lines=500, max_line_bytes=1024, max_bytes=1024 + 8).split(
+        buf, 0, len(buf), hold_last=False
+    )
+    assert block is not None and len(block.records) == 1  # under the cap: one record
+    block, _ = RecordSplitter(r"^\{", max_lines=500, max_line_bytes=1024, max_bytes=250).split(
         buf, 0, len(buf), hold_last=False
     )
     assert block is not None
-    ((offset, first, rest, tag),) = block.records
-    assert rest == b"line 0\nline 1\nline 2" and tag == "multiline_truncated"
+    assert [len(first) + (len(rest) + 1 if rest else 0) + 1 for _, first, rest, _ in block.records] == [
+        208,
+        100,
+    ]
+
+
+def test_a_runaway_record_is_read_in_linear_time_and_bounded_memory(tmp_path: Path) -> None:
+    # 8 MB of lines that never start a record: before the cap this took quadratic time and held
+    # the whole file in one record; now the reader hands out bounded pieces as it goes.
+    path = tmp_path / "plain.log"
+    path.write_bytes(b'{"a":1}\n' + b"not a record start, just text\n" * 280_000)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        reader = LineReader(fd, 0, RecordSplitter(r"^\{", 500, 1024, 65536), 262144, 1024)
+        records = lines = largest_buffer = 0
+        while reader.read():
+            largest_buffer = max(largest_buffer, reader.buffered)
+            while (block := reader.take(hold_last=True)) is not None:
+                records += len(block)
+                lines += sum(1 + (rest.count(b"\n") + 1 if rest else 0) for _, _, rest, _ in block.records)
+        final = reader.take(hold_last=False)
+        assert final is not None
+        records += len(final)
+        lines += sum(1 + (rest.count(b"\n") + 1 if rest else 0) for _, _, rest, _ in final.records)
+    finally:
+        os.close(fd)
+    assert lines == 280_001  # every line shipped
+    assert records == -(-280_001 // 501)  # pieces of one line plus 500 continuation lines
+    assert largest_buffer < 65536 + 262144 + 1024
 
 
 def test_reader_waits_for_an_unfinished_line(tmp_path: Path) -> None:
@@ -87,7 +132,7 @@ def test_reader_cuts_an_over_long_line_and_keeps_going(tmp_path: Path) -> None:
     path.write_bytes(b'{"a":1}\n' + long_line + b'{"a":2}\n')
     fd = os.open(path, os.O_RDONLY)
     try:
-        reader = LineReader(fd, 0, RecordSplitter(r"^\{", 500, 1024), 4096, 1024)
+        reader = LineReader(fd, 0, RecordSplitter(r"^\{", 500, 1024, 65536), 4096, 1024)
         blocks = []
         while reader.read():
             while (block := reader.take(hold_last=True)) is not None:
