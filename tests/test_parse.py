@@ -3,6 +3,8 @@ them: the backend's lines (valid, broken by quotes, not JSON at all) in, bulk it
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -31,7 +33,7 @@ class Chain:
     def __init__(self, **parse: str) -> None:
         self.enrich = Enrich(FIELDS)
         self.parser = Parser(
-            ParseSettings(**parse),  # type: ignore[arg-type]
+            ParseSettings.model_validate(parse),
             stack_trace_field="error.stack_trace",
             max_line_bytes=1024,
             reserved=self.enrich.adds,
@@ -55,7 +57,7 @@ def document_of(item: bytes) -> bytes:
     return item[item.index(b"\n") + 1 : -1]
 
 
-def encode(lines: list[bytes], enc: Chain | None = None) -> list[tuple[dict[str, object], dict[str, object]]]:
+def encode(lines: list[bytes], enc: Chain | None = None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     items = (enc or encoder()).items(Block(0, 0, [(0, lines)], []))
     out = []
     for item in items:

@@ -6,6 +6,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+
 from engine_fixture import SearchNode, count, delete_indices, http_json, search_all
 
 pytestmark = pytest.mark.integration

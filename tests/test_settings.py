@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from logship.transforms.enrich import expand, resolve_fields
 from logship.errors import ConfigError
 from logship.settings import Settings, load_settings
+from logship.transforms.enrich import expand, resolve_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def test_variables_expand_with_defaults() -> None:
 
 
 def test_unset_variable_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigError, match="enrich.fields.env.*NOPE"):
+    with pytest.raises(ConfigError, match=r"enrich\.fields\.env.*NOPE"):
         resolve_fields({"env": "${NOPE}"}, {})
 
 
@@ -95,5 +95,5 @@ def test_unset_hostname_falls_back_to_the_machine_name() -> None:
 def test_index_prefix_follows_the_engine_rules(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[elasticsearch]\nindex_prefix = "AI Chat"\n')
-    with pytest.raises(ConfigError, match="elasticsearch.index_prefix.*not a valid index name"):
+    with pytest.raises(ConfigError, match=r"elasticsearch\.index_prefix.*not a valid index name"):
         load_settings(cfg)

@@ -6,6 +6,8 @@ Three checks, each with a status (``pass``/``fail``) and a human-readable detail
   the last attempt did not fail. Before any request it passes ("no request yet"), so a fresh
   pod becomes ready. The pipeline must reach the engine at least that often, idle or not.
 - ``positions``: the last position-file write succeeded.
+- ``dead_letter``: the last write of rejected documents to the dead-letter file succeeded (while
+  it fails, those records stay undelivered and their files' positions do not advance).
 - ``delivery``: fails when bytes are waiting (lag > 0) and nothing was delivered for
   ``stall_seconds``; counted from construction when nothing was ever delivered.
 
@@ -46,6 +48,7 @@ class HealthState:
         self._positions_written: float | None = None
         self._positions_failure: str | None = None
         self._delivered: float | None = None
+        self._dead_letter_failure: str | None = None
 
     # -- updates from the pipeline ------------------------------------------------------------
 
@@ -65,6 +68,12 @@ class HealthState:
     def positions_failed(self, reason: str) -> None:
         self._positions_failure = reason
 
+    def dead_letter_written(self) -> None:
+        self._dead_letter_failure = None
+
+    def dead_letter_failed(self, reason: str) -> None:
+        self._dead_letter_failure = reason
+
     def delivered(self) -> None:
         """A batch reached its final outcome (indexed, already present or dead-lettered)."""
         self._delivered = self._clock()
@@ -77,6 +86,7 @@ class HealthState:
         checks = {
             "search_engine": self._check_engine(now),
             "positions": self._check_positions(now),
+            "dead_letter": self._check_dead_letter(),
             "delivery": self._check_delivery(now),
         }
         healthy = all(check["status"] == "pass" for check in checks.values())
@@ -104,6 +114,11 @@ class HealthState:
         if self._positions_written is None:
             return _pass("not written yet")
         return _pass(f"written {now - self._positions_written:.0f}s ago")
+
+    def _check_dead_letter(self) -> CheckResult:
+        if self._dead_letter_failure is not None:
+            return _fail(f"last write failed: {self._dead_letter_failure}")
+        return _pass("writable")
 
     def _check_delivery(self, now: float) -> CheckResult:
         try:

@@ -23,6 +23,7 @@ __all__ = [
     "BULK_DURATION",
     "BULK_REQUESTS",
     "BULK_STATUS_CLASSES",
+    "DEAD_LETTER_WRITE_FAILURES",
     "FILES_TRACKED",
     "FILE_LAG_BYTES",
     "INFLIGHT_BYTES",
@@ -149,6 +150,11 @@ LOST_BYTES = Counter(
 LAST_DELIVERY = Gauge(
     "logship_last_delivery_timestamp_seconds",
     "Unix time of the last delivered batch; 0 until the first one.",
+    registry=REGISTRY,
+)
+DEAD_LETTER_WRITE_FAILURES = Counter(
+    "logship_dead_letter_write_failures",
+    "Failed attempts to write rejected documents to the dead-letter file (they stay undelivered).",
     registry=REGISTRY,
 )
 POSITION_WRITE_FAILURES = Counter(

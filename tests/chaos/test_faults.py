@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from engine_fixture import count, delete_indices, search_all
 from support.faultproxy import FaultProxy
 from support.harness import SEQ, Logship, check_documents, free_port, toml_config, wait_until, write_logs

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from engine_fixture import SearchNode, count, delete_indices, search_all
 from support.harness import Delivery, Logship, check_documents, free_port, toml_config, wait_until, write_logs
 

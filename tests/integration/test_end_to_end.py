@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from engine_fixture import count, delete_indices, search_all
 from support.harness import Logship, check_documents, free_port, toml_config, wait_until, write_logs
 

@@ -35,6 +35,7 @@ def test_fresh_state_is_healthy_in_the_guides_shape() -> None:
     assert body["checks"] == {
         "search_engine": {"status": "pass", "detail": "no request yet"},
         "positions": {"status": "pass", "detail": "not written yet"},
+        "dead_letter": {"status": "pass", "detail": "writable"},
         "delivery": {"status": "pass", "detail": "lag 0 bytes"},
     }
 

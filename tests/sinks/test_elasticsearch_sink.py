@@ -1,4 +1,4 @@
-"""ElasticsearchSink against a scripted local bulk endpoint: the faults a real node will not produce on demand.
+"""ElasticsearchSink against a scripted local bulk endpoint: faults a real node will not produce on demand.
 
 Item-level 429s, a 400 per document, 413 for large bodies and 503 bursts. The end-to-end path
 against a real engine is tested in tests/integration and tests/chaos.

@@ -17,7 +17,14 @@ import time
 from logship.block import Events
 from logship.errors import DeadLetterError, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
-from logship.observe.metrics import BULK_DURATION, BULK_REQUESTS, LAST_DELIVERY, RECORDS, RETRIES
+from logship.observe.metrics import (
+    BULK_DURATION,
+    BULK_REQUESTS,
+    DEAD_LETTER_WRITE_FAILURES,
+    LAST_DELIVERY,
+    RECORDS,
+    RETRIES,
+)
 from logship.settings import DeliverySettings, ElasticsearchSettings
 from logship.sinks import Tally
 from logship.sinks.batcher import Batch, body_of
@@ -189,14 +196,21 @@ class ElasticsearchSink:
     async def _write_dead(
         self, letters: list[DeadLetter], owners: list[tuple[Chunk, int]], tally: Tally
     ) -> None:
+        """Write the rejected documents durably, retrying until it works: until then their records
+        stay undelivered and their files' positions do not move past them."""
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
         while True:
             try:
                 self._dead.write(letters)
                 break
             except DeadLetterError as exc:
+                DEAD_LETTER_WRITE_FAILURES.inc()
+                if self._health is not None:
+                    self._health.dead_letter_failed(str(exc))
                 log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(backoff.next_delay())
+        if self._health is not None:
+            self._health.dead_letter_written()
         for letter in letters[:3]:
             log.warning(
                 "Document rejected by the engine, written to the dead-letter file",

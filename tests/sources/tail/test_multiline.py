@@ -143,7 +143,7 @@ def test_reader_cuts_an_over_long_line_and_keeps_going(tmp_path: Path) -> None:
         records = [r for b in blocks for r in b.records]
         assert runs == [b'{"a":1}', b'{"a":2}']
         assert len(records) == 1
-        offset, head, rest, tag = records[0]
+        offset, head, _rest, tag = records[0]
         assert offset == 8 and len(head) == 1024 and tag == "line_truncated"
         assert blocks[-1].end == path.stat().st_size
     finally:

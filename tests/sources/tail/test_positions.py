@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from logship.errors import PositionsError
 from logship.sources.tail.positions import FilePosition, PositionStore
+
+from support.tmpfs import fill, tiny_tmpfs
 
 A = FilePosition("k1", "/logs/app.log", 1, 2, 100, 200)
 B = FilePosition("k2", "/logs/app.log.1", 1, 3, 50, 50)
@@ -52,3 +55,15 @@ def test_interrupted_rename_uses_the_previous_store(tmp_path: Path) -> None:
     (tmp_path / "positions.json").unlink()  # crash between the two renames
     state = PositionStore(tmp_path).load()
     assert state.files == {"k1": A} and state.recovered_from is not None
+
+
+def test_a_full_disk_keeps_the_good_store(tmp_path: Path) -> None:
+    with tiny_tmpfs(tmp_path / "mnt") as mnt:
+        store = PositionStore(mnt)
+        store.save([A, B], 1.0)
+        fill(mnt, leave=2048)
+        many = [FilePosition(f"k{i}", f"/logs/app-{i}.log", 1, i, i, i) for i in range(500)]
+        with pytest.raises(PositionsError, match=r"tail\.positions_dir"):
+            store.save(many, 2.0)
+        state = PositionStore(mnt).load()
+        assert state.files == {"k1": A, "k2": B} and state.recovered_from is None
