@@ -19,12 +19,13 @@ from typing import BinaryIO
 from logship.block import Block, Events
 from logship.budget import InflightBudget
 from logship.observe.health import HealthState
-from logship.observe.metrics import BACKPRESSURE_SECONDS, INFLIGHT_BYTES
+from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INFLIGHT_BYTES
 from logship.parse import Parser
 from logship.settings import BatchSettings, Settings
 from logship.sinks import Sink, Tally
 from logship.sinks.batcher import Batch, Batcher
 from logship.sinks.chunk import Chunk
+from logship.sinks.concurrency import AdaptiveConcurrency
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
 from logship.sinks.stdout import PrintSink
@@ -105,10 +106,11 @@ class Flow:
         self._sink = sink
         self._budget = budget
         self.tally = Tally()
-        self._chunks: asyncio.Queue[Chunk | None] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
         n = sink.concurrency
+        self._concurrency = AdaptiveConcurrency(n, CONCURRENCY_LIMIT.set)
         batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=n)
-        self._tasks = [asyncio.create_task(Batcher(batching, self._chunks, batches, n).run())]
+        self._tasks = [asyncio.create_task(Batcher(batching, self._inbox, batches, n).run())]
         self._tasks += [asyncio.create_task(self._send(batches)) for _ in range(n)]
 
     async def emit(self, block: Block | Events) -> None:
@@ -120,15 +122,19 @@ class Flow:
             return
         chunk.release = self._budget.release
         await self._budget.acquire(chunk.nbytes)
-        await self._chunks.put(chunk)
+        await self._inbox.put(chunk)
 
     async def _send(self, batches: asyncio.Queue[Batch | None]) -> None:
         while (batch := await batches.get()) is not None:
-            self.tally.add(await self._sink.send(batch))
+            async with self._concurrency:
+                sent = await self._sink.send(batch)
+            await self._concurrency.observe(sent.pushback)
+            self.tally.add(sent.tally)
+            self._inbox.put_nowait(sent.retry)  # every batch comes back to the batcher, retries or not
 
     async def close(self, deadline: float | None) -> bool:
         """Flush and wait; True when everything was settled before ``deadline`` (monotonic)."""
-        await self._chunks.put(None)
+        await self._inbox.put(None)
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         done, pending = await asyncio.wait(self._tasks, timeout=timeout)
         for task in pending:

@@ -23,6 +23,7 @@ __all__ = [
     "BULK_DURATION",
     "BULK_REQUESTS",
     "BULK_STATUS_CLASSES",
+    "CONCURRENCY_LIMIT",
     "DEAD_LETTER_WRITE_FAILURES",
     "FILES_TRACKED",
     "FILE_LAG_BYTES",
@@ -150,6 +151,11 @@ LOST_BYTES = Counter(
 LAST_DELIVERY = Gauge(
     "logship_last_delivery_timestamp_seconds",
     "Unix time of the last delivered batch; 0 until the first one.",
+    registry=REGISTRY,
+)
+CONCURRENCY_LIMIT = Gauge(
+    "logship_request_concurrency_limit",
+    "Bulk requests allowed in flight now (adaptive: halved on pushback, raised by one after a clean answer).",
     registry=REGISTRY,
 )
 DEAD_LETTER_WRITE_FAILURES = Counter(

@@ -1,20 +1,20 @@
 """Sinks: ``encode`` turns Events into a Chunk of the sink's wire format; ``send`` delivers a batch.
 
-``send`` settles every record of its batch: delivered (``Chunk.delivered``, which lets the
-file's position advance), or given up on (``Chunk.abandon``, replay only), and returns the
-counts by outcome. What a sink cannot deliver now it retries; it never drops a record.
+``send`` settles each record of its batch: delivered (``Chunk.delivered``, which lets the file's
+position advance), given up on (``Chunk.abandon``, replay only), or handed back in ``Sent.retry``
+when the engine pushed back on it, to go out again in a later batch. It never drops a record.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from logship.block import Events
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 
-__all__ = ["Sink", "Tally"]
+__all__ = ["Sent", "Sink", "Tally"]
 
 
 @dataclass(slots=True)
@@ -35,6 +35,15 @@ class Tally:
         self.printed += other.printed
 
 
+@dataclass(slots=True)
+class Sent:
+    """What ``send`` did with a batch: the outcomes, what to send again, and whether to slow down."""
+
+    tally: Tally
+    retry: Batch = field(default_factory=list)
+    pushback: bool = False
+
+
 class Sink(Protocol):
     @property
     def concurrency(self) -> int:
@@ -43,6 +52,6 @@ class Sink(Protocol):
 
     def encode(self, events: Events, /) -> Chunk: ...
 
-    async def send(self, batch: Batch, /) -> Tally: ...
+    async def send(self, batch: Batch, /) -> Sent: ...
 
     async def close(self) -> None: ...

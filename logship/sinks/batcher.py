@@ -27,64 +27,118 @@ def body_of(batch: Batch) -> bytes:
 
 
 class Batcher:
-    """Reads chunks from ``chunks`` and puts batches on ``batches``; ``None`` ends both."""
+    """Reads chunks from ``inbox`` and puts batches on ``batches``.
+
+    Every batch sent comes back through ``inbox`` once, as the list of its items the engine pushed
+    back on (often empty): those go into the next batches, ahead of the sender's usual wait. After
+    ``None`` the batcher flushes, waits until every batch out has come back with nothing to send
+    again, and then puts one ``None`` per sender.
+    """
 
     def __init__(
         self,
         settings: BatchSettings,
-        chunks: asyncio.Queue[Chunk | None],
+        inbox: asyncio.Queue[Chunk | Batch | None],
         batches: asyncio.Queue[Batch | None],
         senders: int,
     ) -> None:
         self._max_docs = settings.max_documents
         self._max_bytes = settings.max_bytes
         self._interval = settings.flush_interval_seconds
-        self._chunks = chunks
+        self._inbox = inbox
         self._batches = batches
         self._senders = senders
+        self._batch: Batch = []
+        self._docs = self._size = 0
+        self._deadline = 0.0
+        self._out = 0  # batches sent and not yet come back
 
     async def run(self) -> None:
-        batch: Batch = []
-        docs = size = 0
-        deadline = 0.0
+        closing = False
         while True:
+            if closing and not self._out:
+                await self._flush()
+                if not self._out:
+                    for _ in range(self._senders):
+                        await self._batches.put(None)
+                    return
             try:
-                if batch:
-                    chunk = await asyncio.wait_for(self._chunks.get(), max(0.0, deadline - time.monotonic()))
+                if self._batch and not closing:
+                    timeout = max(0.0, self._deadline - time.monotonic())
+                    got = await asyncio.wait_for(self._inbox.get(), timeout)
                 else:
-                    chunk = await self._chunks.get()
+                    got = await self._inbox.get()
             except TimeoutError:
-                await self._batches.put(batch)
-                batch, docs, size = [], 0, 0
+                await self._flush()
                 continue
-            if chunk is None:
-                if batch:
-                    await self._batches.put(batch)
-                for _ in range(self._senders):
-                    await self._batches.put(None)
-                return
-            if not batch:
-                deadline = time.monotonic() + self._interval
-            if docs + chunk.count <= self._max_docs and size + chunk.nbytes <= self._max_bytes:
-                batch.append((chunk, range(chunk.count)))
-                docs += chunk.count
-                size += chunk.nbytes
+            if got is None:
+                closing = True
+                await self._flush()
+            elif isinstance(got, Chunk):
+                await self._add_chunk(got)
             else:
-                # Rare: spread the chunk over this batch and the next ones, item by item.
-                lo = 0
-                ends = chunk.ends
-                for i in range(chunk.count):
-                    n = ends[i] - (ends[i - 1] if i else 0)
-                    if (docs + 1 > self._max_docs or size + n > self._max_bytes) and (i > lo or batch):
-                        if i > lo:
-                            batch.append((chunk, range(lo, i)))
-                        await self._batches.put(batch)
-                        batch, docs, size, lo = [], 0, 0, i
-                        deadline = time.monotonic() + self._interval
-                    docs += 1
-                    size += n
-                if chunk.count > lo:
-                    batch.append((chunk, range(lo, chunk.count)))
-            if docs >= self._max_docs or size >= self._max_bytes:
-                await self._batches.put(batch)
-                batch, docs, size = [], 0, 0
+                self._out -= 1
+                for chunk, which in got:
+                    await self._add_items(chunk, list(which))
+                if closing:
+                    await self._flush()
+
+    async def _flush(self) -> None:
+        if self._batch:
+            await self._batches.put(self._batch)
+            self._out += 1
+            self._batch, self._docs, self._size = [], 0, 0
+
+    def _start(self) -> None:
+        if not self._batch:
+            self._deadline = time.monotonic() + self._interval
+
+    async def _add_chunk(self, chunk: Chunk) -> None:
+        self._start()
+        if self._docs + chunk.count <= self._max_docs and self._size + chunk.nbytes <= self._max_bytes:
+            self._batch.append((chunk, range(chunk.count)))
+            self._docs += chunk.count
+            self._size += chunk.nbytes
+        else:
+            # Rare: spread the chunk over this batch and the next ones, item by item.
+            lo = 0
+            ends = chunk.ends
+            for i in range(chunk.count):
+                n = ends[i] - (ends[i - 1] if i else 0)
+                if (self._docs + 1 > self._max_docs or self._size + n > self._max_bytes) and (
+                    i > lo or self._batch
+                ):
+                    if i > lo:
+                        self._batch.append((chunk, range(lo, i)))
+                    await self._flush()
+                    self._start()
+                    lo = i
+                self._docs += 1
+                self._size += n
+            if chunk.count > lo:
+                self._batch.append((chunk, range(lo, chunk.count)))
+        if self._docs >= self._max_docs or self._size >= self._max_bytes:
+            await self._flush()
+
+    async def _add_items(self, chunk: Chunk, which: list[int]) -> None:
+        """Items to send again, in the next batch (spread over several if they do not fit one)."""
+        self._start()
+        ends = chunk.ends
+        taken: list[int] = []
+        for i in which:
+            n = ends[i] - (ends[i - 1] if i else 0)
+            if (self._docs + 1 > self._max_docs or self._size + n > self._max_bytes) and (
+                taken or self._batch
+            ):
+                if taken:
+                    self._batch.append((chunk, taken))
+                    taken = []
+                await self._flush()
+                self._start()
+            taken.append(i)
+            self._docs += 1
+            self._size += n
+        if taken:
+            self._batch.append((chunk, taken))
+        if self._docs >= self._max_docs or self._size >= self._max_bytes:
+            await self._flush()

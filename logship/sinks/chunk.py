@@ -22,7 +22,7 @@ class Chunk:
     of one per record, which is most of the memory held in flight.
     """
 
-    __slots__ = ("abandoned", "ack", "body", "count", "ends", "nbytes", "release", "remaining")
+    __slots__ = ("abandoned", "ack", "attempts", "body", "count", "ends", "nbytes", "release", "remaining")
 
     def __init__(self, items: list[bytes], ack: BlockAck | None) -> None:
         self.ack = ack
@@ -34,6 +34,14 @@ class Chunk:
         # Set by whoever accounted the bytes (the in-flight budget); called once, when complete.
         self.release: Callable[[int], None] = _ignore
         self.abandoned = False
+        self.attempts: dict[int, int] | None = None  # failed attempts per item, once any failed
+
+    def failed(self, i: int) -> int:
+        """Count a failed attempt to deliver item ``i``; returns how many it has had."""
+        if self.attempts is None:
+            self.attempts = {}
+        n = self.attempts[i] = self.attempts.get(i, 0) + 1
+        return n
 
     def item(self, i: int) -> bytes:
         """The i-th encoded item."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from logship.block import Events
-from logship.sinks import Tally
+from logship.sinks import Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 
@@ -23,13 +23,13 @@ class PrintSink:
     def encode(self, events: Events) -> Chunk:
         return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
 
-    async def send(self, batch: Batch) -> Tally:
+    async def send(self, batch: Batch) -> Sent:
         self._out.write(body_of(batch))
         count = 0
         for chunk, which in batch:
             chunk.delivered(len(which))
             count += len(which)
-        return Tally(printed=count)
+        return Sent(Tally(printed=count))
 
     async def close(self) -> None:
         self._out.flush()

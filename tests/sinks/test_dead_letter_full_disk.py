@@ -62,7 +62,7 @@ def test_a_full_dead_letter_disk_commits_nothing_until_space_returns(tmp_path: P
         assert "dead_letter.path" in body["checks"]["dead_letter"]["detail"]  # type: ignore[index]
         assert (mnt / "dead-letter.ndjson").read_bytes() in (b"",)  # no fragment left behind
         filler.unlink()
-        tally = await asyncio.wait_for(sending, 10)
+        tally = (await asyncio.wait_for(sending, 10)).tally
         assert tally.dead_lettered == 10 and acks.committed == 1000
         entries = [json.loads(line) for line in (mnt / "dead-letter.ndjson").read_bytes().splitlines()]
         assert [e["id"] for e in entries] == [f"f-{i}" for i in range(10)]

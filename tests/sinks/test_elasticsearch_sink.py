@@ -58,8 +58,16 @@ async def run_sink(
     acks = FileAcks(0)
     chunk = Chunk([item(i) for i in range(n)], acks.block(1000))
     batch: Batch = [(chunk, range(n))]
+    tally = Tally()
+
+    async def deliver(batch: Batch) -> None:
+        while batch:  # as the pipeline does: what the engine pushed back on goes out again
+            sent = await sink.send(batch)
+            tally.add(sent.tally)
+            batch = sent.retry
+
     try:
-        tally = await asyncio.wait_for(sink.send(batch), 20)
+        await asyncio.wait_for(deliver(batch), 20)
     finally:
         await sink.close()
         await runner.cleanup()

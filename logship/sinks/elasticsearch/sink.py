@@ -1,11 +1,12 @@
-"""The Elasticsearch sink: encode Events as bulk items; send batches, classify each item, retry
-only what failed, dead-letter the rest.
+"""The Elasticsearch sink: encode Events as bulk items; send batches, classify each item, hand
+back what the engine pushed back on, dead-letter the rest.
 
 Whole-request failures (no answer, 429, 5xx) are retried with backoff and jitter, without limit
 by default, while the readers stay paused by the in-flight bound. A 413 or 400 splits the batch
-until the offending document stands alone. Per-item 429/5xx are re-sent on their own; other 4xx
-go to the dead-letter file with the engine's reason. A record counts as delivered only when the
-engine holds it or the dead-letter file does.
+until the offending document stands alone. Per-item 429/5xx are handed back to go out in a later
+batch, so a busy engine rejecting some items never holds a sender; the sender pauses only when
+an answer accepted nothing. Other 4xx go to the dead-letter file with the engine's reason. A record
+counts as delivered only when the engine holds it or the dead-letter file does.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from logship.observe.metrics import (
     RETRIES,
 )
 from logship.settings import DeliverySettings, ElasticsearchSettings
-from logship.sinks import Tally
+from logship.sinks import Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkClient, BulkResponse, Transport, item_results
@@ -63,6 +64,8 @@ class ElasticsearchSink:
         self._settings = delivery
         self._health = health
         self._last_warning = 0.0
+        # Grows while answers accept nothing at all; reset by any accepted item.
+        self._pushback = Backoff(delivery.retry_initial_seconds, delivery.retry_max_seconds)
         self.concurrency = delivery.max_concurrent_requests
 
     def encode(self, events: Events) -> Chunk:
@@ -75,12 +78,15 @@ class ElasticsearchSink:
     async def close(self) -> None:
         await self._client.close()
 
-    async def send(self, batch: Batch) -> Tally:
-        tally = Tally()
-        await self._deliver(batch, tally)
-        return tally
+    async def send(self, batch: Batch) -> Sent:
+        sent = Sent(Tally())
+        await self._deliver(batch, sent)
+        return sent
 
-    async def _deliver(self, batch: Batch, tally: Tally) -> None:
+    async def _deliver(self, batch: Batch, sent: Sent) -> None:
+        """One batch until each item is settled or handed back; whole-request failures are retried
+        here, with backoff, since the engine took nothing."""
+        tally = sent.tally
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
         attempts = 0
         pending = batch
@@ -109,6 +115,7 @@ class ElasticsearchSink:
                 last_reason = str(exc)
                 if self._health is not None:
                     self._health.engine_failed(last_reason)
+                sent.pushback = True
                 await self._wait(backoff, reason, last_reason, len(body))
                 continue
             BULK_DURATION.observe(time.monotonic() - started)
@@ -117,10 +124,15 @@ class ElasticsearchSink:
                 self._health.engine_answered()
             verdict, reason = classify_request(response.status)
             if verdict is Verdict.DELIVERED:
-                pending, last_reason = await self._settle(pending, response, tally)
-                if pending:
-                    await self._wait(backoff, "", last_reason, 0)
-                continue
+                again, last_reason, accepted = await self._settle(pending, response, tally)
+                if accepted:
+                    self._pushback.reset()
+                if again:
+                    sent.pushback = True
+                    await self._hand_back(again, last_reason, sent)
+                    if not accepted:  # the engine took nothing: this sender slows down
+                        await self._wait(self._pushback, "", last_reason, 0)
+                return
             last_reason = f"HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')}"
             if response.status in (400, 413):
                 total = sum(len(which) for _, which in pending)
@@ -130,13 +142,42 @@ class ElasticsearchSink:
                     return
                 RETRIES.labels(reason).inc()
                 first, second = _halves(pending)
-                await self._deliver(first, tally)
+                await self._deliver(first, sent)
                 pending = second
                 continue
+            sent.pushback = sent.pushback or response.status in (429, 503)
             await self._wait(backoff, reason, last_reason, len(body))
 
-    async def _settle(self, pending: Batch, response: BulkResponse, tally: Tally) -> tuple[Batch, str]:
-        """Account a 200 answer item by item; return what must be sent again and why."""
+    async def _hand_back(self, again: Batch, reason: str, sent: Sent) -> None:
+        """Items the engine pushed back on: to a later batch, or given up on past the retry limits."""
+        limit, give_up = self._settings.max_retries, self._abandon_after
+        letters: list[DeadLetter] = []
+        owners: list[tuple[Chunk, int]] = []
+        for chunk, which in again:
+            keep: list[int] = []
+            dead = abandon = 0
+            for i in which:
+                n = chunk.failed(i)
+                if give_up and n > give_up:
+                    abandon += 1
+                elif limit and n > limit:
+                    letters.append(DeadLetter(chunk.item(i), 0, f"gave up after {n} attempts: {reason}"))
+                    dead += 1
+                else:
+                    keep.append(i)
+            if keep:
+                sent.retry.append((chunk, keep))
+            if dead:
+                owners.append((chunk, dead))
+            if abandon:
+                sent.tally.undelivered += abandon
+                chunk.abandon(abandon)
+        if letters:
+            await self._write_dead(letters, owners, sent.tally)
+
+    async def _settle(self, pending: Batch, response: BulkResponse, tally: Tally) -> tuple[Batch, str, bool]:
+        """Account a 200 answer item by item; return what must be sent again, why, and whether the
+        engine accepted anything."""
         if response.all_created:
             count = 0
             for chunk, which in pending:
@@ -145,7 +186,7 @@ class ElasticsearchSink:
             tally.indexed += count
             RECORDS.labels("indexed").inc(count)
             self._delivered()
-            return [], ""
+            return [], "", True
         results = item_results(response.body)
         retry: Batch = []
         letters: list[DeadLetter] = []
@@ -187,7 +228,7 @@ class ElasticsearchSink:
             await self._write_dead(letters, owners, tally)
         if indexed or present:
             self._delivered()
-        return retry, last_reason
+        return retry, last_reason, bool(indexed or present or letters)
 
     async def _dead_letter_all(self, pending: Batch, status: int, reason: str, tally: Tally) -> None:
         letters = [DeadLetter(chunk.item(i), status, reason) for chunk, which in pending for i in which]
