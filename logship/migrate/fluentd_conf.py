@@ -1,4 +1,5 @@
-"""Fluentd's configuration syntax, read into a tree of directives that remember file and line.
+"""Fluentd's configuration syntax, read into a tree of directives that remember file and line
+(:mod:`logship.migrate.fluentd_tree`).
 
 The syntax follows Fluentd v1: ``<name arg>`` ... ``</name>`` sections, one ``key value`` per
 line, ``#`` comments, ``@include`` of files and globs (relative to the including file), single-
@@ -16,11 +17,11 @@ import bisect
 import glob
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from logship.errors import ConfigError
+from logship.migrate.fluentd_tree import ConfTree, Directive, Param, Where
 
 __all__ = ["ConfTree", "Directive", "Param", "Where", "parse_file", "translate_ruby"]
 
@@ -43,72 +44,6 @@ _RUBY_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"""ENV\.fetch\(\s*(['"])({_ENV_VAR})\1\s*\)"""), r"${\2}"),
 )
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """A place in a configuration file, printed as ``file:line``."""
-
-    file: Path
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    """One ``key value`` line. ``value`` is a string, or a list/dict for JSON values."""
-
-    name: str
-    value: str | list[Any] | dict[str, Any]
-    where: Where
-    placeholders: tuple[str, ...] = ()  # ``${...}`` written in the file itself (plugin placeholders)
-    ruby: tuple[str, ...] = ()  # embedded Ruby that is not an environment or host name lookup
-
-    @property
-    def text(self) -> str:
-        return self.value if isinstance(self.value, str) else json.dumps(self.value)
-
-
-@dataclass(slots=True)
-class Directive:
-    """A ``<name arg>`` section (or the root of the file) with its parameters and sub-sections."""
-
-    name: str
-    arg: str
-    where: Where
-    params: list[Param] = field(default_factory=list)
-    children: list[Directive] = field(default_factory=list)
-
-    def get(self, name: str) -> Param | None:
-        """The parameter ``name``; the last one wins, as in Fluentd."""
-        found = None
-        for p in self.params:
-            if p.name == name:
-                found = p
-        return found
-
-    @property
-    def type(self) -> str | None:
-        """The plugin type: ``@type``, or the old ``type``."""
-        p = self.get("@type") or self.get("type")
-        return p.text if p is not None else None
-
-    def sections(self, name: str) -> list[Directive]:
-        return [c for c in self.children if c.name == name]
-
-    def __str__(self) -> str:
-        return f"<{self.name}{' ' + self.arg if self.arg else ''}>"
-
-
-@dataclass(slots=True)
-class ConfTree:
-    """The parsed configuration: the root directive, the files read, and warnings (unmatched globs)."""
-
-    root: Directive
-    files: list[Path]
-    warnings: list[tuple[Where, str]]
 
 
 def translate_ruby(code: str) -> str | None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from logship.errors import ConfigError
-from logship.migrate.fluentd import tag_matches
 from logship.migrate.fluentd_conf import Directive, Param, parse_file, translate_ruby
+from logship.migrate.fluentd_values import tag_matches
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fluentd"
 TRICKY = DATA / "tricky"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from logship.migrate.fluentd import convert, iana_zone, strftime_format, strptime_format
+from logship.migrate.fluentd import convert
 from logship.migrate.fluentd_conf import parse_file
+from logship.migrate.fluentd_values import iana_zone, strftime_format, strptime_format
 from logship.migrate.toml_out import dumps
 from logship.settings import load_settings
 
