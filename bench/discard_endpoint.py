@@ -3,9 +3,11 @@
 
 It answers `GET /` like an engine and `POST /_bulk` like Elasticsearch does when every `create`
 succeeds (errors false, one 201 item per document), and counts what it received so the benchmark
-can check nothing went missing. `GET /_stats/discard` returns the counts.
+can check nothing went missing. `GET /_stats/discard` returns the counts. With `--reject F` it
+answers like a busy cluster instead: a random share F of the items of each request is refused
+with 429 `es_rejected_execution_exception` (and not counted), the rest accepted.
 
-    python bench/discard_endpoint.py --port 9299
+    python bench/discard_endpoint.py --port 9299 [--reject 0.2]
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import random
 
 from aiohttp import web
 
 _ITEM = b'{"create":{"_index":"discard","_id":"x","_version":1,"result":"created","status":201}}'
+_REJECTED = (
+    b'{"create":{"_index":"discard","_id":"x","status":429,"error":{"type":"es_rejected_execution_exception",'
+    b'"reason":"rejected execution of coordinating operation"}}}'
+)
 
 
-def app() -> web.Application:
-    stats = {"requests": 0, "documents": 0, "bytes": 0}
+def app(reject: float = 0.0) -> web.Application:
+    stats = {"requests": 0, "documents": 0, "bytes": 0, "rejected": 0}
+    draw = random.Random(1).random
 
     async def bulk(request: web.Request) -> web.Response:
         body = await request.read()
@@ -28,9 +36,17 @@ def app() -> web.Application:
             body = gzip.decompress(body)
         docs = body.count(b"\n") // 2
         stats["requests"] += 1
-        stats["documents"] += docs
         stats["bytes"] += len(body)
-        payload = b'{"took":1,"errors":false,"items":[' + b",".join([_ITEM] * docs) + b"]}"
+        if not reject:
+            stats["documents"] += docs
+            payload = b'{"took":1,"errors":false,"items":[' + b",".join([_ITEM] * docs) + b"]}"
+            return web.Response(body=payload, content_type="application/json")
+        items = [_REJECTED if draw() < reject else _ITEM for _ in range(docs)]
+        refused = items.count(_REJECTED)
+        stats["documents"] += docs - refused
+        stats["rejected"] += refused
+        errors = b"true" if refused else b"false"
+        payload = b'{"took":1,"errors":' + errors + b',"items":[' + b",".join(items) + b"]}"
         return web.Response(body=payload, content_type="application/json")
 
     async def root(request: web.Request) -> web.Response:
@@ -57,8 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9299)
+    parser.add_argument("--reject", type=float, default=0.0, help="share of items refused with 429")
     args = parser.parse_args()
-    web.run_app(app(), host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(app(args.reject), host=args.host, port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ beat is Fluent Bit on this machine: 160,000 records/s, 7.5 CPU-s per million, 12
 
     python bench/run_bench.py                      # 1,008,000 records (about 292 MB)
     python bench/run_bench.py --records 3600000    # a backlog of about 1 GB
+    python bench/run_bench.py --reject 0.2         # the endpoint refuses 20 % of the items with 429
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def main() -> int:
         "--dir", type=Path, help="reuse or keep the generated logs here (default: a temporary dir)"
     )
     parser.add_argument("--runs", type=int, default=1, help="replays to run over the same file")
+    parser.add_argument(
+        "--reject",
+        type=float,
+        default=0.0,
+        help="share of items the endpoint refuses with 429 (a busy cluster)",
+    )
     args = parser.parse_args()
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="logship-bench-"))
@@ -67,7 +74,9 @@ def main() -> int:
     size = log.stat().st_size
 
     port = free_port()
-    endpoint = subprocess.Popen([sys.executable, str(HERE / "discard_endpoint.py"), "--port", str(port)])
+    endpoint = subprocess.Popen(
+        [sys.executable, str(HERE / "discard_endpoint.py"), "--port", str(port), "--reject", str(args.reject)]
+    )
     try:
         for _ in range(100):
             try:
@@ -102,6 +111,7 @@ def main() -> int:
                         "records": args.records,
                         "bytes": size,
                         "documents_received_total": stats["documents"],
+                        "items_rejected_total": stats["rejected"],
                         "wall_seconds": round(wall, 2),
                         "records_per_second": round(args.records / wall),
                         "mib_per_second": round(size / wall / 2**20, 1),
