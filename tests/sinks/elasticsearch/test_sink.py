@@ -288,3 +288,16 @@ def test_rejected_records_stay_undelivered_until_the_dead_letter_file_can_be_wri
         assert orjson.loads(line)["id"] == "f-6"
 
     asyncio.run(main())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(ValueError, KeyError),
+    reason="a 200 answer whose body is not a bulk response (a proxy's page, no `items`) makes send raise "
+    "(JSONDecodeError/KeyError) instead of retrying: the sender task dies with its records in flight",
+)
+@pytest.mark.parametrize("body", [b"<html><body>OK</body></html>", b'{"errors":true}'])
+def test_a_200_answer_that_is_not_a_bulk_response_is_retried(tmp_path: Path, body: bytes) -> None:
+    tally, delivery, transport = send(tmp_path, sequence(lambda _b: BulkResponse(200, body), all_created))
+    assert len(transport.requests) == 2
+    assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
