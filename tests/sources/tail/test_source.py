@@ -13,6 +13,7 @@ import logging
 import logging.handlers
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -314,7 +315,47 @@ def test_rename_rotation_finishes_the_old_file_and_follows_the_new_one(tmp_path:
     asyncio.run(main())
 
 
+async def scans(source: TailSource, n: int) -> None:
+    """Until the source has scanned the directories ``n`` more times."""
+    for _ in range(n):
+        before = source.scanned_at
+
+        def rescanned(before: float | None = before) -> bool:
+            return source.scanned_at != before
+
+        await eventually(rescanned)
+
+
 def test_a_rotated_file_is_closed_once_read_and_delivered(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        collector = Collector()
+        source = tail_source(settings(tmp_path, close_inactive_seconds=0.05))
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            async with running(source, collector.emit):
+                write(logger, 0, 10)
+                await collector.wait_records(10)
+                handler.doRollover()
+                hour_ago = time.time() - 3600  # last written long ago (see the test below for recent)
+                os.utime(logs / "app.log.1", (hour_ago, hour_ago))
+                write(logger, 10, 3)
+                await collector.wait_records(13)
+                await eventually(lambda: [f.path for f in source.files] == [str(logs / "app.log")])
+                await scans(source, 3)
+                assert [f.path for f in source.files] == [str(logs / "app.log")]
+        assert len(collector.records) == 13
+
+    asyncio.run(main())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="TailSource forgets a rotated file when it closes it; the next scan takes it for a rotated "
+    "file it never saw (mtime within 1 s of the last scan) and ships it again from offset 0, over and "
+    "over while that holds (close_inactive_seconds below about a second)",
+)
+def test_a_closed_rotated_file_is_not_read_again(tmp_path: Path, logs: Path) -> None:
     async def main() -> None:
         collector = Collector()
         source = tail_source(settings(tmp_path, close_inactive_seconds=0.05))
@@ -327,7 +368,11 @@ def test_a_rotated_file_is_closed_once_read_and_delivered(tmp_path: Path, logs: 
                 write(logger, 10, 3)
                 await collector.wait_records(13)
                 await eventually(lambda: [f.path for f in source.files] == [str(logs / "app.log")])
-        assert len(collector.records) == 13
+                # Closed within a second of its last write, as with any close_inactive_seconds
+                # below a second; made certain here whatever the machine's load.
+                os.utime(logs / "app.log.1")
+                await scans(source, 3)
+        assert sorted(collector.messages()) == sorted(f"request {n} served" for n in range(13))
 
     asyncio.run(main())
 
