@@ -1,0 +1,613 @@
+"""TailSource in-process on real files written by Python's `logging`: new files, read_from, rotation
+by rename and by copytruncate, truncation, restored positions, deleted files, exclusions, acks.
+
+The source runs as a task into an ``emit`` that collects the blocks and (unless told not to)
+finishes their acks, as a sink does once a block is delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import logging.handlers
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from logship.block import Block, Events
+from logship.budget import InflightBudget
+from logship.observe.metrics import REGISTRY
+from logship.settings import TailSettings
+from logship.sources.tail.fingerprint import fingerprint_path
+from logship.sources.tail.multiline import RecordSplitter
+from logship.sources.tail.positions import FilePosition, StoreState
+from logship.sources.tail.source import TailSource
+
+# The AI Chat backend's format: JSON by template, one record per line, tracebacks after it.
+BACKEND_FORMAT = (
+    '{"timestamp": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", '
+    '"message": "%(message)s", "module": "%(module)s", "function": "%(funcName)s", '
+    '"line": "%(lineno)d"}'
+)
+GUARD = 30.0  # seconds before a test that waits for something that never comes fails
+_names = itertools.count()
+
+
+@contextmanager
+def app_log(handler: logging.FileHandler) -> Iterator[logging.Logger]:
+    """A logger of its own writing through ``handler``, closed afterwards."""
+    handler.setFormatter(logging.Formatter(BACKEND_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger(f"aichat.backend.test{next(_names)}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def write(logger: logging.Logger, first: int, count: int) -> list[str]:
+    """Log ``count`` numbered records; return their messages."""
+    messages = [f"request {n} served" for n in range(first, first + count)]
+    for message in messages:
+        logger.info(message)
+    return messages
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    path: str
+    key: str
+    offset: int
+    message: str
+    trace: bytes | None = None
+
+
+class Collector:
+    """An ``emit`` that keeps the blocks and their records; ``ack`` finishes each block's ack."""
+
+    def __init__(self, ack: bool = True) -> None:
+        self.ack = ack
+        self.blocks: list[Block] = []
+        self.records: list[Seen] = []
+        self._changed = asyncio.Condition()
+
+    async def emit(self, block: Block | Events) -> None:
+        assert isinstance(block, Block)
+        self.blocks.append(block)
+        origin = block.origin
+        seen: list[Seen] = []
+        for offset, lines in block.runs:
+            for line in lines:
+                seen.append(Seen(origin.path, origin.key, offset, _message(line)))
+                offset += len(line) + 1
+        for offset, first, rest, _tag in block.records:
+            seen.append(Seen(origin.path, origin.key, offset, _message(first), rest))
+        self.records += sorted(seen, key=lambda r: r.offset)  # a block's runs and records interleave
+        if self.ack:
+            assert block.ack is not None
+            block.ack.done()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        async with self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def wait_records(self, n: int) -> None:
+        await self.wait_for(lambda: len(self.records) >= n)
+
+    def messages(self, path: Path | None = None) -> list[str]:
+        return [r.message for r in self.records if path is None or r.path == str(path)]
+
+
+def _message(line: bytes) -> str:
+    return str(orjson.loads(line)["message"])
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """For states no event announces (a file closed, bytes read): look again until it holds."""
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+def settings(tmp_path: Path, **kw: Any) -> TailSettings:
+    values: dict[str, Any] = {
+        "paths": [str(tmp_path / "logs" / "*.log")],
+        "positions_dir": tmp_path / "positions",
+        "scan_interval_seconds": 0.05,
+        "poll_interval_seconds": 0.02,
+    }
+    values.update(kw)
+    return TailSettings(**values)
+
+
+def unbounded() -> InflightBudget:
+    return InflightBudget(1 << 40, lambda _: None, lambda _: None)
+
+
+def tail_source(
+    tail: TailSettings,
+    *,
+    restored: list[FilePosition] | None = None,
+    budget: InflightBudget | None = None,
+    ignore: set[str] | None = None,
+    flush_after: float = 0.02,
+) -> TailSource:
+    state = StoreState({p.key: p for p in restored or []}, None, None)
+    splitter = RecordSplitter(r"^\{", 500, tail.max_line_bytes)
+    return TailSource(tail, splitter, flush_after, state, budget or unbounded(), ignore or set())
+
+
+@asynccontextmanager
+async def running(source: TailSource, emit: Callable[[Block | Events], Any]) -> AsyncIterator[None]:
+    """Run the source for the body of the ``with``; stop it and close its files afterwards."""
+    task = asyncio.create_task(source.run(emit))
+    try:
+        async with asyncio.timeout(GUARD):
+            yield
+    finally:
+        source.stop()
+        try:
+            await task
+        finally:
+            source.close_all()
+
+
+def lost_bytes() -> float:
+    return REGISTRY.get_sample_value("logship_lost_bytes_total") or 0.0
+
+
+def key_of(path: Path) -> str:
+    key = fingerprint_path(str(path), 1024)
+    assert key is not None
+    return key
+
+
+def positions(source: TailSource) -> dict[str, tuple[str, int]]:
+    """Per identity: (the file's name, committed offset)."""
+    return {p.key: (p.path, p.offset) for p in source.positions()}
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    return directory
+
+
+# -- new files and where reading starts ------------------------------------------------------
+
+
+def test_a_file_present_at_start_is_read_from_its_first_byte(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            expected = write(logger, 0, 20)
+            collector = Collector()
+            source = tail_source(settings(tmp_path))
+            async with running(source, collector.emit):
+                await collector.wait_records(20)
+            assert collector.messages() == expected
+            assert collector.records[0].offset == 0
+            assert {r.key for r in collector.records} == {key_of(logs / "app.log")}
+            size = (logs / "app.log").stat().st_size
+            assert positions(source) == {key_of(logs / "app.log"): (str(logs / "app.log"), size)}
+
+    asyncio.run(main())
+
+
+def test_a_file_created_while_running_is_read_from_its_first_byte(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        collector = Collector()
+        source = tail_source(settings(tmp_path))
+        async with running(source, collector.emit):
+            await source.scanned.wait()
+            with app_log(logging.FileHandler(logs / "app.log")) as logger:
+                expected = write(logger, 0, 10)
+                await collector.wait_records(10)
+                size = (logs / "app.log").stat().st_size
+                assert positions(source) == {key_of(logs / "app.log"): (str(logs / "app.log"), size)}
+        assert collector.messages() == expected
+        offsets = [r.offset for r in collector.records]
+        assert offsets[0] == 0 and offsets == sorted(set(offsets))
+
+    asyncio.run(main())
+
+
+def test_a_traceback_stays_with_its_record(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            write(logger, 0, 2)
+            try:
+                raise ValueError("model quota exceeded")
+            except ValueError:
+                logger.exception("request 2 failed")
+            write(logger, 3, 2)
+            collector = Collector()
+            async with running(tail_source(settings(tmp_path)), collector.emit):
+                await collector.wait_records(5)
+        assert collector.messages() == [
+            "request 0 served",
+            "request 1 served",
+            "request 2 failed",
+            "request 3 served",
+            "request 4 served",
+        ]
+        trace = collector.records[2].trace
+        assert trace is not None and trace.startswith(b"Traceback") and b"model quota exceeded" in trace
+
+    asyncio.run(main())
+
+
+def test_read_from_tail_skips_what_a_file_held_at_start(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            write(logger, 0, 10)
+            size = (logs / "app.log").stat().st_size
+            collector = Collector()
+            source = tail_source(settings(tmp_path, read_from="tail"))
+            async with running(source, collector.emit):
+                await source.scanned.wait()
+                expected = write(logger, 10, 5)
+                await collector.wait_records(5)
+        assert collector.messages() == expected
+        assert collector.records[0].offset == size
+
+    asyncio.run(main())
+
+
+def test_read_from_tail_still_reads_a_file_created_later_from_its_start(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        collector = Collector()
+        source = tail_source(settings(tmp_path, read_from="tail"))
+        async with running(source, collector.emit):
+            await source.scanned.wait()
+            with app_log(logging.FileHandler(logs / "app.log")) as logger:
+                expected = write(logger, 0, 5)
+                await collector.wait_records(5)
+        assert collector.messages() == expected
+        assert collector.records[0].offset == 0
+
+    asyncio.run(main())
+
+
+# -- rotation and truncation ----------------------------------------------------------------
+
+
+def test_rename_rotation_finishes_the_old_file_and_follows_the_new_one(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        budget = InflightBudget(100, lambda _: None, lambda _: None)
+        collector = Collector()
+        source = tail_source(settings(tmp_path), budget=budget)
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            async with running(source, collector.emit):
+                expected = write(logger, 0, 20)
+                await collector.wait_records(20)
+                old_key = key_of(logs / "app.log")
+                await budget.acquire(100)  # the source reads nothing while the budget is spent
+                expected += write(logger, 20, 5)  # left unread in the file that is rotated away
+                handler.doRollover()  # app.log -> app.log.1, a new app.log
+                expected += write(logger, 25, 10)
+                budget.release(100)
+                await collector.wait_records(35)
+                new_key = key_of(logs / "app.log")
+                assert positions(source) == {
+                    old_key: (str(logs / "app.log.1"), (logs / "app.log.1").stat().st_size),
+                    new_key: (str(logs / "app.log"), (logs / "app.log").stat().st_size),
+                }
+        assert sorted(collector.messages()) == sorted(expected)
+        assert [r.message for r in collector.records if r.key == old_key] == expected[:25]
+        assert [r.message for r in collector.records if r.key == new_key] == expected[25:]
+        assert next(r.offset for r in collector.records if r.key == new_key) == 0
+
+    asyncio.run(main())
+
+
+async def scans(source: TailSource, n: int) -> None:
+    """Until the source has scanned the directories ``n`` more times."""
+    for _ in range(n):
+        before = source.scanned_at
+
+        def rescanned(before: float | None = before) -> bool:
+            return source.scanned_at != before
+
+        await eventually(rescanned)
+
+
+def test_a_rotated_file_is_closed_once_read_and_delivered(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        collector = Collector()
+        source = tail_source(settings(tmp_path, close_inactive_seconds=0.05))
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            async with running(source, collector.emit):
+                write(logger, 0, 10)
+                await collector.wait_records(10)
+                handler.doRollover()
+                hour_ago = time.time() - 3600  # last written long ago (see the test below for recent)
+                os.utime(logs / "app.log.1", (hour_ago, hour_ago))
+                write(logger, 10, 3)
+                await collector.wait_records(13)
+                await eventually(lambda: [f.path for f in source.files] == [str(logs / "app.log")])
+                await scans(source, 3)
+                assert [f.path for f in source.files] == [str(logs / "app.log")]
+        assert len(collector.records) == 13
+
+    asyncio.run(main())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="TailSource forgets a rotated file when it closes it; the next scan takes it for a rotated "
+    "file it never saw (mtime within 1 s of the last scan) and ships it again from offset 0, over and "
+    "over while that holds (close_inactive_seconds below about a second)",
+)
+def test_a_closed_rotated_file_is_not_read_again(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        collector = Collector()
+        source = tail_source(settings(tmp_path, close_inactive_seconds=0.05))
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            async with running(source, collector.emit):
+                write(logger, 0, 10)
+                await collector.wait_records(10)
+                handler.doRollover()
+                write(logger, 10, 3)
+                await collector.wait_records(13)
+                await eventually(lambda: [f.path for f in source.files] == [str(logs / "app.log")])
+                # Closed within a second of its last write, as with any close_inactive_seconds
+                # below a second; made certain here whatever the machine's load.
+                os.utime(logs / "app.log.1")
+                await scans(source, 3)
+        assert sorted(collector.messages()) == sorted(f"request {n} served" for n in range(13))
+
+    asyncio.run(main())
+
+
+def test_copytruncate_is_finished_in_the_copy(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        budget = InflightBudget(100, lambda _: None, lambda _: None)
+        collector = Collector()
+        source = tail_source(settings(tmp_path), budget=budget)
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            async with running(source, collector.emit):
+                expected = write(logger, 0, 20)
+                await collector.wait_records(20)
+                key = key_of(logs / "app.log")
+                read = (logs / "app.log").stat().st_size
+                await budget.acquire(100)
+                expected += write(logger, 20, 5)  # not read before the copy is taken
+                shutil.copyfile(logs / "app.log", logs / "app.log.1")
+                os.truncate(logs / "app.log", 0)
+                expected += write(logger, 25, 10)  # the handler appends: from offset 0 again
+                budget.release(100)
+                await collector.wait_records(35)
+                new_key = key_of(logs / "app.log")
+                assert positions(source) == {
+                    key: (str(logs / "app.log.1"), (logs / "app.log.1").stat().st_size),
+                    new_key: (str(logs / "app.log"), (logs / "app.log").stat().st_size),
+                }
+        assert sorted(collector.messages()) == sorted(expected)
+        from_copy = [r for r in collector.records[20:] if r.key == key]
+        assert [r.message for r in from_copy] == expected[20:25]
+        assert {r.path for r in from_copy} == {str(logs / "app.log.1")}
+        assert from_copy[0].offset == read  # the same identity, at the same offsets
+        rewritten = [r for r in collector.records if r.key == new_key]
+        assert [r.message for r in rewritten] == expected[25:] and rewritten[0].offset == 0
+
+    asyncio.run(main())
+
+
+def test_truncation_restarts_at_zero_and_still_ships_the_records_read_before(
+    tmp_path: Path, logs: Path
+) -> None:
+    async def main() -> None:
+        before = lost_bytes()
+        collector = Collector()
+        # The last record of a file is held until more follows: it is read, not yet emitted.
+        source = tail_source(settings(tmp_path), flush_after=3600)
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            async with running(source, collector.emit):
+                first = write(logger, 0, 10)
+                await collector.wait_records(9)
+                assert collector.messages() == first[:9]
+                os.truncate(logs / "app.log", 0)
+                second = write(logger, 10, 5)
+                await collector.wait_records(14)  # all but the last record of the rewritten file
+        assert collector.messages() == first + second[:4]
+        assert next(r.offset for r in collector.records[10:]) == 0
+        assert lost_bytes() - before == 0
+
+    asyncio.run(main())
+
+
+def test_truncation_counts_an_unfinished_last_line_as_lost(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        before = lost_bytes()
+        path = logs / "app.log"
+        collector = Collector()
+        source = tail_source(settings(tmp_path))
+        with app_log(logging.FileHandler(path)) as logger:
+            async with running(source, collector.emit):
+                first = write(logger, 0, 5)
+                await collector.wait_records(5)
+                with path.open("ab") as f:
+                    f.write(b'{"timestamp": "2026-11-26 10:00:00", "mess')  # the writer died mid-line
+                size = path.stat().st_size
+                await eventually(lambda: bool(source.files) and source.files[0].reader.next_read == size)
+                os.truncate(path, 0)
+                second = write(logger, 5, 3)
+                await collector.wait_records(8)
+        assert collector.messages() == first + second
+        assert lost_bytes() - before == len(b'{"timestamp": "2026-11-26 10:00:00", "mess')
+
+    asyncio.run(main())
+
+
+# -- positions -------------------------------------------------------------------------------
+
+
+def test_a_restored_position_resumes_at_its_offset(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            first = write(logger, 0, 10)
+            collector = Collector()
+            source = tail_source(settings(tmp_path))
+            async with running(source, collector.emit):
+                await collector.wait_records(10)
+            stored = source.positions()
+            (position,) = stored
+            assert position.offset == (logs / "app.log").stat().st_size
+            second = write(logger, 10, 5)  # while logship is not running
+
+            again = Collector()
+            source = tail_source(settings(tmp_path), restored=stored)
+            async with running(source, again.emit):
+                await again.wait_records(5)
+                third = write(logger, 15, 2)
+                await again.wait_records(7)
+        assert collector.messages() == first
+        assert again.messages() == second + third  # nothing twice
+        assert again.records[0].offset == position.offset
+
+    asyncio.run(main())
+
+
+def test_a_restored_position_follows_the_file_renamed_meanwhile(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            first = write(logger, 0, 10)
+            collector = Collector()
+            source = tail_source(settings(tmp_path))
+            async with running(source, collector.emit):
+                await collector.wait_records(10)
+            stored = source.positions()
+            unread = write(logger, 10, 4)
+            handler.doRollover()  # rotated while logship is not running
+            fresh = write(logger, 14, 3)
+
+            again = Collector()
+            source = tail_source(settings(tmp_path), restored=stored)
+            async with running(source, again.emit):
+                await again.wait_records(7)
+        assert collector.messages() == first
+        assert again.messages(logs / "app.log.1") == unread
+        assert again.messages(logs / "app.log") == fresh
+
+    asyncio.run(main())
+
+
+def test_a_file_deleted_with_undelivered_bytes_is_counted_as_lost(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        path = logs / "app.log"
+        with app_log(logging.FileHandler(path)) as logger:
+            write(logger, 0, 10)
+        collector = Collector(ack=False)  # read, never delivered
+        source = tail_source(settings(tmp_path))
+        async with running(source, collector.emit):
+            await collector.wait_records(10)
+        stored = source.positions()
+        size = path.stat().st_size
+        assert [(p.offset, p.size) for p in stored] == [(0, size)]
+        path.unlink()
+
+        before = lost_bytes()
+        source = tail_source(settings(tmp_path), restored=stored)
+        async with running(source, Collector().emit):
+            await source.scanned.wait()
+        assert lost_bytes() - before == size
+        assert source.positions() == []
+
+    asyncio.run(main())
+
+
+def test_a_stored_file_no_longer_matched_is_not_lost(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        path = logs / "app.log"
+        with app_log(logging.FileHandler(path)) as logger:
+            write(logger, 0, 10)
+        collector = Collector(ack=False)
+        source = tail_source(settings(tmp_path))
+        async with running(source, collector.emit):
+            await collector.wait_records(10)
+        stored = source.positions()
+
+        before = lost_bytes()
+        source = tail_source(settings(tmp_path, paths=[str(logs / "*.txt")]), restored=stored)
+        async with running(source, Collector().emit):
+            await source.scanned.wait()
+        assert lost_bytes() - before == 0
+        assert source.files == []
+
+    asyncio.run(main())
+
+
+def test_the_committed_position_never_passes_an_unacknowledged_block(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            write(logger, 0, 200)
+        collector = Collector(ack=False)
+        source = tail_source(settings(tmp_path, read_block_bytes=4096))
+        key = key_of(logs / "app.log")
+        async with running(source, collector.emit):
+            await collector.wait_for(lambda: len(collector.blocks) >= 3)
+            first, second, third = collector.blocks[:3]
+            assert first.start == 0 and first.end == second.start and second.end == third.start
+            assert positions(source)[key][1] == 0
+            assert second.ack is not None and third.ack is not None and first.ack is not None
+            third.ack.done()
+            second.ack.done()
+            assert positions(source)[key][1] == 0  # the first block is still undelivered
+            first.ack.done()
+            assert positions(source)[key][1] == third.end
+            await collector.wait_records(200)
+            for block in collector.blocks[3:]:
+                assert block.ack is not None
+                block.ack.done()
+            assert positions(source)[key][1] == (logs / "app.log").stat().st_size
+
+    asyncio.run(main())
+
+
+# -- what is never read ----------------------------------------------------------------------
+
+
+def test_excluded_and_ignored_files_are_never_read(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        with (
+            app_log(logging.FileHandler(logs / "app.log")) as app,
+            app_log(logging.FileHandler(logs / "secret.log")) as secret,
+            app_log(logging.FileHandler(logs / "own.log")) as own,
+        ):
+            write(app, 0, 3)
+            write(secret, 0, 3)
+            write(own, 0, 3)
+            collector = Collector()
+            source = tail_source(settings(tmp_path, exclude=["secret*.log"]), ignore={str(logs / "own.log")})
+            async with running(source, collector.emit):
+                await collector.wait_records(3)
+                write(secret, 3, 3)
+                write(own, 3, 3)
+                scans = source.scanned_at
+                write(app, 3, 3)
+                await collector.wait_records(6)
+                await eventually(lambda: source.scanned_at != scans)  # rescanned since
+                assert [f.path for f in source.files] == [str(logs / "app.log")]
+        assert {r.path for r in collector.records} == {str(logs / "app.log")}
+        assert len(collector.records) == 6
+
+    asyncio.run(main())

@@ -1,0 +1,490 @@
+"""Flow, the replays and the shutdown order of `logship run`, in-process with a fake engine.
+
+The sink is the real ElasticsearchSink over ``FakeTransport`` (or the PrintSink); the Service's
+sink factory is swapped for one that builds it so, which is the only thing replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import itertools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from support.fakes import (
+    FakeTransport,
+    Gate,
+    Handler,
+    RecordingSink,
+    all_created,
+    bulk_items,
+    documents,
+    refused,
+)
+
+import logship.pipeline
+import logship.service
+from logship.acks import FileAcks
+from logship.block import Block, Events, Origin
+from logship.budget import InflightBudget
+from logship.observe.health import HealthState
+from logship.pipeline import Flow, ReplayProgress, Stages, replay_dead_letters, replay_files
+from logship.settings import (
+    BatchSettings,
+    DeadLetterSettings,
+    DeliverySettings,
+    MultilineSettings,
+    PipelineSettings,
+    Settings,
+    TailSettings,
+)
+from logship.sinks.elasticsearch.bulk import BulkResponse
+from logship.sinks.elasticsearch.deadletter import DeadLetterFile
+from logship.sinks.elasticsearch.sink import ElasticsearchSink
+from logship.sources.tail.positions import FilePosition, PositionStore
+from logship.sources.tail.source import TailSource
+
+GUARD = 30.0
+BACKEND_FORMAT = (
+    '{"timestamp": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", '
+    '"message": "%(message)s", "module": "%(module)s", "function": "%(funcName)s", '
+    '"line": "%(lineno)d"}'
+)
+_names = itertools.count()
+
+
+def settings(tmp_path: Path, **sections: Any) -> Settings:
+    values: dict[str, Any] = {
+        "tail": TailSettings(
+            paths=[str(tmp_path / "logs" / "*.log")],
+            positions_dir=tmp_path / "positions",
+            scan_interval_seconds=0.05,
+            poll_interval_seconds=0.02,
+        ),
+        "multiline": MultilineSettings(flush_timeout_seconds=0.02),
+        "batch": BatchSettings(flush_interval_seconds=0.01),
+        "delivery": DeliverySettings(retry_initial_seconds=0.001, retry_max_seconds=0.005),
+        "dead_letter": DeadLetterSettings(path=tmp_path / "dead-letter.ndjson"),
+        "pipeline": PipelineSettings(positions_flush_seconds=0.05, drain_timeout_seconds=GUARD),
+    }
+    values.update(sections)
+    return Settings(**values)
+
+
+def es_sink(s: Settings, transport: FakeTransport, abandon_after: int = 0) -> ElasticsearchSink:
+    return ElasticsearchSink(
+        s.elasticsearch,
+        s.delivery,
+        DeadLetterFile(s.dead_letter.path),
+        namespace="test-host",
+        health=None,
+        abandon_after=abandon_after,
+        transport=transport,
+    )
+
+
+def unbounded() -> InflightBudget:
+    return InflightBudget(1 << 40, lambda _: None, lambda _: None)
+
+
+def line(n: int) -> bytes:
+    return b'{"timestamp": "2026-11-26 10:00:%02d", "level": "INFO", "message": "request %d served"}' % (
+        n % 60,
+        n,
+    )
+
+
+def block(acks: FileAcks, start: int, numbers: range) -> Block:
+    """The records ``numbers`` as one block read from bytes [start, end) of /logs/app.log."""
+    lines = [line(n) for n in numbers]
+    end = start + sum(len(x) + 1 for x in lines)
+    return Block(start, end, [(start, lines)], [], Origin("/logs/app.log", "k1"), acks.block(end))
+
+
+def messages(docs: list[dict[str, Any]]) -> list[str]:
+    return [str(d["message"]) for d in docs]
+
+
+def offset_of(body: bytes) -> int:
+    return int(documents(body)[0]["log.offset"])
+
+
+# -- Flow ------------------------------------------------------------------------------------
+
+
+def test_flow_commits_in_order_when_the_engine_answers_out_of_order(tmp_path: Path) -> None:
+    async def main() -> None:
+        s = settings(tmp_path, batch=BatchSettings(max_documents=5, flush_interval_seconds=0.01))
+        gate = Gate(hold=lambda body: offset_of(body) == 0)  # the first block's request waits
+        transport = FakeTransport(gate)
+        flow = Flow(Stages(s), es_sink(s, transport), s.batch, unbounded())
+        acks = FileAcks(0)
+        first = block(acks, 0, range(0, 5))
+        second = block(acks, first.end, range(5, 10))
+        async with asyncio.timeout(GUARD):
+            await flow.emit(first)
+            await flow.emit(second)
+            await gate.wait_held()
+            await transport.wait_for(lambda: len(transport.answered) == 1)  # the second one
+            assert second.ack is not None and second.ack.finished
+            assert acks.committed == 0  # not past the first block, still in flight
+            gate.open()
+            await transport.wait_for(lambda: len(transport.answered) == 2)
+            assert acks.committed == second.end
+            third = block(acks, second.end, range(10, 13))
+            await flow.emit(third)
+            assert await flow.close(None)
+        assert acks.committed == third.end
+        assert flow.tally.indexed == 13
+        sent = [doc for body in transport.answered for doc in documents(body)]
+        assert sorted(messages(sent)) == sorted(f"request {n} served" for n in range(13))
+        assert len({d["log.offset"] for d in sent}) == 13
+
+    asyncio.run(main())
+
+
+def test_flow_delivers_every_record_of_many_blocks_once(tmp_path: Path) -> None:
+    async def main() -> None:
+        s = settings(
+            tmp_path,
+            batch=BatchSettings(max_documents=7, flush_interval_seconds=0.01),
+            delivery=DeliverySettings(max_concurrent_requests=4),
+        )
+        transport = FakeTransport(all_created)
+        flow = Flow(Stages(s), es_sink(s, transport), s.batch, unbounded())
+        acks = FileAcks(0)
+        start = 0
+        blocks = []
+        for n in range(0, 100, 10):
+            b = block(acks, start, range(n, n + 10))
+            blocks.append(b)
+            start = b.end
+            await flow.emit(b)
+        async with asyncio.timeout(GUARD):
+            assert await flow.close(None)
+        assert all(len(bulk_items(body)) <= 7 for body in transport.requests)
+        sent = [doc for body in transport.answered for doc in documents(body)]
+        assert sorted(d["log.offset"] for d in sent) == sorted(
+            off for b in blocks for off in _offsets(b)
+        )  # every record once
+        assert acks.committed == blocks[-1].end and flow.tally.indexed == 100
+
+    asyncio.run(main())
+
+
+def _offsets(b: Block) -> list[int]:
+    out = []
+    for offset, lines in b.runs:
+        for x in lines:
+            out.append(offset)
+            offset += len(x) + 1
+    return out
+
+
+def test_flow_finishes_the_ack_of_a_block_without_records_at_once(tmp_path: Path) -> None:
+    async def main() -> None:
+        s = settings(tmp_path)
+        sink = RecordingSink()
+        flow = Flow(Stages(s), sink, s.batch, unbounded())
+        acks = FileAcks(0)
+        empty = Events(Origin("/logs/app.log", "k1"), acks.block(0))
+        await flow.emit(empty)
+        assert empty.ack is not None and empty.ack.finished
+        assert await flow.close(None)
+        assert sink.batches == []
+
+    asyncio.run(main())
+
+
+def test_flow_emit_waits_while_the_inflight_bound_is_reached(tmp_path: Path) -> None:
+    async def main() -> None:
+        s = settings(tmp_path)
+        delivered = asyncio.Event()
+        sink = RecordingSink(gate=delivered)
+        budget = InflightBudget(1024 * 1024, lambda _: None, lambda _: None)
+        budget.limit = 1  # any chunk fills it
+        flow = Flow(Stages(s), sink, s.batch, budget)
+        acks = FileAcks(0)
+        first = block(acks, 0, range(0, 3))
+        second = block(acks, first.end, range(3, 6))
+        async with asyncio.timeout(GUARD):
+            await flow.emit(first)  # alone, it goes although larger than the bound
+            waiting = asyncio.create_task(flow.emit(second))
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert not waiting.done()
+            delivered.set()
+            await waiting
+            assert await flow.close(None)
+        assert messages(sink.documents()) == [f"request {n} served" for n in range(6)]
+        assert acks.committed == second.end and budget.used == 0
+
+    asyncio.run(main())
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+def test_replay_files_prints_one_document_per_record(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    trace = b'Traceback (most recent call last):\n  File "chat.py", line 3\nValueError: boom'
+    # A record with a traceback, and an unterminated last line: replay takes it as complete.
+    pieces = [line(0), line(1), line(2) + b"\n" + trace, line(3), line(4)]
+    path.write_bytes(b"\n".join(pieces))
+    offsets = [0, *itertools.accumulate(len(p) + 1 for p in pieces[:-1])]
+    out = io.BytesIO()
+    progress = ReplayProgress(total_bytes=path.stat().st_size)
+    tally = asyncio.run(replay_files(settings(tmp_path), [path], progress, out, 0))
+    docs = sorted((orjson.loads(x) for x in out.getvalue().splitlines()), key=lambda d: int(d["log.offset"]))
+    assert tally.printed == 5 and len(docs) == 5
+    assert [d["log.offset"] for d in docs] == offsets
+    assert messages(docs) == [f"request {n} served" for n in range(5)]
+    assert docs[2]["error.stack_trace"] == trace.decode()
+    assert all(d["log.file.path"] == str(path.resolve()) for d in docs)
+    assert [d["@timestamp"] for d in docs] == [f"2026-11-26T10:00:0{n}.000Z" for n in range(5)]
+    assert progress.records == 5 and progress.read_bytes == path.stat().st_size
+
+
+def test_replay_files_gives_up_after_abandon_after_and_counts_undelivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"".join(line(n) + b"\n" for n in range(4)))
+    transport = FakeTransport(refused())
+    install_fake_sink(monkeypatch, logship.pipeline, transport)
+    tally = asyncio.run(replay_files(settings(tmp_path), [path], ReplayProgress(), None, 2))
+    assert tally.undelivered == 4 and tally.indexed == 0
+    assert len(transport.requests) == 3 and transport.closed
+
+
+def install_fake_sink(monkeypatch: pytest.MonkeyPatch, module: Any, transport: FakeTransport) -> None:
+    """Make ``module.elasticsearch_sink`` build the real sink, over ``transport``."""
+
+    def factory(
+        s: Settings, namespace: str, health: HealthState | None, abandon_after: int = 0
+    ) -> ElasticsearchSink:
+        return ElasticsearchSink(
+            s.elasticsearch,
+            s.delivery,
+            DeadLetterFile(s.dead_letter.path),
+            namespace=namespace,
+            health=health,
+            abandon_after=abandon_after,
+            transport=transport,
+        )
+
+    monkeypatch.setattr(module, "elasticsearch_sink", factory)
+
+
+def test_replay_dead_letters_sends_documents_with_their_original_index_and_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries: list[dict[str, Any]] = [
+        {
+            "time": "2026-11-26T10:00:00Z",
+            "index": "aichat-2026.11.20",
+            "id": "abc-120",
+            "status": 400,
+            "reason": "mapper_parsing_exception: failed to parse field [latency]",
+            "document": {
+                "message": "slow answer",
+                "latency": "12 s",
+                "@timestamp": "2026-11-20T08:00:00.000Z",
+            },
+        },
+        {
+            "time": "2026-11-26T10:00:01Z",
+            "index": "aichat-2026.11.21",
+            "id": "def-7",
+            "status": 0,
+            "reason": "gave up after 3 attempts",
+            "document": {"message": "hello", "@timestamp": "2026-11-21T09:00:00.000Z"},
+        },
+    ]
+    path = tmp_path / "rejected.ndjson"
+    path.write_bytes(
+        orjson.dumps(entries[0])
+        + b"\n{not a dead-letter entry\n"
+        + orjson.dumps(entries[1])
+        + b"\n"
+        + orjson.dumps({"index": "i", "id": "x", "document": "not an object"})
+        + b"\n\n"
+    )
+    transport = FakeTransport(all_created)
+    install_fake_sink(monkeypatch, logship.pipeline, transport)
+    progress = ReplayProgress(total_bytes=path.stat().st_size)
+    tally = asyncio.run(replay_dead_letters(settings(tmp_path), [path], progress, 0))
+    items = [pair for body in transport.requests for pair in bulk_items(body)]
+    assert [(a["_index"], a["_id"]) for a, _ in items] == [
+        ("aichat-2026.11.20", "abc-120"),
+        ("aichat-2026.11.21", "def-7"),
+    ]
+    assert [doc for _, doc in items] == [e["document"] for e in entries]  # as they were, not enriched
+    assert tally.indexed == 2 and tally.undelivered == 2
+    assert progress.records == 2 and progress.read_bytes == path.stat().st_size
+
+
+# -- the Service's shutdown order ------------------------------------------------------------
+
+
+@contextmanager
+def app_log(path: Path) -> Iterator[logging.Logger]:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(BACKEND_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger(f"aichat.backend.pipeline{next(_names)}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def write(logger: logging.Logger, first: int, count: int) -> None:
+    for n in range(first, first + count):
+        logger.info("request %d served", n)
+
+
+class Run:
+    """A Service over a FakeTransport, observed: what happened, in order, in ``events``."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, handler: Handler, **kw: Any) -> None:
+        self.events: list[str] = []
+        self.reading_stopped = asyncio.Event()
+        self.saved: list[list[FilePosition]] = []
+        events, stopped = self.events, self.reading_stopped
+
+        class ObservedTailSource(TailSource):
+            async def run(self, emit: Any) -> None:
+                try:
+                    await super().run(emit)
+                finally:
+                    events.append("reading stopped")
+                    stopped.set()
+
+        async def observed(body: bytes) -> BulkResponse:
+            result = handler(body)
+            response = await result if inspect.isawaitable(result) else result
+            events.append("answered")
+            return response
+
+        monkeypatch.setattr(logship.service, "TailSource", ObservedTailSource)
+        self.transport = FakeTransport(observed)
+        install_fake_sink(monkeypatch, logship.service, self.transport)
+        health = HealthState(engine_timeout_seconds=60, stall_seconds=300, lag_bytes=lambda: 0)
+        self.service = logship.service.Service(settings(tmp_path, **kw), health)
+        store = self.service.store
+        save = store.save
+
+        def observed_save(files: list[FilePosition], scanned_at: float | None) -> None:
+            save(files, scanned_at)
+            self.saved.append(files)
+            events.append("saved")
+
+        monkeypatch.setattr(store, "save", observed_save)
+
+
+def test_stop_ends_reading_first_delivers_what_is_in_flight_and_writes_positions_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        (tmp_path / "logs").mkdir()
+        path = tmp_path / "logs" / "app.log"
+        gate = Gate()
+        run = Run(tmp_path, monkeypatch, gate)
+        with app_log(path) as logger:
+            write(logger, 0, 20)
+            size = path.stat().st_size
+            async with asyncio.timeout(GUARD):
+                running = asyncio.create_task(run.service.run())
+                await gate.wait_held()
+                transport = run.transport
+                await transport.wait_for(lambda: len(transport.sent_ids()) == 20)
+                run.service.stop()
+                await run.reading_stopped.wait()
+                # Reading has stopped while the requests are still in flight.
+                assert gate.held >= 1 and not running.done()
+                mark = len(run.events)
+                assert "answered" not in run.events
+                write(logger, 20, 5)  # after the stop: never read
+                gate.open()
+                await running
+        tail = run.events[mark:]
+        assert "answered" in tail and tail[-1] == "saved"  # the last write comes after the deliveries
+        assert len(transport.sent_ids()) == 20  # the records written after the stop were not read
+        assert len(transport.answered_ids()) == 20 == len(set(transport.answered_ids()))
+        (final,) = run.saved[-1]
+        assert final.offset == size  # the end of the delivered records
+        (stored,) = PositionStore(tmp_path / "positions").load().files.values()
+        assert stored.offset == size and stored.path == str(path)
+
+    asyncio.run(main())
+
+
+def test_abort_exits_without_waiting_and_commits_only_what_was_delivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        (tmp_path / "logs").mkdir()
+        path = tmp_path / "logs" / "app.log"
+        boundary = -1  # records at or after it are held forever
+        gate = Gate(hold=lambda body: boundary >= 0 and offset_of(body) >= boundary)
+        run = Run(tmp_path, monkeypatch, gate, pipeline=PipelineSettings(drain_timeout_seconds=3600))
+        with app_log(path) as logger:
+            write(logger, 0, 10)
+            boundary = path.stat().st_size
+            async with asyncio.timeout(GUARD):
+                running = asyncio.create_task(run.service.run())
+                transport = run.transport
+                await transport.wait_for(lambda: len(transport.answered_ids()) == 10)
+                write(logger, 10, 5)
+                await transport.wait_for(lambda: len(transport.sent_ids()) == 15)
+                assert gate.held >= 1
+                run.service.stop()
+                await run.reading_stopped.wait()
+                assert not running.done()  # draining: it would wait an hour for the engine
+                run.service.abort()
+                await running
+        assert len(transport.answered_ids()) == 10
+        assert run.events[-1] == "saved"
+        (final,) = run.saved[-1]
+        assert final.offset == boundary  # not past the undelivered records
+        (stored,) = PositionStore(tmp_path / "positions").load().files.values()
+        assert stored.offset == boundary
+
+    asyncio.run(main())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="Service.run on abort cancels only the Flow.close coroutine, not the senders it waits for: "
+    "they stay pending, holding batches, on a sink already closed",
+)
+def test_abort_leaves_no_task_of_the_service_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def main() -> None:
+        (tmp_path / "logs").mkdir()
+        path = tmp_path / "logs" / "app.log"
+        gate = Gate()  # the engine never answers
+        run = Run(tmp_path, monkeypatch, gate, pipeline=PipelineSettings(drain_timeout_seconds=3600))
+        with app_log(path) as logger:
+            write(logger, 0, 10)
+            async with asyncio.timeout(GUARD):
+                running = asyncio.create_task(run.service.run())
+                await gate.wait_held()
+                run.service.abort()
+                await running
+        assert run.transport.closed
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert left == []
+
+    asyncio.run(main())
