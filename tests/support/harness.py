@@ -1,7 +1,7 @@
 """Driving real processes for integration and chaos tests: the workload, logship, and checks.
 
-Everything here talks to real things: `../shared/workload/aichat_logger.py` writes through the
-real logging module, `logship run` runs as its own process and is signalled and killed for real,
+Everything here talks to real things: `bench/aichat_logger.py` writes through the real
+logging module, `logship run` runs as its own process and is signalled and killed for real,
 and the checks read the documents back from the real search engine.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-WORKLOAD = Path(os.environ.get("LOGSHIP_WORKLOAD", REPO.parent / "shared" / "workload" / "aichat_logger.py"))
+WORKLOAD = REPO / "bench" / "aichat_logger.py"
 SEQ = re.compile(r"seq=(\d+)")
 
 
