@@ -1,11 +1,18 @@
-"""Runs the real HttpServer on a free port and fetches from it (support.httpclient) in a thread."""
+"""Runs the real HttpServer on a free port and fetches from it (support.httpclient) in a thread.
+
+The server exposes the metrics of a freshly started process: ``logship.observe.metrics`` loaded
+once more into a registry of its own, so that counts left by other tests in this process (the
+sink tests dead-letter records, for one) never show, whatever the order the tests run in.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Callable, Sequence
 
 import pytest
+from prometheus_client import CollectorRegistry
 from support.httpclient import Response, get
 
 from logship.observe.health import HealthState
@@ -14,8 +21,18 @@ from logship.observe.server import HttpServer, HttpSettings
 Fetch = Callable[[HealthState, Sequence[str]], dict[str, Response]]
 
 
+def fresh_registry() -> CollectorRegistry:
+    """logship's metrics as a new process has them: every series created, every count zero."""
+    spec = importlib.util.find_spec("logship.observe.metrics")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)  # not put in sys.modules: logship keeps its own
+    spec.loader.exec_module(module)
+    registry: CollectorRegistry = module.REGISTRY
+    return registry
+
+
 async def _serve_and_fetch(health: HealthState, paths: Sequence[str]) -> dict[str, Response]:
-    server = HttpServer(HttpSettings(listen="127.0.0.1:0"), health)
+    server = HttpServer(HttpSettings(listen="127.0.0.1:0"), health, registry=fresh_registry())
     await server.start()
     try:
         answers = {}
