@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Throughput benchmark: write N records with the workload, replay them into a discarding endpoint.
+"""Throughput benchmark: write N records with aichat_logger.py, replay them into a discarding endpoint.
 
 Prints records/s, MiB/s, CPU seconds per million records and peak RSS of the logship process
 (from wait4's rusage of that process alone; the endpoint runs in its own process). The peer to
@@ -24,9 +24,7 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOAD = Path(
-    os.environ.get("LOGSHIP_WORKLOAD", HERE.parent.parent / "shared" / "workload" / "aichat_logger.py")
-)
+WORKLOAD = HERE / "aichat_logger.py"
 
 
 def free_port() -> int:

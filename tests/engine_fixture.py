@@ -8,36 +8,44 @@ Wired in by ``from engine_fixture import *`` in tests/conftest.py.
   on a free port with a fresh data directory, and stops it at session end.
 * ``SearchNode``: a dedicated node driven through ``scripts/search-node``, for outage
   tests: ``stop()`` it, wait, ``start()`` it again on the same port with the same data.
-* ``count``, ``search_all``, ``delete_indices``, ``refresh``, ``http_json``: helpers built
-  on ``urllib.request`` only, independent of the HTTP library logship uses.
+* ``index_prefix`` (fixture): an index prefix that belongs to one test alone (its name and a
+  random suffix); the test writes and counts only ``<prefix>-*``, and its indices are deleted
+  afterwards. So tests never see each other's documents, nor those of ``scripts/quickstart``
+  (``aichat-*``), whatever the order and whatever the day.
+* ``count``, ``search_all``, ``delete_indices``, ``refresh``: helpers built on the tests' one
+  HTTP client, ``support.httpclient`` (``http_json`` is re-exported from there).
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.httpclient import http_json
+
 __all__ = [
     "SearchNode",
     "count",
+    "delete_index_templates",
     "delete_indices",
     "free_port",
     "http_json",
+    "index_prefix",
     "refresh",
     "search_all",
     "search_engine",
+    "unique_prefix",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -169,34 +177,21 @@ def search_engine() -> Iterator[SearchNode]:
         node.cleanup()
 
 
-# ---------------------------------------------------------------- HTTP helpers
+def unique_prefix(name: str) -> str:
+    """An index prefix nobody else uses: ``name`` made index-safe, and a random suffix."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48].rstrip("-") or "test"
+    return f"{slug}-{secrets.token_hex(4)}"
 
 
-def http_json(
-    method: str, url: str, body: Any = None, *, ndjson: bool = False, timeout: float = 60.0
-) -> tuple[int, Any]:
-    """Send a request; return (status, decoded JSON or None). HTTP errors are returned, not raised.
+@pytest.fixture
+def index_prefix(request: pytest.FixtureRequest, search_engine: SearchNode) -> Iterator[str]:
+    """This test's own index prefix (see the module docstring); its indices go afterwards."""
+    prefix = unique_prefix(request.node.name)
+    yield prefix
+    delete_indices(search_engine.url, f"{prefix}-*")
 
-    ``body`` is JSON-encoded, or with ``ndjson=True`` must be a list of objects sent as NDJSON.
-    """
-    data: bytes | None = None
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        if ndjson:
-            data = "".join(json.dumps(line) + "\n" for line in body).encode()
-            headers["Content-Type"] = "application/x-ndjson"
-        else:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            status: int = resp.status
-            raw: bytes = resp.read()
-    except urllib.error.HTTPError as e:
-        with e:
-            status, raw = e.code, e.read()
-    return status, (json.loads(raw) if raw.strip() else None)
+
+# ---------------------------------------------------------------- engine API helpers
 
 
 def _ok(status: int, payload: Any, what: str) -> Any:
@@ -265,6 +260,19 @@ def search_all(url: str, index_pattern: str, page_size: int = 1000) -> list[dict
         if scroll_id:
             http_json("DELETE", f"{base}/_search/scroll", {"scroll_id": [scroll_id]})
     return docs
+
+
+def delete_index_templates(url: str, pattern: str) -> list[str]:
+    """Delete the composable index templates whose names match ``pattern``; return their names."""
+    base = url.rstrip("/")
+    status, payload = http_json("GET", f"{base}/_index_template/{_q(pattern)}")
+    if status == 404:
+        return []
+    names = sorted(t["name"] for t in _ok(status, payload, f"list templates {pattern}")["index_templates"])
+    for name in names:
+        status, answer = http_json("DELETE", f"{base}/_index_template/{urllib.parse.quote(name, safe='')}")
+        _ok(status, answer, f"delete template {name}")
+    return names
 
 
 def delete_indices(url: str, pattern: str) -> list[str]:

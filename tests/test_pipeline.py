@@ -18,16 +18,6 @@ from typing import Any
 
 import orjson
 import pytest
-from support.fakes import (
-    FakeTransport,
-    Gate,
-    Handler,
-    RecordingSink,
-    all_created,
-    bulk_items,
-    documents,
-    refused,
-)
 
 import logship.pipeline
 import logship.service
@@ -50,6 +40,17 @@ from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
 from logship.sources.tail.positions import FilePosition, PositionStore
 from logship.sources.tail.source import TailSource
+
+from support.fakes import (
+    FakeTransport,
+    Gate,
+    Handler,
+    RecordingSink,
+    all_created,
+    bulk_items,
+    documents,
+    refused,
+)
 
 GUARD = 30.0
 BACKEND_FORMAT = (

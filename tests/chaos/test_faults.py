@@ -7,9 +7,10 @@ to reject items on demand. Each scenario prints one line
 
     [scenario] written=… found=… duplicates=… missing=… malformed=… seconds=…
 
-and asserts against the documents read back from the engine. Each scenario writes into its own
-index prefix (``chaos-<name>``). Scenarios 6 and 7 are marked ``opensearch``: they also run, unchanged,
-against OpenSearch (``LOGSHIP_TEST_ENGINE=opensearch``).
+and asserts against the documents read back from the engine. Each scenario runs on its own rig
+(``support.rig``, the ``make_rig`` fixture) with its own index prefix (``chaos-<name>-<random>``).
+Scenarios 6 and 7 are marked ``opensearch``: they also run, unchanged, against OpenSearch
+(``LOGSHIP_TEST_ENGINE=opensearch``).
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine_fixture import count, delete_indices, search_all
+from engine_fixture import delete_indices, http_json
 from support.faultproxy import FaultProxy
-from support.harness import SEQ, Logship, check_documents, free_port, toml_config, wait_until, write_logs
+from support.harness import SEQ, check_documents, wait_until, write_logs
+from support.rig import MakeRig, Rig
 
 pytestmark = pytest.mark.chaos
 
@@ -39,20 +38,6 @@ MiB = 1024 * 1024
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return int(r.status), json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return int(e.code), json.loads(e.read() or b"null")
-
-
-def _documents(url: str, pattern: str) -> list[dict[str, Any]]:
-    return search_all(url, pattern)
 
 
 def _src(doc: dict[str, Any]) -> dict[str, Any]:
@@ -64,97 +49,6 @@ def _src(doc: dict[str, Any]) -> dict[str, Any]:
 def _seq_of(doc: dict[str, Any]) -> int | None:
     match = SEQ.search(str(_src(doc).get("message", "")))
     return int(match.group(1)) if match else None
-
-
-def _set(config: Path, section: str, *lines: str) -> None:
-    """Add ``lines`` at the top of ``[section]`` of a harness-written config (toml_config's own
-    ``extra`` can only add new tables).
-
-    The file is replaced atomically, as configuration management does: a reload signalled
-    while it is being written must never read half a file.
-    """
-    text = config.read_text()
-    header = f"[{section}]\n"
-    if header in text:
-        text = text.replace(header, header + "".join(f"{line}\n" for line in lines), 1)
-    else:
-        text += header + "".join(f"{line}\n" for line in lines)
-    _write_atomically(config, text)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-@dataclass
-class Rig:
-    """One scenario's directories, configuration and logship process."""
-
-    logs: Path
-    state: Path
-    config: Path
-    ship: Logship
-    prefix: str
-    engine_url: str
-
-    @property
-    def pattern(self) -> str:
-        return f"{self.prefix}-*"
-
-    @property
-    def dead_letter(self) -> Path:
-        return self.state / "dead-letter.ndjson"
-
-    def write_config(
-        self, es_url: str, patterns: Iterable[str] = ("*.log",), **sections: Iterable[str]
-    ) -> None:
-        draft = self.config.with_name(self.config.name + ".draft")
-        toml_config(
-            draft,
-            logs=self.logs,
-            state=self.state,
-            es_url=es_url,
-            http_port=self.ship.http_port,
-            patterns=tuple(patterns),
-            index_prefix=self.prefix,
-        )
-        for section, lines in sections.items():
-            _set(draft, section, *lines)
-        _write_atomically(self.config, draft.read_text())
-
-    def count(self) -> int:
-        return count(self.engine_url, self.pattern)
-
-    def documents(self) -> list[dict[str, Any]]:
-        return _documents(self.engine_url, self.pattern)
-
-
-def _rig(
-    tmp_path: Path,
-    engine_url: str,
-    name: str,
-    es_url: str | None = None,
-    patterns: Iterable[str] = ("*.log",),
-    **sections: Iterable[str],
-) -> Rig:
-    logs, state = tmp_path / "logs", tmp_path / "state"
-    logs.mkdir()
-    state.mkdir()
-    prefix = f"chaos-{name}"
-    delete_indices(engine_url, f"{prefix}-*")
-    ship = Logship(config=tmp_path / "logship.toml", http_port=free_port(), log_path=tmp_path / "logship.log")
-    rig = Rig(logs, state, tmp_path / "logship.toml", ship, prefix, engine_url)
-    rig.write_config(es_url or engine_url, patterns, **sections)
-    return rig
-
-
-def _stop(rig: Rig) -> None:
-    """Stop logship if a failed assertion left it running."""
-    proc = rig.ship.proc
-    if proc is not None and proc.poll() is None:
-        rig.ship.kill()
 
 
 def _now() -> str:
@@ -184,13 +78,13 @@ def _append(path: Path, data: bytes) -> None:
 
 
 @pytest.mark.opensearch
-def test_item_level_rejections_and_bursts(tmp_path: Path, search_engine: Any) -> None:
+def test_item_level_rejections_and_bursts(make_rig: MakeRig, search_engine: Any) -> None:
     """~20 % of the bulk items answered 429, plus whole-request 429 and 503 bursts: every record
     still arrives exactly once, retried item by item."""
     started = time.monotonic()
     url = search_engine.url
     with FaultProxy(url, item_reject_ratio=0.2) as proxy:
-        rig = _rig(tmp_path, url, "rejected", es_url=proxy.url, batch=["max_documents = 1000"])
+        rig = make_rig("rejected", es_url=proxy.url, overrides={"batch": {"max_documents": 1000}})
         try:
             write_logs(rig.logs, 6000)
             proxy.burst(429, 3)
@@ -207,7 +101,7 @@ def test_item_level_rejections_and_bursts(tmp_path: Path, search_engine: Any) ->
             metrics = rig.ship.metrics()
             code = rig.ship.stop()
         finally:
-            _stop(rig)
+            rig.kill_if_running()
         stats = proxy.stats()
     delivery = check_documents(rig.documents(), range(12000))
     print("\n" + delivery.report("item-429", time.monotonic() - started), stats)
@@ -245,16 +139,16 @@ def _replay(rig: Rig, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.opensearch
-def test_mapping_conflicts_dead_letter_and_replay(tmp_path: Path, search_engine: Any) -> None:
+def test_mapping_conflicts_dead_letter_and_replay(make_rig: MakeRig, search_engine: Any) -> None:
     """Records whose `line` does not fit the template's integer mapping are dead-lettered with the
     engine's reason while the rest is indexed. A replay before the fix rejects each once more and
     ends; once the mapping is fixed, `logship replay --dead-letter` delivers them exactly once,
     and a second replay adds nothing."""
     started = time.monotonic()
     url = search_engine.url
-    rig = _rig(tmp_path, url, "mapping")
+    rig = make_rig("mapping")
     template = f"{rig.prefix}-test"
-    status, answer = _http(
+    status, answer = http_json(
         "PUT",
         f"{url}/_index_template/{template}",
         {
@@ -296,7 +190,7 @@ def test_mapping_conflicts_dead_letter_and_replay(tmp_path: Path, search_engine:
         metrics = rig.ship.metrics()
         assert rig.ship.stop() == 0, rig.ship.log_tail()
     finally:
-        _stop(rig)
+        rig.kill_if_running()
 
     delivery = check_documents(rig.documents(), range(3000))
     print("\n" + delivery.report("mapping-before-replay", time.monotonic() - started))
@@ -324,7 +218,7 @@ def test_mapping_conflicts_dead_letter_and_replay(tmp_path: Path, search_engine:
     assert len(rig.dead_letter.read_bytes().splitlines()) == 2 * len(clashing)
 
     # The fix: drop the clashing template and the (empty) old-day index, then replay.
-    assert _http("DELETE", f"{url}/_index_template/{template}")[0] == 200
+    assert http_json("DELETE", f"{url}/_index_template/{template}")[0] == 200
     delete_indices(url, old_index)
     size = rig.dead_letter.stat().st_size
     first = _replay(rig)
@@ -350,13 +244,12 @@ def test_mapping_conflicts_dead_letter_and_replay(tmp_path: Path, search_engine:
 # -- 10. SIGHUP ---------------------------------------------------------------------------------
 
 
-def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) -> None:
+def test_sighup_reload_and_refused_reload(make_rig: MakeRig) -> None:
     """A reload that adds `*.txt` while app.log is being written loses and duplicates nothing and
     ships the new file; an invalid configuration is refused with its reason and the running one
     keeps shipping."""
     started = time.monotonic()
-    url = search_engine.url
-    rig = _rig(tmp_path, url, "reload")
+    rig = make_rig("reload")
     # Positions are written often, so that reloads meet a write in progress.
     rig.ship.env = {"LOGSHIP_PIPELINE__POSITIONS_FLUSH_SECONDS": "0.01"}
     try:
@@ -366,7 +259,7 @@ def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) ->
         writer = write_logs(rig.logs, 4000, start_seq=2000, rate=1000, background=True)
         assert writer is not None
         time.sleep(1.0)
-        rig.write_config(url, ("*.log", "*.txt"))
+        rig.write_config(patterns=("*.log", "*.txt"))
         rig.ship.signal(signal.SIGHUP)
         wait_until(
             lambda: any(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records()),
@@ -385,7 +278,7 @@ def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) ->
             what="the further reloads",
         )
 
-        _set(rig.config, "tail", 'read_from = "middle"')
+        rig.write_config(overrides={"tail": {"read_from": "middle"}})
         rig.ship.signal(signal.SIGHUP)
 
         def refused() -> list[dict[str, Any]]:
@@ -403,7 +296,7 @@ def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) ->
         time.sleep(1)
         code = rig.ship.stop()
     finally:
-        _stop(rig)
+        rig.kill_if_running()
     delivery = check_documents(rig.documents(), expected)
     print("\n" + delivery.report("sighup", time.monotonic() - started))
     assert code == 0, rig.ship.log_tail()
@@ -416,7 +309,7 @@ def test_sighup_reload_and_refused_reload(tmp_path: Path, search_engine: Any) ->
     assert not errors, errors[:3]  # e.g. two position writers racing across a reload
 
 
-def test_sigterm_while_a_reload_drains(tmp_path: Path, search_engine: Any) -> None:
+def test_sigterm_while_a_reload_drains(make_rig: MakeRig, search_engine: Any) -> None:
     """SIGTERM arriving while a reload waits for the old configuration's batches (the engine
     answers 503) stops logship, exit 0, instead of starting the new configuration; what was not
     delivered is read again at the next start, exactly once."""
@@ -424,7 +317,7 @@ def test_sigterm_while_a_reload_drains(tmp_path: Path, search_engine: Any) -> No
     url = search_engine.url
     with FaultProxy(url) as proxy:
         proxy.burst(503, 1_000_000)  # the engine is unavailable until further notice
-        rig = _rig(tmp_path, url, "reload-term", es_url=proxy.url)
+        rig = make_rig("reload-term", es_url=proxy.url)
         rig.ship.env = {"LOGSHIP_PIPELINE__DRAIN_TIMEOUT_SECONDS": "3"}
         try:
             write_logs(rig.logs, 1000)
@@ -446,15 +339,15 @@ def test_sigterm_while_a_reload_drains(tmp_path: Path, search_engine: Any) -> No
             assert code == 0, rig.ship.log_tail()
             assert not any(r.get("message") == "Configuration reloaded" for r in rig.ship.log_records())
         finally:
-            _stop(rig)
-    rig.write_config(url)  # the engine directly, from now on
+            rig.kill_if_running()
+    rig.write_config(es_url=url)  # the engine directly, from now on
     try:
         rig.ship.start()
         wait_until(lambda: rig.count() >= 1000, 60, what="1000 documents")
         time.sleep(1)
         assert rig.ship.stop() == 0, rig.ship.log_tail()
     finally:
-        _stop(rig)
+        rig.kill_if_running()
     delivery = check_documents(rig.documents(), range(1000))
     print("\n" + delivery.report("sigterm-during-reload", time.monotonic() - started))
     delivery.assert_exactly_once()
@@ -463,13 +356,12 @@ def test_sigterm_while_a_reload_drains(tmp_path: Path, search_engine: Any) -> No
 # -- 11. bad input --------------------------------------------------------------------------------
 
 
-def test_bad_input(tmp_path: Path, search_engine: Any) -> None:
+def test_bad_input(make_rig: MakeRig) -> None:
     """Invalid UTF-8, NUL bytes, a 20 MB line, a line that never ends, an empty file, JSON that is
     an array or a number: nothing crashes or blocks, each record is shipped and tagged, and the
     records after them still arrive."""
     started = time.monotonic()
-    url = search_engine.url
-    rig = _rig(tmp_path, url, "badinput")
+    rig = make_rig("badinput")
     max_line = 1 * MiB  # the default `tail.max_line_bytes`
     logs = rig.logs
     mixed, endless = logs / "mixed.log", logs / "endless.log"
@@ -514,7 +406,7 @@ def test_bad_input(tmp_path: Path, search_engine: Any) -> None:
         time.sleep(1)
         code = rig.ship.stop()
     finally:
-        _stop(rig)
+        rig.kill_if_running()
     docs = rig.documents()
     expected = [*expected_before, *range(1000, 1300), *range(40_000, 40_020), 10_007, *range(20_200, 20_210)]
     with_seq = [d for d in docs if _seq_of(d) is not None]

@@ -7,8 +7,9 @@ the documents are read back from a real search engine. Each scenario prints one 
 
     [scenario] written=… found=… duplicates=… missing=… malformed=… seconds=…
 
-and asserts that every record written arrived exactly once. Each scenario writes into its own
-index prefix (``chaos-<name>``), so scenarios never see each other's documents.
+and asserts that every record written arrived exactly once. Each scenario runs on its own rig
+(``support.rig``, the ``make_rig`` fixture) with its own index prefix (``chaos-<name>-<random>``),
+so scenarios never see each other's documents.
 """
 
 from __future__ import annotations
@@ -17,161 +18,15 @@ import json
 import os
 import random
 import time
-import tomllib
-from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from engine_fixture import SearchNode, count, delete_indices, search_all
-from support.harness import Delivery, Logship, check_documents, free_port, toml_config, wait_until, write_logs
+from engine_fixture import SearchNode, free_port
+from support.harness import wait_until, write_logs
+from support.rig import MakeRig
 
 KILL_SEED = int(os.environ.get("LOGSHIP_CHAOS_SEED", "0")) or random.randrange(1, 1 << 30)
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _write_toml(path: Path, data: dict[str, Any]) -> None:
-    lines: list[str] = []
-
-    def table(prefix: str, body: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in body.items() if not isinstance(v, dict)}
-        if prefix:
-            lines.append(f"[{prefix}]")
-        lines.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in scalars.items())
-        for k, v in body.items():
-            if isinstance(v, dict):
-                table(f"{prefix}.{k}" if prefix else k, v)
-
-    table("", data)
-    path.write_text("\n".join(lines) + "\n")
-
-
-class Scenario:
-    """One scenario's directories, configuration, logship process and final check."""
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        url: str,
-        name: str,
-        overrides: dict[str, dict[str, Any]] | None = None,
-        patterns: Iterable[str] = ("*.log",),
-    ) -> None:
-        self.name = name
-        self.url = url
-        self.prefix = f"chaos-{name}"
-        self.logs = tmp_path / "logs"
-        self.state = tmp_path / "state"
-        self.logs.mkdir()
-        self.state.mkdir()
-        self.http_port = free_port()
-        self.config = tmp_path / "logship.toml"
-        toml_config(
-            self.config,
-            logs=self.logs,
-            state=self.state,
-            es_url=url,
-            http_port=self.http_port,
-            patterns=patterns,
-        )
-        data = tomllib.loads(self.config.read_text())
-        data["elasticsearch"]["index_prefix"] = self.prefix
-        data.setdefault("pipeline", {})["drain_timeout_seconds"] = 20.0
-        for section, values in (overrides or {}).items():
-            data.setdefault(section, {}).update(values)
-        _write_toml(self.config, data)
-        self.positions = self.state / "positions" / "positions.json"
-        delete_indices(url, f"{self.prefix}-*")  # what an earlier run of this scenario left
-        self.logship = Logship(self.config, self.http_port, tmp_path / "logship.log")
-        self.started = time.monotonic()
-        self.final_metrics: dict[str, float] = {}
-
-    def start(self) -> Logship:
-        return self.logship.start()
-
-    def stop(self) -> None:
-        code = self.logship.stop(timeout=60)
-        assert code == 0, f"logship exited with {code} on SIGTERM:\n{self.logship.log_tail()}"
-
-    def running(self) -> bool:
-        return self.logship.proc is not None and self.logship.proc.poll() is None
-
-    def count(self) -> int:
-        """Documents in this scenario's indices; 0 while the engine cannot answer (shards recovering)."""
-        try:
-            return count(self.url, f"{self.prefix}-*")
-        except (RuntimeError, OSError):
-            return 0
-
-    def wait_for(self, n: int, timeout: float) -> bool:
-        """Wait until the engine holds at least ``n`` documents and logship has nothing in flight."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.count() >= n:
-                if not self.running():
-                    return True
-                m = self.logship.metrics()
-                lag = sum(v for k, v in m.items() if k.startswith("logship_file_lag_bytes"))
-                if m.get("logship_inflight_bytes", 1) == 0 and lag == 0:
-                    return True
-            time.sleep(0.5)
-        return False
-
-    def finish(self, expected: Iterable[int], timeout: float = 90, lost_bytes: int = 0) -> Delivery:
-        """Wait (bounded) for delivery, stop logship, compare the engine with ``expected``; print the line."""
-        seqs = set(expected)
-        delivered = self.wait_for(len(seqs), timeout)
-        if self.running():
-            self.final_metrics = self.logship.metrics()
-            self.stop()
-        result = check_documents(search_all(self.url, f"{self.prefix}-*"), seqs)
-        print("\n" + result.report(self.name, time.monotonic() - self.started), flush=True)
-        if not delivered:
-            print(
-                f"[{self.name}] delivery did not complete within {timeout:.0f} s; logship log tail:\n"
-                f"{self.logship.log_tail()}"
-            )
-        result.assert_exactly_once()
-        lost = self.final_metrics.get("logship_lost_bytes_total", 0.0)
-        assert lost == lost_bytes, (
-            f"logship counted {lost:.0f} lost bytes, expected {lost_bytes}:\n{self.logship.log_tail()}"
-        )
-        return result
-
-    def errors(self) -> list[dict[str, Any]]:
-        return [r for r in self.logship.log_records() if r.get("level") in ("ERROR", "CRITICAL")]
-
-
-@pytest.fixture
-def scenario(tmp_path: Path, search_engine: Any) -> Iterator[Any]:
-    made: list[Scenario] = []
-
-    def make(
-        name: str, overrides: dict[str, dict[str, Any]] | None = None, url: str | None = None
-    ) -> Scenario:
-        s = Scenario(tmp_path, url or search_engine.url, name, overrides)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        if s.running():
-            s.logship.kill()
 
 
 # -- 1. rotation by rename at a high rate -----------------------------------------------------
@@ -179,8 +34,8 @@ def scenario(tmp_path: Path, search_engine: Any) -> Iterator[Any]:
 
 @pytest.mark.chaos
 @pytest.mark.opensearch
-def test_rename_rotation_at_high_rate(scenario: Any) -> None:
-    s = scenario("rename-rotation")
+def test_rename_rotation_at_high_rate(make_rig: MakeRig) -> None:
+    s = make_rig("rename-rotation")
     s.start()
     write_logs(s.logs, 60_000, rate=20_000, max_bytes=1_000_000, backup_count=5)
     rotated = sorted(p.name for p in s.logs.iterdir())
@@ -192,8 +47,8 @@ def test_rename_rotation_at_high_rate(scenario: Any) -> None:
 
 
 @pytest.mark.chaos
-def test_copytruncate_rotation(scenario: Any) -> None:
-    s = scenario("copytruncate")
+def test_copytruncate_rotation(make_rig: MakeRig) -> None:
+    s = make_rig("copytruncate")
     s.start()
     write_logs(s.logs, 60_000, rate=20_000, copytruncate_bytes=1_000_000, backup_count=5)
     assert (s.logs / "app.log.4").exists(), (
@@ -206,8 +61,8 @@ def test_copytruncate_rotation(scenario: Any) -> None:
 
 
 @pytest.mark.chaos
-def test_two_rotations_while_stopped(scenario: Any) -> None:
-    s = scenario("stopped-rotations")
+def test_two_rotations_while_stopped(make_rig: MakeRig) -> None:
+    s = make_rig("stopped-rotations")
     write_logs(s.logs, 500, max_bytes=0)
     # Files of twice what was written first: the known file takes about as much again before it
     # rotates, the next file about 1000 records, and the current one the last 500 or so.
@@ -234,9 +89,9 @@ def test_two_rotations_while_stopped(scenario: Any) -> None:
 
 @pytest.mark.chaos
 @pytest.mark.opensearch
-def test_kill_9_at_random_moments(scenario: Any) -> None:
+def test_kill_9_at_random_moments(make_rig: MakeRig) -> None:
     rng = random.Random(KILL_SEED)
-    s = scenario("kill-9")
+    s = make_rig("kill-9")
     total = 60_000
     # Enough backups that rotation never deletes a file while logship is down: that loss would be
     # the application's doing (and is covered by test_deleted_backlog_is_counted_as_lost).
@@ -248,7 +103,7 @@ def test_kill_9_at_random_moments(scenario: Any) -> None:
         for _ in range(4):
             # The first kill comes before the first periodic position write (1 s).
             time.sleep(rng.uniform(0.3, 0.9) if kills == 0 else rng.uniform(0.3, 2.0))
-            s.logship.kill()
+            s.ship.kill()
             kills += 1
             if s.positions.exists():  # kept for the post-mortem of a failure
                 s.positions.with_name(f"positions.json.kill-{kills}").write_bytes(s.positions.read_bytes())
@@ -268,15 +123,15 @@ def test_kill_9_at_random_moments(scenario: Any) -> None:
 
 
 @pytest.mark.chaos
-def test_engine_outage(tmp_path: Path, scenario: Any) -> None:
+def test_engine_outage(tmp_path: Path, make_rig: MakeRig) -> None:
     node = SearchNode(data_dir=tmp_path / "node")
     node.start()
     try:
         limit = 4 * 1024 * 1024
-        s = scenario(
+        s = make_rig(
             "engine-outage",
-            {"delivery": {"max_inflight_bytes": limit}, "http": {"engine_timeout_seconds": 5.0}},
-            url=node.url,
+            engine_url=node.url,
+            overrides={"delivery": {"max_inflight_bytes": limit}, "http": {"engine_timeout_seconds": 5.0}},
         )
         total = 80_000
         workload = write_logs(
@@ -291,11 +146,11 @@ def test_engine_outage(tmp_path: Path, scenario: Any) -> None:
             peak = 0.0
             statuses: list[tuple[float, int]] = []
             while time.monotonic() < outage_end:
-                m = s.logship.metrics()
+                m = s.ship.metrics()
                 peak = max(peak, m.get("logship_inflight_bytes", 0.0))
-                statuses.append((30 - (outage_end - time.monotonic()), s.logship.get("/health/detailed")[0]))
+                statuses.append((30 - (outage_end - time.monotonic()), s.ship.get("/health/detailed").status))
                 time.sleep(0.5)
-            paused = s.logship.metric("logship_backpressure_seconds_total")
+            paused = s.ship.metric("logship_backpressure_seconds_total")
             node.start()
             _, err = workload.communicate(timeout=120)
             assert workload.returncode == 0, err.decode()
@@ -312,7 +167,7 @@ def test_engine_outage(tmp_path: Path, scenario: Any) -> None:
         late = [code for at, code in statuses if at > 8]
         assert late and all(code == 503 for code in late), f"/health/detailed during the outage: {statuses}"
         wait_until(
-            lambda: s.logship.get("/health/detailed")[0] == 200,
+            lambda: s.ship.get("/health/detailed").status == 200,
             60,
             what="/health/detailed 200 after the outage",
         )
@@ -325,8 +180,8 @@ def test_engine_outage(tmp_path: Path, scenario: Any) -> None:
 
 
 @pytest.mark.chaos
-def test_damaged_position_file(scenario: Any) -> None:
-    s = scenario("bad-positions")
+def test_damaged_position_file(make_rig: MakeRig) -> None:
+    s = make_rig("bad-positions")
     write_logs(s.logs, 3_000, max_bytes=0)
     s.start()
     assert s.wait_for(3_000, 30)
@@ -339,7 +194,7 @@ def test_damaged_position_file(scenario: Any) -> None:
     assert s.wait_for(5_000, 30)
     s.stop()
     logged = [r for r in s.errors() if "positions.json" in json.dumps(r)]
-    assert logged, f"no ERROR log line names the damaged position file:\n{s.logship.log_tail()}"
+    assert logged, f"no ERROR log line names the damaged position file:\n{s.ship.log_tail()}"
     # 2. Garbage in both the store and its previous copy: everything is read again, and the engine
     # recognises the records it already holds by their ids.
     write_logs(s.logs, 1_000, start_seq=5_000, max_bytes=0, seed=3)
@@ -351,7 +206,7 @@ def test_damaged_position_file(scenario: Any) -> None:
     s.finish(range(6_000))
     new_errors = s.errors()[before:]
     assert any("positions.json" in json.dumps(r) for r in new_errors), (
-        f"no ERROR log line names the damaged position file:\n{s.logship.log_tail()}"
+        f"no ERROR log line names the damaged position file:\n{s.ship.log_tail()}"
     )
     present = s.final_metrics.get('logship_records_total{outcome="already_present"}', 0.0)
     print(f"[{s.name}] re-read after losing both stores: already_present={present:.0f}")
@@ -362,8 +217,8 @@ def test_damaged_position_file(scenario: Any) -> None:
 
 
 @pytest.mark.chaos
-def test_inode_reuse_reads_new_file_from_start(tmp_path: Path, scenario: Any) -> None:
-    s = scenario("inode-reuse")
+def test_inode_reuse_reads_new_file_from_start(tmp_path: Path, make_rig: MakeRig) -> None:
+    s = make_rig("inode-reuse")
     path = s.logs / "app.log"
     write_logs(s.logs, 300, max_bytes=0)
     s.start()
@@ -406,8 +261,8 @@ def test_inode_reuse_reads_new_file_from_start(tmp_path: Path, scenario: Any) ->
 
 
 @pytest.mark.chaos
-def test_file_shorter_than_fingerprint(scenario: Any) -> None:
-    s = scenario("short-file")
+def test_file_shorter_than_fingerprint(make_rig: MakeRig) -> None:
+    s = make_rig("short-file")
     s.start()
     now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     line = json.dumps({"timestamp": now, "message": "seq=1 tiny"}) + "\n"
@@ -418,40 +273,36 @@ def test_file_shorter_than_fingerprint(scenario: Any) -> None:
 
 
 @pytest.mark.chaos
-def test_deleted_backlog_is_counted_as_lost(tmp_path: Path, scenario: Any) -> None:
-    s = scenario("deleted-backlog")
+def test_deleted_backlog_is_counted_as_lost(tmp_path: Path, make_rig: MakeRig) -> None:
+    s = make_rig("deleted-backlog")
     write_logs(s.logs, 1_000, max_bytes=0)
     s.start()
     assert s.wait_for(1_000, 30)
     s.stop()
     # Run against an engine that is not there, with a short drain: a new file is read but not
     # delivered, and its undelivered bytes are what the position store remembers.
-    good = s.config.read_text()
     dead = f"http://127.0.0.1:{free_port()}"
-    s.config.write_text(good.replace(s.url, dead))
-    data = tomllib.loads(s.config.read_text())
-    data["pipeline"]["drain_timeout_seconds"] = 1.0
-    _write_toml(s.config, data)
+    s.write_config(es_url=dead, overrides={"pipeline": {"drain_timeout_seconds": 1.0}})
     write_logs(s.logs, 400, start_seq=50_000, max_bytes=0, file="doomed.log", seed=5)
     doomed = s.logs / "doomed.log"
     size = doomed.stat().st_size
     s.start()
-    wait_until(lambda: s.logship.metric("logship_inflight_bytes") > 0, 30, what="doomed.log read")
+    wait_until(lambda: s.ship.metric("logship_inflight_bytes") > 0, 30, what="doomed.log read")
     s.stop()
     stored = json.loads(s.positions.read_bytes())
     entry = next(f for f in stored["files"] if f["path"] == str(doomed))
     undelivered = entry["size"] - entry["offset"]
     assert undelivered == size, entry
     doomed.unlink()
-    s.config.write_text(good)
+    s.write_config(es_url=s.engine_url)  # the engine again, and the usual drain timeout
     before = len(s.errors())
     s.start()
-    wait_until(lambda: s.logship.metric("logship_lost_bytes_total") > 0, 30, what="lost bytes counted")
-    lost = s.logship.metric("logship_lost_bytes_total")
+    wait_until(lambda: s.ship.metric("logship_lost_bytes_total") > 0, 30, what="lost bytes counted")
+    lost = s.ship.metric("logship_lost_bytes_total")
     print(f"\n[{s.name}] lost_bytes_total={lost:.0f} (undelivered {undelivered})")
     assert lost == undelivered
     said = [r for r in s.errors()[before:] if r.get("file") == str(doomed)]
     assert said and said[0].get("lost_bytes") == undelivered, (
-        f"no ERROR log line about the deleted file:\n{s.logship.log_tail()}"
+        f"no ERROR log line about the deleted file:\n{s.ship.log_tail()}"
     )
     s.finish(range(1_000), lost_bytes=undelivered)

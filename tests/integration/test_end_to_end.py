@@ -1,33 +1,37 @@
-"""The end-to-end path against the real engine: workload -> `logship run` -> aichat-YYYY.MM.DD."""
+"""The end-to-end path against the real engine: workload -> `logship run` -> <prefix>-YYYY.MM.DD.
+
+Each test ships under its own index prefix (the ``index_prefix`` fixture) and reads back only that.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine_fixture import count, delete_indices, search_all
-from support.harness import Logship, check_documents, free_port, toml_config, wait_until, write_logs
+from engine_fixture import count, free_port, http_json, search_all
+from support.harness import Logship, check_documents, toml_config, wait_until, write_logs
 
 pytestmark = [pytest.mark.integration, pytest.mark.opensearch]
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.loads(r.read())
-
-
-def test_workload_lands_in_daily_indices_exactly_once(search_engine: Any, tmp_path: Path) -> None:
+def test_workload_lands_in_daily_indices_exactly_once(
+    search_engine: Any, index_prefix: str, tmp_path: Path
+) -> None:
     url = search_engine.url
-    delete_indices(url, "aichat-*")
+    mine = f"{index_prefix}-*"
     logs, state = tmp_path / "logs", tmp_path / "state"
     port = free_port()
-    cfg = toml_config(tmp_path / "c.toml", logs=logs, state=state, es_url=url, http_port=port)
+    cfg = toml_config(
+        tmp_path / "c.toml", logs=logs, state=state, es_url=url, http_port=port, index_prefix=index_prefix
+    )
     started = time.monotonic()
     proc = Logship(cfg, port, tmp_path / "logship.log").start()
     try:
@@ -40,13 +44,13 @@ def test_workload_lands_in_daily_indices_exactly_once(search_engine: Any, tmp_pa
             traceback_every=250,
             quote_every=100,
         )
-        wait_until(lambda: count(url, "aichat-*") >= 20_000, 120, what="20,000 documents")
+        wait_until(lambda: count(url, mine) >= 20_000, 120, what="20,000 documents")
         time.sleep(1)  # anything extra would show up now
         metrics = proc.metrics()
-        status, body = proc.get("/health/detailed")
+        health = proc.get("/health/detailed")
     finally:
         assert proc.stop() == 0, proc.log_tail()
-    docs = search_all(url, "aichat-*")
+    docs = search_all(url, mine)
     delivery = check_documents(docs, range(20_000))
     print(delivery.report("end-to-end", time.monotonic() - started))
     delivery.assert_exactly_once()
@@ -58,11 +62,11 @@ def test_workload_lands_in_daily_indices_exactly_once(search_engine: Any, tmp_pa
     quoted = sum(1 for seq in range(20_000) if seq % 100 == 99 and seq % 250 != 249)
     assert metrics['logship_parse_failures_total{reason="recovered_by_pattern"}'] == quoted
     assert metrics['logship_records_total{outcome="dead_lettered"}'] == 0
-    assert status == 200 and json.loads(body)["status"] == "healthy"
+    assert health.status == 200 and json.loads(health.body)["status"] == "healthy"
     for d in docs:
         src = d
-        assert re.fullmatch(r"aichat-\d{4}\.\d{2}\.\d{2}", d["_index"])
-        assert d["_index"] == "aichat-" + src["@timestamp"][:10].replace("-", ".")
+        assert re.fullmatch(re.escape(index_prefix) + r"-\d{4}\.\d{2}\.\d{2}", d["_index"])
+        assert d["_index"] == f"{index_prefix}-" + src["@timestamp"][:10].replace("-", ".")
         assert (src["hostname"], src["environment"], src["service"]) == (
             "test-host",
             "test",
@@ -74,17 +78,15 @@ def test_workload_lands_in_daily_indices_exactly_once(search_engine: Any, tmp_pa
     assert recovered and all('"' in r["message"] for r in recovered)
 
     index = docs[0]["_index"]
-    mapping = get_json(f"{url}/{index}/_mapping")[index]["mappings"]["properties"]
+    status, answer = http_json("GET", f"{url}/{index}/_mapping", timeout=30)
+    assert status == 200, answer
+    mapping = answer[index]["mappings"]["properties"]
     assert mapping["@timestamp"]["type"] == "date"
 
 
-def test_replay_of_a_shipped_file_adds_nothing(search_engine: Any, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_replay_of_a_shipped_file_adds_nothing(search_engine: Any, index_prefix: str, tmp_path: Path) -> None:
     url = search_engine.url
-    prefix = "it-replay"
-    delete_indices(url, f"{prefix}-*")
+    prefix = index_prefix
     logs = tmp_path / "logs"
     write_logs(logs, 3_000, traceback_every=100)
     cfg = toml_config(
@@ -114,14 +116,9 @@ def test_replay_of_a_shipped_file_adds_nothing(search_engine: Any, tmp_path: Pat
     delivery.assert_exactly_once()
 
 
-def test_gzip_bodies_are_accepted(search_engine: Any, tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
+def test_gzip_bodies_are_accepted(search_engine: Any, index_prefix: str, tmp_path: Path) -> None:
     url = search_engine.url
-    prefix = "it-gzip"
-    delete_indices(url, f"{prefix}-*")
+    prefix = index_prefix
     logs = tmp_path / "logs"
     write_logs(logs, 2_000)
     cfg = toml_config(

@@ -245,7 +245,7 @@ class FaultProxy:
             status, headers, payload = await self._forward(request, body)
             return web.Response(status=status, headers=headers, body=payload)
         started = time.monotonic()
-        forward = [item for item, no in zip(items, rejected) if not no]
+        forward = [item for item, no in zip(items, rejected, strict=True) if not no]
         answers: list[dict[str, Any]] = []
         took = 0
         if forward:
@@ -263,7 +263,7 @@ class FaultProxy:
         self._count(items_forwarded=len(forward), items_rejected=len(items) - len(forward))
         merged: list[dict[str, Any]] = []
         answered = iter(answers)
-        for item, no in zip(items, rejected):
+        for item, no in zip(items, rejected, strict=True):
             if no:
                 action, meta = _action_of(item[0])
                 merged.append(

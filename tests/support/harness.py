@@ -1,7 +1,7 @@
 """Driving real processes for integration and chaos tests: the workload, logship, and checks.
 
-Everything here talks to real things: `../shared/workload/aichat_logger.py` writes through the
-real logging module, `logship run` runs as its own process and is signalled and killed for real,
+Everything here talks to real things: `bench/aichat_logger.py` writes through the real
+logging module, `logship run` runs as its own process and is signalled and killed for real,
 and the checks read the documents back from the real search engine.
 """
 
@@ -10,22 +10,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine_fixture import free_port as free_port  # re-exported for the tests
+# free_port is re-exported for the tests that import it from here.
+from engine_fixture import free_port as free_port
+from support.httpclient import Response, get
 
 REPO = Path(__file__).resolve().parents[2]
-WORKLOAD = Path(os.environ.get("LOGSHIP_WORKLOAD", REPO.parent / "shared" / "workload" / "aichat_logger.py"))
+WORKLOAD = REPO / "bench" / "aichat_logger.py"
 SEQ = re.compile(r"seq=(\d+)")
 
 
@@ -86,37 +86,51 @@ def toml_config(
     state: Path,
     es_url: str,
     http_port: int,
-    extra: str = "",
+    index_prefix: str,
     patterns: Iterable[str] = ("*.log",),
-    index_prefix: str = "aichat",
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write a logship configuration for a test, with fast timings."""
-    globs = ", ".join(json.dumps(str(logs / p)) for p in patterns)
-    path.write_text(f"""
-[tail]
-paths = [{globs}]
-positions_dir = {json.dumps(str(state / "positions"))}
-scan_interval_seconds = 1.0
-close_inactive_seconds = 2.0
-[dead_letter]
-path = {json.dumps(str(state / "dead-letter.ndjson"))}
-[elasticsearch]
-hosts = [{json.dumps(es_url)}]
-index_prefix = {json.dumps(index_prefix)}
-[batch]
-flush_interval_seconds = 0.2
-[delivery]
-retry_initial_seconds = 0.2
-retry_max_seconds = 2.0
-[http]
-listen = "127.0.0.1:{http_port}"
-[enrich.fields]
-hostname = "test-host"
-environment = "test"
-service = "aichat-backend"
-{extra}
-""")
+    """Write a logship configuration for a test, with fast timings; return ``path``.
+
+    ``overrides`` maps a section (``"batch"``, ``"enrich.fields"``, ...) to the settings to add
+    or replace in it. The file is replaced atomically, as configuration management does: a
+    reload signalled while it is being written never reads half a file.
+    """
+    config: dict[str, dict[str, Any]] = {
+        "tail": {
+            "paths": [str(logs / p) for p in patterns],
+            "positions_dir": str(state / "positions"),
+            "scan_interval_seconds": 1.0,
+            "close_inactive_seconds": 2.0,
+        },
+        "dead_letter": {"path": str(state / "dead-letter.ndjson")},
+        "elasticsearch": {"hosts": [es_url], "index_prefix": index_prefix},
+        "batch": {"flush_interval_seconds": 0.2},
+        "delivery": {"retry_initial_seconds": 0.2, "retry_max_seconds": 2.0},
+        "http": {"listen": f"127.0.0.1:{http_port}"},
+        "enrich.fields": {"hostname": "test-host", "environment": "test", "service": "aichat-backend"},
+    }
+    for section, values in (overrides or {}).items():
+        config.setdefault(section, {}).update(values)
+    text = "".join(
+        f"[{section}]\n" + "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
+        for section, values in config.items()
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
     return path
+
+
+def _toml_value(value: object) -> str:
+    """``value`` as a TOML value (JSON's string escapes are valid TOML basic strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as a TOML value")
 
 
 @dataclass
@@ -149,18 +163,14 @@ class Logship:
                 time.sleep(0.1)
         raise AssertionError(f"logship did not answer /health within 30 s:\n{self.log_tail()}")
 
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
-                return int(r.status), bytes(r.read())
-        except urllib.error.HTTPError as e:
-            return int(e.code), bytes(e.read())
+    def get(self, path: str) -> Response:
+        """``GET path`` from logship's HTTP server (/health, /metrics, ...)."""
+        return get(f"http://127.0.0.1:{self.http_port}{path}", timeout=5)
 
     def metrics(self) -> dict[str, float]:
         """Samples of the /metrics page, keyed by `name{labels}` as printed."""
-        _, body = self.get("/metrics")
         out: dict[str, float] = {}
-        for line in body.decode().splitlines():
+        for line in self.get("/metrics").body.decode().splitlines():
             if line and not line.startswith("#"):
                 key, _, value = line.rpartition(" ")
                 out[key] = float(value)
@@ -202,6 +212,7 @@ class Logship:
             return ""
 
     def log_records(self) -> list[dict[str, Any]]:
+        """logship's own JSON log lines, decoded (other lines skipped)."""
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
             try:
@@ -211,7 +222,9 @@ class Logship:
         return out
 
 
-def wait_until(predicate: Any, timeout: float, interval: float = 0.5, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float, interval: float = 0.5, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -266,7 +279,3 @@ def check_documents(docs: list[dict[str, Any]], expected: Iterable[int]) -> Deli
         missing=sorted(expected_set - set(seqs)),
         malformed=malformed,
     )
-
-
-def copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, dirs_exist_ok=True)

@@ -9,17 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from support.fakes import (
-    FakeTransport,
-    Handler,
-    all_created,
-    ids,
-    per_item,
-    refused,
-    sequence,
-    timed_out,
-    whole_request,
-)
 
 from logship.acks import FileAcks
 from logship.errors import DeadLetterError
@@ -31,6 +20,18 @@ from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkResponse
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
+
+from support.fakes import (
+    FakeTransport,
+    Handler,
+    all_created,
+    ids,
+    per_item,
+    refused,
+    sequence,
+    timed_out,
+    whole_request,
+)
 
 GUARD = 30.0
 
