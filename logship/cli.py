@@ -1,7 +1,7 @@
-"""Command line: `logship run`, `logship replay`, `logship check`: parses arguments and calls the pipeline.
+"""Command line: `logship run`, `replay`, `check`, `setup`, `prune`: parses arguments and calls the pipeline.
 
 Exit codes: 0 success; 1 records not delivered (replay), a runtime failure, or an engine that
-does not answer (`check --connect`); 2 usage or configuration error.
+does not answer or refuses (`check --connect`, `setup`, `prune`); 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from logship import __version__
-from logship.errors import ConfigError, EngineUnreachable, LogshipError
+from logship.errors import ConfigError, EngineRejected, EngineUnreachable, LogshipError
 from logship.observe.health import HealthState
 from logship.observe.logs import configure_logging, redact_mapping
 from logship.observe.server import HttpServer, HttpSettings
@@ -27,6 +29,8 @@ from logship.progress import ProgressReporter
 from logship.service import Service
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import BulkClient
+from logship.sinks.elasticsearch.prune import prune
+from logship.sinks.elasticsearch.setup import install
 from logship.transforms.enrich import resolve_fields
 
 __all__ = ["main"]
@@ -109,6 +113,39 @@ def _parser() -> argparse.ArgumentParser:
         "--connect", action="store_true", help="also check that the search engine answers (exit 1 if not)"
     )
     check.set_defaults(handler=_check)
+
+    setup = sub.add_parser(
+        "setup",
+        help="install the index template and the retention policy in the engine",
+        description="Install, idempotently, the index template of the <prefix>-<date> indices and, "
+        "when retention is the engine's, its ILM (Elasticsearch) or ISM (OpenSearch) policy. Prints "
+        "what was created, updated or already up to date. Exit 0; 1 when the engine does not "
+        "answer or refuses, or an object not installed by logship was left alone; 2 on a "
+        "configuration error.",
+    )
+    setup.add_argument("--config", type=Path, help=config_help)
+    setup.add_argument(
+        "--dry-run", action="store_true", help="print the requests that would change the engine; send none"
+    )
+    setup.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="also replace a template or policy of the same name that logship did not install",
+    )
+    setup.set_defaults(handler=_setup)
+
+    prune_ = sub.add_parser(
+        "prune",
+        help="delete the daily indices older than index.retention_days",
+        description="Delete the <prefix>-<date> indices whose day is older than index.retention_days; "
+        "names that do not parse with elasticsearch.index_date_format are never touched. Exit 0; "
+        "1 when the engine does not answer or refuses; 2 on a configuration error.",
+    )
+    prune_.add_argument("--config", type=Path, help=config_help)
+    prune_.add_argument(
+        "--dry-run", action="store_true", help="print the DELETE requests and the indices; send none"
+    )
+    prune_.set_defaults(handler=_prune)
     return parser
 
 
@@ -315,6 +352,28 @@ async def _connect(settings: Settings) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+# -- setup, prune ---------------------------------------------------------------------------
+
+
+def _setup(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    return _admin(install(settings, dry_run=args.dry_run, overwrite=args.overwrite))
+
+
+def _prune(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    return _admin(prune(settings, dry_run=args.dry_run))
+
+
+def _admin(work: Coroutine[Any, Any, object]) -> int:
+    try:
+        result = asyncio.run(work)
+    except (EngineUnreachable, EngineRejected) as exc:
+        print(f"logship: search engine: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_FAILED if result is False else EXIT_OK
 
 
 if __name__ == "__main__":
