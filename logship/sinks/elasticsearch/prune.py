@@ -27,7 +27,7 @@ __all__ = ["expired", "period_end", "prune", "prune_daily"]
 log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
-FIRST_PRUNE_DELAY_SECONDS = 60.0  # `logship run` starts shipping first
+FIRST_PRUNE_DELAY_SECONDS = 300.0  # `logship run` ships first; a short-lived run never prunes
 RETRY_SECONDS = 3600.0
 _DELETE_BATCH = 50
 
@@ -124,7 +124,7 @@ async def _engine_retains(client: AdminClient, settings: Settings) -> bool:
 
 
 async def prune_daily(settings: Settings, node_class: type[BaseAsyncNode] | str = "aiohttp") -> None:
-    """For `logship run`: when retention falls to logship, prune a minute after start, then daily.
+    """For `logship run`: when retention falls to logship, prune five minutes after start, then daily.
 
     It never raises: a failure is logged and retried an hour later.
     """
