@@ -1,7 +1,7 @@
-"""Command line: `logship run`, `logship replay`, `logship check`: parses arguments and calls the pipeline.
+"""Command line: `logship run`, `replay`, `check`, `setup`, `prune`: parses arguments and calls the pipeline.
 
 Exit codes: 0 success; 1 records not delivered (replay), a runtime failure, or an engine that
-does not answer (`check --connect`); 2 usage or configuration error.
+does not answer or refuses (`check --connect`, `setup`, `prune`); 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -10,24 +10,25 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from logship import __version__
-from logship.errors import ConfigError, EngineUnreachable, LogshipError
+from logship.errors import ConfigError, EngineRejected, EngineUnreachable, LogshipError
 from logship.migrate.command import migrate_fluentd
-from logship.observe.health import HealthState
 from logship.observe.logs import configure_logging, redact_mapping
-from logship.observe.server import HttpServer, HttpSettings
 from logship.pipeline import ReplayProgress, replay_dead_letters, replay_files
 from logship.progress import ProgressReporter
-from logship.service import Service
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import BulkClient
+from logship.sinks.elasticsearch.prune import prune
+from logship.sinks.elasticsearch.setup import install
+from logship.supervisor import supervise
 from logship.transforms.enrich import resolve_fields
 
 __all__ = ["main"]
@@ -111,6 +112,39 @@ def _parser() -> argparse.ArgumentParser:
         "--connect", action="store_true", help="also check that the search engine answers (exit 1 if not)"
     )
     check.set_defaults(handler=_check)
+
+    setup = sub.add_parser(
+        "setup",
+        help="install the index template and the retention policy in the engine",
+        description="Install, idempotently, the index template of the <prefix>-<date> indices and, "
+        "when retention is the engine's, its ILM (Elasticsearch) or ISM (OpenSearch) policy. Prints "
+        "what was created, updated or already up to date. Exit 0; 1 when the engine does not "
+        "answer or refuses, or an object not installed by logship was left alone; 2 on a "
+        "configuration error.",
+    )
+    setup.add_argument("--config", type=Path, help=config_help)
+    setup.add_argument(
+        "--dry-run", action="store_true", help="print the requests that would change the engine; send none"
+    )
+    setup.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="also replace a template or policy of the same name that logship did not install",
+    )
+    setup.set_defaults(handler=_setup)
+
+    prune_ = sub.add_parser(
+        "prune",
+        help="delete the daily indices older than index.retention_days",
+        description="Delete the <prefix>-<date> indices whose day is older than index.retention_days; "
+        "names that do not parse with elasticsearch.index_date_format are never touched. Exit 0; "
+        "1 when the engine does not answer or refuses; 2 on a configuration error.",
+    )
+    prune_.add_argument("--config", type=Path, help=config_help)
+    prune_.add_argument(
+        "--dry-run", action="store_true", help="print the DELETE requests and the indices; send none"
+    )
+    prune_.set_defaults(handler=_prune)
     _add_migrate(sub)
     return parser
 
@@ -129,83 +163,10 @@ def _run(args: argparse.Namespace) -> int:
     resolve_fields(settings.enrich.fields)
     configure_logging(settings.log.level)
     try:
-        return asyncio.run(_serve(args.config, settings))
+        return asyncio.run(supervise(args.config, settings))
     except LogshipError as exc:
         log.critical("Cannot run", extra={"error": str(exc)})
         return EXIT_FAILED
-
-
-async def _serve(config: Path | None, settings: Settings) -> int:
-    loop = asyncio.get_running_loop()
-    pipeline: Service | None = None
-
-    def health_for(http: HttpSettings) -> HealthState:
-        return HealthState(
-            engine_timeout_seconds=http.engine_timeout_seconds,
-            stall_seconds=http.stall_seconds,
-            lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0,
-        )
-
-    health = health_for(settings.http)
-    server = HttpServer(settings.http, health)
-    await server.start()
-    stops = 0
-    reload_requested = asyncio.Event()
-
-    def on_stop(signame: str) -> None:
-        nonlocal stops
-        stops += 1
-        log.info("Signal received", extra={"signal": signame})
-        if pipeline is not None:
-            pipeline.abort() if stops > 1 else pipeline.stop()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_stop, sig.name)
-    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
-    try:
-        while True:
-            pipeline = Service(settings, health)
-            running = asyncio.create_task(pipeline.run())
-            while True:
-                waiter = asyncio.create_task(reload_requested.wait())
-                await asyncio.wait([running, waiter], return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                if running.done():
-                    running.result()
-                    return EXIT_OK
-                reload_requested.clear()
-                fresh = _reload(config)
-                if fresh is not None and not stops:
-                    break
-            pipeline.stop()
-            await running
-            if stops:  # SIGTERM/SIGINT while the old pipeline drained: it was the last one
-                return EXIT_OK
-            if fresh.http != settings.http:
-                await server.stop()
-                health = health_for(fresh.http)
-                server = HttpServer(fresh.http, health)
-                await server.start()
-            settings = fresh
-            configure_logging(settings.log.level)
-            log.info(
-                "Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"}
-            )
-    finally:
-        await server.stop()
-
-
-def _reload(config: Path | None) -> Settings | None:
-    try:
-        fresh = load_settings(config)
-        resolve_fields(fresh.enrich.fields)
-    except ConfigError as exc:
-        log.error(
-            "Configuration reload refused; the running configuration stays in force",
-            extra={"config": str(config), "problems": exc.problems},
-        )
-        return None
-    return fresh
 
 
 # -- replay ---------------------------------------------------------------------------------
@@ -367,6 +328,28 @@ def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _migrate_fluentd(args: argparse.Namespace) -> int:
     return migrate_fluentd(args.conf, args.output, args.pos_file, args.positions_dir, args.force)
+
+
+# -- setup, prune ---------------------------------------------------------------------------
+
+
+def _setup(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    return _admin(install(settings, dry_run=args.dry_run, overwrite=args.overwrite))
+
+
+def _prune(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    return _admin(prune(settings, dry_run=args.dry_run))
+
+
+def _admin(work: Coroutine[Any, Any, object]) -> int:
+    try:
+        result = asyncio.run(work)
+    except (EngineUnreachable, EngineRejected) as exc:
+        print(f"logship: search engine: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_FAILED if result is False else EXIT_OK
 
 
 if __name__ == "__main__":

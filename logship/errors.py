@@ -4,8 +4,9 @@
     ├── ConfigError          a setting is missing, malformed or contradicts another (exit code 2)
     ├── PositionsError       the position store cannot be read or written
     ├── DeadLetterError      the dead-letter file cannot be written (delivery must stop)
-    └── EngineUnreachable    no answer from the search engine (refused, reset, TLS failure)
-        └── EngineTimeout    no answer within `elasticsearch.request_timeout_seconds`
+    ├── EngineUnreachable    no answer from the search engine (refused, reset, TLS failure)
+    │   └── EngineTimeout    no answer within `elasticsearch.request_timeout_seconds`
+    └── EngineRejected       the engine answered an administration request with an error
 
 Third-party exceptions are translated into these at the module that calls the library, with
 ``raise ... from`` so the original stays in the traceback.
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DeadLetterError",
+    "EngineRejected",
     "EngineTimeout",
     "EngineUnreachable",
     "LogshipError",
@@ -49,3 +51,7 @@ class EngineUnreachable(LogshipError):
 
 class EngineTimeout(EngineUnreachable):
     """The search engine did not answer in time."""
+
+
+class EngineRejected(LogshipError):
+    """The search engine answered an administration request (setup, prune) with an error."""

@@ -18,6 +18,7 @@ from logship.observe.logs import redact
 from logship.observe.metrics import POSITION_WRITE_FAILURES
 from logship.pipeline import Flow, Stages, elasticsearch_sink, inflight_budget, splitter
 from logship.settings import Settings
+from logship.sinks.elasticsearch.prune import prune_daily
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
 from logship.sources.tail.positions import FilePosition, PositionStore
 from logship.sources.tail.source import TailSource
@@ -64,6 +65,7 @@ class Service:
         reading = asyncio.create_task(source.run(flow.emit))
         flushing = asyncio.create_task(self._flush_positions(source))
         pinging = asyncio.create_task(self._ping(sink))
+        pruning = asyncio.create_task(prune_daily(s))  # retention by logship; idle otherwise
         log.info(
             "Started",
             extra={
@@ -95,7 +97,7 @@ class Service:
                 drained = False
             else:
                 drained = closing.result()
-            for task in (flushing, pinging):
+            for task in (flushing, pinging, pruning):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +27,7 @@ __all__ = [
     "DeliverySettings",
     "ElasticsearchSettings",
     "EnrichSettings",
+    "IndexSettings",
     "LogSettings",
     "MultilineSettings",
     "ParseSettings",
@@ -209,6 +211,39 @@ class ElasticsearchSettings(_Section):
         return value
 
 
+class IndexSettings(_Section):
+    shards: int = Field(1, ge=1, le=1024, description="Primary shards of each daily index.")
+    replicas: int = Field(
+        1, ge=0, le=32, description="Replica shards of each daily index (0 on a single-node engine)."
+    )
+    refresh_interval_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How soon indexed records become searchable; 0 turns periodic refresh off.",
+    )
+    codec: Literal["default", "best_compression"] = Field(
+        "default",
+        description='Stored fields compression: "default" (LZ4) or "best_compression" (smaller, slower).',
+    )
+    keyword_ignore_above: int = Field(
+        1024,
+        ge=1,
+        le=8191,
+        description="Other string fields are mapped as keyword; longer values are kept in the "
+        "document but not indexed.",
+    )
+    retention_days: int = Field(
+        30, ge=0, le=36500, description="Daily indices are deleted once they are older; 0 keeps them forever."
+    )
+    retention: Literal["auto", "engine", "logship", "off"] = Field(
+        "auto",
+        description='Who deletes old indices: "engine" (an ILM or ISM policy installed by `logship setup`), '
+        '"logship" (`logship prune`, run daily by `logship run`), "auto" (the engine when it has a '
+        'lifecycle service, else logship) or "off".',
+    )
+
+
 class BatchSettings(_Section):
     max_documents: int = Field(5000, ge=1, description="Documents per bulk request at most.")
     max_bytes: int = Field(
@@ -269,6 +304,7 @@ class Settings(BaseSettings):
     parse: ParseSettings = ParseSettings()
     enrich: EnrichSettings = EnrichSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+    index: IndexSettings = IndexSettings()
     batch: BatchSettings = BatchSettings()
     delivery: DeliverySettings = DeliverySettings()
     dead_letter: DeadLetterSettings = DeadLetterSettings()
@@ -317,7 +353,7 @@ def load_settings(path: Path | None) -> Settings:
                 msg = "unknown setting (check the spelling against the configuration reference in the README)"
             problems.append(f"{source}: setting `{key}`: {msg}")
         raise ConfigError(problems) from exc
-    problems = _check_paths(settings, where)
+    problems = _check_paths(settings, where) + _check_index_dates(settings, where)
     if problems:
         raise ConfigError(problems)
     return settings
@@ -344,3 +380,24 @@ def _check_paths(settings: Settings, where: str) -> list[str]:
             f"{where}: setting `elasticsearch.api_key`: use either an API key or username/password, not both"
         )
     return problems
+
+
+def _check_index_dates(settings: Settings, where: str) -> list[str]:
+    """Retention reads an index's date back from its name: the format must survive the round trip."""
+    index = settings.index
+    if index.retention == "off" or index.retention_days == 0:
+        return []
+    fmt = settings.elasticsearch.index_date_format
+    sample = datetime(2024, 11, 26, 13, 14, 15)
+    try:
+        name = sample.strftime(fmt)
+        ok = datetime.strptime(name, fmt).strftime(fmt) == name and "%Y" in fmt.replace("%%", "")
+    except ValueError:
+        ok = False
+    if ok:
+        return []
+    return [
+        f"{where}: setting `elasticsearch.index_date_format`: {fmt!r} cannot be read back from an index "
+        "name (it needs %Y and only strptime directives), so retention could not date the indices; "
+        'change it or set `index.retention` to "off"'
+    ]

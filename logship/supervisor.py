@@ -1,0 +1,99 @@
+"""`logship run` around the service: the HTTP endpoints, signals, and configuration reloads.
+
+SIGTERM/SIGINT drain the running service (a second one aborts it); SIGHUP loads the
+configuration again and, when it is valid, replaces the running service after a drain, so
+positions are committed and nothing is read twice. An invalid one is refused and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from logship.errors import ConfigError
+from logship.observe.health import HealthState
+from logship.observe.logs import configure_logging
+from logship.observe.server import HttpServer, HttpSettings
+from logship.service import Service
+from logship.settings import Settings, load_settings
+from logship.transforms.enrich import resolve_fields
+
+__all__ = ["supervise"]
+
+log = logging.getLogger("logship")
+
+
+async def supervise(config: Path | None, settings: Settings) -> int:
+    """Run the service until SIGTERM/SIGINT; exit code 0 once it has drained."""
+    loop = asyncio.get_running_loop()
+    pipeline: Service | None = None
+
+    def health_for(http: HttpSettings) -> HealthState:
+        return HealthState(
+            engine_timeout_seconds=http.engine_timeout_seconds,
+            stall_seconds=http.stall_seconds,
+            lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0,
+        )
+
+    health = health_for(settings.http)
+    server = HttpServer(settings.http, health)
+    await server.start()
+    stops = 0
+    reload_requested = asyncio.Event()
+
+    def on_stop(signame: str) -> None:
+        nonlocal stops
+        stops += 1
+        log.info("Signal received", extra={"signal": signame})
+        if pipeline is not None:
+            pipeline.abort() if stops > 1 else pipeline.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_stop, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    try:
+        while True:
+            pipeline = Service(settings, health)
+            running = asyncio.create_task(pipeline.run())
+            while True:
+                waiter = asyncio.create_task(reload_requested.wait())
+                await asyncio.wait([running, waiter], return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if running.done():
+                    running.result()
+                    return 0
+                reload_requested.clear()
+                fresh = _reload(config)
+                if fresh is not None and not stops:
+                    break
+            pipeline.stop()
+            await running
+            if stops:  # SIGTERM/SIGINT while the old pipeline drained: it was the last one
+                return 0
+            if fresh.http != settings.http:
+                await server.stop()
+                health = health_for(fresh.http)
+                server = HttpServer(fresh.http, health)
+                await server.start()
+            settings = fresh
+            configure_logging(settings.log.level)
+            log.info(
+                "Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"}
+            )
+    finally:
+        await server.stop()
+
+
+def _reload(config: Path | None) -> Settings | None:
+    try:
+        fresh = load_settings(config)
+        resolve_fields(fresh.enrich.fields)
+    except ConfigError as exc:
+        log.error(
+            "Configuration reload refused; the running configuration stays in force",
+            extra={"config": str(config), "problems": exc.problems},
+        )
+        return None
+    return fresh
