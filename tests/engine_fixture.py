@@ -388,10 +388,13 @@ class SearchCluster:
     @staticmethod
     def wait_restarted(procs: list[subprocess.Popen[str]], timeout: float = START_TIMEOUT_S) -> None:
         """Wait for the processes :meth:`restart` returned; raise if a node did not come back."""
+        errors = []
         for proc in procs:
             _, err = proc.communicate(timeout=timeout)
             if proc.returncode != 0:
-                raise RuntimeError(f"search-node start failed ({proc.returncode}):\n{err}")
+                errors.append(f"search-node start failed ({proc.returncode}):\n{err}")
+        if errors:
+            raise RuntimeError("\n".join(errors))
 
     def is_running(self, node: int) -> bool:
         result = subprocess.run(
@@ -424,6 +427,14 @@ class SearchCluster:
         )
         result: dict[str, Any] = _ok(status, payload, f"cluster health {query}")
         return result
+
+    def heal(self, timeout: float = 180.0) -> None:
+        """Start the nodes that are not running (a failed test may have left some down), then
+        wait for green."""
+        down = [i for i in range(len(self.ports)) if not self.is_running(i)]
+        if down:
+            self.wait_restarted(self.restart(*down))
+        self.wait_for_green(timeout)
 
     def wait_for_green(self, timeout: float = 120.0) -> None:
         """Every node back and every shard copy assigned."""

@@ -82,14 +82,20 @@ class Run:
         config.write_text(text.replace(one, f"hosts = [{', '.join(json.dumps(h) for h in hosts)}]"))
         delete_indices(cluster.live_url(), self.pattern)
         self.ship = Logship(config, http_port, tmp_path / "logship.log")
+        self.writers: list[subprocess.Popen[bytes]] = []
         self.started = time.monotonic()
 
-    def count(self) -> int:
-        """Documents found so far (-1 while no node can answer)."""
-        try:
-            return count(self.cluster.live_url(), self.pattern)
-        except (RuntimeError, OSError):
-            return -1
+    def count(self, patience: float = 0.0) -> int:
+        """Documents found so far; -1 while no node can answer, after trying for ``patience`` s
+        (a search fails for a moment while the replicas of a lost node's primaries take over)."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return count(self.cluster.live_url(), self.pattern)
+            except (RuntimeError, OSError):
+                if time.monotonic() >= deadline:
+                    return -1
+                time.sleep(0.5)
 
     def wait_for(self, n: int, timeout: float) -> None:
         wait_until(lambda: self.count() >= n, timeout, what=f"{n} documents in {self.pattern}")
@@ -97,6 +103,7 @@ class Run:
     def writer(self, records: int, rate: float) -> subprocess.Popen[bytes]:
         proc = write_logs(self.logs, records, rate=rate, max_bytes=2 * MiB, backup_count=20, background=True)
         assert proc is not None
+        self.writers.append(proc)
         return proc
 
     def retries(self) -> dict[str, float]:
@@ -118,10 +125,15 @@ class Run:
         return delivery
 
     def close(self) -> None:
-        """Kill logship if a failed assertion left it running; delete the scenario's indices."""
+        """Kill logship and the writer if a failed assertion left them running; delete the
+        scenario's indices."""
         proc = self.ship.proc
         if proc is not None and proc.poll() is None:
             self.ship.kill()
+        for writer in self.writers:
+            if writer.poll() is None:
+                writer.kill()
+            writer.communicate()
         try:
             delete_indices(self.cluster.live_url(), self.pattern)
         except (RuntimeError, OSError):
@@ -130,10 +142,10 @@ class Run:
 
 def _grows_while_down(run: Run, kill: Callable[[], None], seconds: float = 5.0) -> tuple[int, int]:
     """Documents found just before ``kill()`` and ``seconds`` after it."""
-    before = run.count()
+    before = run.count(patience=10)
     kill()
     time.sleep(seconds)
-    return before, run.count()
+    return before, run.count(patience=10)
 
 
 # -- 1. a node logship does not talk to ------------------------------------------------------------
@@ -143,7 +155,7 @@ def test_node_holding_primaries_killed_and_restarted(tmp_path: Path, cluster: Se
     """logship talks to node 0 only; node 1 or 2 (the one with more primaries) is SIGKILLed
     mid-stream and restarted: its replicas are promoted, node 0 keeps accepting every bulk
     request, and the restarted node recovers its copies. Every record exactly once."""
-    cluster.wait_for_green()
+    cluster.heal()
     run = Run(tmp_path, cluster, "other-node", hosts=[cluster.urls[0]])
     records = 20_000
     try:
@@ -174,7 +186,7 @@ def test_first_listed_node_killed(tmp_path: Path, cluster: SearchCluster) -> Non
     """logship lists all three nodes; node 0, listed first, is SIGKILLed mid-stream and comes back
     ~20 s later. Requests rotate over the nodes: those that reach node 0 fail (connection refused)
     and are sent again, to the next node; delivery goes on meanwhile. Every record exactly once."""
-    cluster.wait_for_green()
+    cluster.heal()
     run = Run(tmp_path, cluster, "first-node", hosts=cluster.urls)
     records = 20_000
     try:
@@ -213,21 +225,21 @@ def _readiness(run: Run) -> tuple[int, str]:
 def test_ready_while_one_listed_node_is_down(tmp_path: Path, cluster: SearchCluster) -> None:
     """logship lists all three nodes and node 2 is down: the records keep arriving through the
     other two, so logship should stay ready (/health/detailed 200) all along."""
-    cluster.wait_for_green()
+    cluster.heal()
     run = Run(tmp_path, cluster, "readiness", hosts=cluster.urls)
     records = 16_000
     try:
         run.ship.start()
         writer = run.writer(records, rate=1000)
         run.wait_for(1000, 60)
-        before = run.count()
+        before = run.count(patience=10)
         cluster.kill(2)
         samples = []
         killed = time.monotonic()
         while time.monotonic() < killed + 8 and writer.poll() is None:  # while records keep coming
             samples.append(_readiness(run))
             time.sleep(0.2)
-        after, sampled = run.count(), time.monotonic() - killed
+        after, sampled = run.count(patience=10), time.monotonic() - killed
         restart = cluster.restart(2)
         unready = [detail for status, detail in samples if status != 200]
         print(
@@ -259,7 +271,7 @@ def test_cluster_without_master_for_20_seconds(tmp_path: Path, cluster: SearchCl
     quorum, no master, and refuses every write, while the application keeps logging. ~20 s later
     both come back, the cluster re-forms and recovers from the nodes' data, and logship delivers
     the backlog. Every record exactly once."""
-    cluster.wait_for_green()
+    cluster.heal()
     run = Run(tmp_path, cluster, "no-master", hosts=cluster.urls)
     records = 28_000
     try:
@@ -269,7 +281,7 @@ def test_cluster_without_master_for_20_seconds(tmp_path: Path, cluster: SearchCl
         master = cluster.master()
         survivor = 0 if master != 0 else 1
         victims = tuple(i for i in range(3) if i != survivor)
-        at_kill = run.count()
+        at_kill = run.count(patience=10)
         assert writer.poll() is None, "the application finished writing before the kill"
         killed = time.monotonic()
         cluster.kill(*victims)
