@@ -14,11 +14,14 @@ Wired in by ``from engine_fixture import *`` in tests/conftest.py.
   (``aichat-*``), whatever the order and whatever the day.
 * ``count``, ``search_all``, ``delete_indices``, ``refresh``: helpers built on the tests' one
   HTTP client, ``support.httpclient`` (``http_json`` is re-exported from there).
+* ``SearchCluster``: a dedicated N-node cluster (``scripts/search-node start --nodes N``)
+  whose nodes are killed and restarted one by one, for the cluster chaos tests.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import secrets
 import shutil
@@ -35,6 +38,7 @@ import pytest
 from support.httpclient import http_json
 
 __all__ = [
+    "SearchCluster",
     "SearchNode",
     "count",
     "delete_index_templates",
@@ -293,3 +297,185 @@ def delete_indices(url: str, pattern: str) -> list[str]:
         status, payload = http_json("DELETE", f"{base}/{chunk}?ignore_unavailable=true")
         _ok(status, payload, f"delete {chunk}")
     return names
+
+
+# ---------------------------------------------------------------- a cluster
+
+
+def free_port_block(count: int, offset: int = 100, low: int = 20000, high: int = 32000) -> int:
+    """A port P below the ephemeral range such that P..P+count-1 and P+offset.. are free right now."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high - offset - count)
+        ports = [base + i for i in range(count)] + [base + offset + i for i in range(count)]
+        try:
+            for port in ports:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no block of {count} free ports found between {low} and {high}")
+
+
+class SearchCluster:
+    """An N-node cluster on 127.0.0.1 (``scripts/search-node start --nodes N``), for cluster chaos.
+
+    Node ``i`` answers HTTP on ``urls[i]``; its state (log, data) lives in its own directory under
+    a private state root, removed by :meth:`cleanup`. Nodes are killed, stopped and started one
+    by one; a restarted node rejoins with its data.
+    """
+
+    def __init__(self, engine: str = "elasticsearch", nodes: int = 3, heap: str = "320m") -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+        self.engine = engine
+        self.heap = heap
+        self.base_port = free_port_block(nodes)
+        self.ports = [self.base_port + i for i in range(nodes)]
+        self.urls = [f"http://127.0.0.1:{port}" for port in self.ports]
+        self.state_root = Path(tempfile.mkdtemp(prefix=f"{engine}-cluster-"))
+
+    def _cmd(self, *args: str) -> list[str]:
+        return [str(SEARCH_NODE), *args]
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "SEARCH_NODE_STATE_DIR": str(self.state_root)}
+
+    def _run(self, *args: str, timeout: float = 120.0) -> None:
+        result = subprocess.run(
+            self._cmd(*args), capture_output=True, text=True, timeout=timeout, env=self._env(), check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"search-node {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+
+    def start(self) -> list[str]:
+        """Start every node; return their URLs once they formed a cluster."""
+        nodes, port = str(len(self.ports)), str(self.base_port)
+        self._run(
+            "start",
+            "--engine",
+            self.engine,
+            "--nodes",
+            nodes,
+            "--port",
+            port,
+            "--heap",
+            self.heap,
+            timeout=START_TIMEOUT_S,
+        )
+        return self.urls
+
+    def kill(self, *nodes: int) -> None:
+        """SIGKILL these nodes (indices into ``urls``), like a crash; their data stays."""
+        for i in nodes:
+            self._run("kill", "--port", str(self.ports[i]))
+
+    def stop(self, *nodes: int) -> None:
+        """SIGTERM these nodes and wait until they are gone."""
+        for i in nodes:
+            self._run("stop", "--port", str(self.ports[i]), timeout=120)
+
+    def restart(self, *nodes: int) -> list[subprocess.Popen[str]]:
+        """Start these (stopped or killed) nodes again, all at once, in the background.
+
+        Each rejoins with its settings and data; each returned process ends once its node answers
+        and sees an elected master (see :meth:`wait_restarted`).
+        """
+        return [
+            subprocess.Popen(
+                self._cmd("start", "--port", str(self.ports[i])),
+                env=self._env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in nodes
+        ]
+
+    @staticmethod
+    def wait_restarted(procs: list[subprocess.Popen[str]], timeout: float = START_TIMEOUT_S) -> None:
+        """Wait for the processes :meth:`restart` returned; raise if a node did not come back."""
+        errors = []
+        for proc in procs:
+            _, err = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                errors.append(f"search-node start failed ({proc.returncode}):\n{err}")
+        if errors:
+            raise RuntimeError("\n".join(errors))
+
+    def is_running(self, node: int) -> bool:
+        result = subprocess.run(
+            self._cmd("status", "--port", str(self.ports[node])),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=self._env(),
+            check=False,
+        )
+        return result.returncode == 0
+
+    def live_url(self) -> str:
+        """The URL of a node that answers HTTP (the first one that does)."""
+        for url in self.urls:
+            try:
+                if http_json("GET", url + "/", timeout=5)[0] == 200:
+                    return url
+            except OSError:
+                continue
+        raise RuntimeError(f"no node of {self.urls} answers")
+
+    def health(self, query: str = "", timeout: float = 120.0) -> dict[str, Any]:
+        """``_cluster/health?<query>`` from a live node; raises unless it answers 200 in ``timeout``."""
+        wait = max(1, int(timeout))
+        status, payload = http_json(
+            "GET",
+            f"{self.live_url()}/_cluster/health?{query}&timeout={wait}s&master_timeout={wait}s",
+            timeout=timeout + 10,
+        )
+        result: dict[str, Any] = _ok(status, payload, f"cluster health {query}")
+        return result
+
+    def heal(self, timeout: float = 180.0) -> None:
+        """Start the nodes that are not running (a failed test may have left some down), then
+        wait for green."""
+        down = [i for i in range(len(self.ports)) if not self.is_running(i)]
+        if down:
+            self.wait_restarted(self.restart(*down))
+        self.wait_for_green(timeout)
+
+    def wait_for_green(self, timeout: float = 120.0) -> None:
+        """Every node back and every shard copy assigned."""
+        n = len(self.urls)
+        self.health(f"wait_for_status=green&wait_for_nodes={n}&wait_for_no_relocating_shards=true", timeout)
+
+    def node_index(self, name: str) -> int:
+        """The index into ``urls`` of the node called ``name`` (node-<port>)."""
+        return self.ports.index(int(name.rsplit("-", 1)[1]))
+
+    def master(self) -> int:
+        """The index of the elected master node."""
+        status, rows = http_json("GET", f"{self.live_url()}/_cat/master?format=json")
+        return self.node_index(_ok(status, rows, "cat master")[0]["node"])
+
+    def primaries(self, index_pattern: str) -> dict[int, int]:
+        """Started primary shards of the matching indices per node index."""
+        status, rows = http_json("GET", f"{self.live_url()}/_cat/shards/{_q(index_pattern)}?format=json")
+        out = dict.fromkeys(range(len(self.urls)), 0)
+        for row in _ok(status, rows, f"cat shards {index_pattern}"):
+            if row.get("prirep") == "p" and row.get("state") == "STARTED" and row.get("node"):
+                out[self.node_index(row["node"])] += 1
+        return out
+
+    def log_file(self, node: int) -> Path:
+        return self.state_root / f"{self.engine}-{self.ports[node]}" / "node.log"
+
+    def cleanup(self) -> None:
+        """Stop every node and remove the cluster's state and data."""
+        try:
+            self._run("stop", "--cluster", "--port", str(self.base_port), timeout=180)
+        finally:
+            shutil.rmtree(self.state_root, ignore_errors=True)
+
+    def __repr__(self) -> str:
+        return f"SearchCluster(engine={self.engine!r}, urls={self.urls!r})"
