@@ -89,7 +89,7 @@ def elasticsearch_sink(
     return ElasticsearchSink(
         settings.elasticsearch,
         settings.delivery,
-        DeadLetterFile(settings.dead_letter.path),
+        DeadLetterFile(settings.dead_letter.path, settings.state_file_mode),
         namespace=namespace,
         health=health,
         abandon_after=abandon_after,

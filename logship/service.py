@@ -34,7 +34,7 @@ class Service:
         self.settings = settings
         self.health = health
         self.stages = Stages(settings)
-        self.store = PositionStore(settings.tail.positions_dir)
+        self.store = PositionStore(settings.tail.positions_dir, settings.state_file_mode)
         self.source: TailSource | None = None
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()

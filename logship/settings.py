@@ -245,6 +245,11 @@ class PipelineSettings(_Section):
     positions_flush_seconds: float = Field(
         1.0, gt=0, description="How often delivered positions are written to disk."
     )
+    state_files_group_readable: bool = Field(
+        False,
+        description="Create the position store and the dead-letter file 0640 (readable by the group) "
+        "instead of 0600.",
+    )
 
 
 class LogSettings(_Section):
@@ -281,6 +286,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file arrives as init arguments; the environment overrides it, key by key.
         return (env_settings, init_settings)
+
+    @property
+    def state_file_mode(self) -> int:
+        """Permissions of positions.json (and its .prev/.tmp) and of the dead-letter file."""
+        return 0o640 if self.pipeline.state_files_group_readable else 0o600
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -52,8 +52,10 @@ class StoreState:
 class PositionStore:
     """Reads and writes ``<positions_dir>/positions.json``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, mode: int = 0o600) -> None:
+        """``mode``: permissions of the files written, whatever the umask (they name every log file)."""
         self.directory = directory
+        self.mode = mode
         self.path = directory / "positions.json"
         self.previous = directory / "positions.json.prev"
 
@@ -133,7 +135,7 @@ class PositionStore:
             {"version": VERSION, "scanned_at": scanned_at, "files": [asdict(f) for f in files]}
         )
         try:
-            replace_atomically(self.path, body, keep_previous=self.previous)
+            replace_atomically(self.path, body, keep_previous=self.previous, mode=self.mode)
         except OSError as exc:
             raise PositionsError(
                 f"cannot write {self.path} (setting `tail.positions_dir`): {exc.strerror}"
