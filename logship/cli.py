@@ -28,7 +28,7 @@ from logship.progress import ProgressReporter
 from logship.service import Service
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import BulkClient
-from logship.transforms.enrich import resolve_fields
+from logship.transforms.enrich import configured_fields
 
 __all__ = ["main"]
 
@@ -124,9 +124,21 @@ def _print_problems(problems: list[str]) -> None:
 # -- run ------------------------------------------------------------------------------------
 
 
+def _where(config: Path | None) -> str:
+    return str(config) if config else "the built-in defaults"
+
+
+def _check_fields(settings: Settings, config: Path | None) -> None:
+    """Expand `enrich.fields` now, so that an unset or refused variable is a configuration error."""
+    try:
+        configured_fields(settings)
+    except ConfigError as exc:
+        raise ConfigError([f"{_where(config)}: {p}" for p in exc.problems]) from exc
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    resolve_fields(settings.enrich.fields)
+    _check_fields(settings, args.config)
     configure_logging(settings.log.level)
     try:
         return asyncio.run(_serve(args.config, settings))
@@ -198,7 +210,7 @@ async def _serve(config: Path | None, settings: Settings) -> int:
 def _reload(config: Path | None) -> Settings | None:
     try:
         fresh = load_settings(config)
-        resolve_fields(fresh.enrich.fields)
+        _check_fields(fresh, config)
     except ConfigError as exc:
         log.error(
             "Configuration reload refused; the running configuration stays in force",
@@ -263,11 +275,11 @@ def _replay(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     problems: list[str] = []
-    where = str(args.config) if args.config else "the built-in defaults"
+    where = _where(args.config)
     try:
-        resolve_fields(settings.enrich.fields)
+        _check_fields(settings, args.config)
     except ConfigError as exc:
-        problems.extend(f"{where}: {p}" for p in exc.problems)
+        problems.extend(exc.problems)
     for setting, directory in (
         ("tail.positions_dir", settings.tail.positions_dir),
         ("dead_letter.path", settings.dead_letter.path.parent),

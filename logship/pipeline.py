@@ -33,7 +33,7 @@ from logship.sources.deadletter import DeadLetterSource
 from logship.sources.replay import FileReplaySource
 from logship.sources.tail.multiline import RecordSplitter
 from logship.transforms import Transform
-from logship.transforms.enrich import Enrich, resolve_fields
+from logship.transforms.enrich import Enrich, configured_fields
 
 __all__ = [
     "Flow",
@@ -51,7 +51,7 @@ class Stages:
     """Parsing and the transforms, built from the settings."""
 
     def __init__(self, settings: Settings) -> None:
-        self.fields = resolve_fields(settings.enrich.fields)
+        self.fields = configured_fields(settings)
         self.transforms: list[Transform] = [Enrich(self.fields)]
         self.parser = Parser(
             settings.parse,

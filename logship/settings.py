@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -182,6 +183,12 @@ class ElasticsearchSettings(_Section):
     verify_certs: bool = Field(True, description="Verify the engine's TLS certificate.")
     request_timeout_seconds: float = Field(60.0, gt=0, description="Time allowed for one bulk request.")
     gzip: bool = Field(False, description="Compress bulk request bodies.")
+
+    def secret_values(self) -> frozenset[str]:
+        """The configured credentials: password, API key, passwords in `hosts` URLs."""
+        values = {self.password, self.api_key}
+        values.update(unquote(p) for h in self.hosts if (p := urlsplit(h).password))
+        return frozenset(v for v in values if v)
 
     @field_validator("index_prefix")
     @classmethod
