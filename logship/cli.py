@@ -21,13 +21,13 @@ from logship import __version__
 from logship.errors import ConfigError, EngineUnreachable, LogshipError
 from logship.migrate.command import migrate_fluentd
 from logship.observe.health import HealthState
-from logship.observe.logs import configure_logging, redact_mapping
+from logship.observe.logs import configure_logging, redact, redact_mapping
 from logship.observe.server import HttpServer, HttpSettings
 from logship.pipeline import ReplayProgress, replay_dead_letters, replay_files
 from logship.progress import ProgressReporter
 from logship.service import Service
 from logship.settings import Settings, load_settings
-from logship.sinks.elasticsearch.bulk import BulkClient
+from logship.sinks.elasticsearch.bulk import BulkClient, transport_warnings
 from logship.transforms.enrich import configured_fields
 
 __all__ = ["main"]
@@ -140,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     _check_fields(settings, args.config)
     configure_logging(settings.log.level)
+    _warn_transport(settings)
     try:
         return asyncio.run(_serve(args.config, settings))
     except LogshipError as exc:
@@ -203,8 +204,14 @@ async def _serve(config: Path | None, settings: Settings) -> int:
             log.info(
                 "Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"}
             )
+            _warn_transport(settings)
     finally:
         await server.stop()
+
+
+def _warn_transport(settings: Settings) -> None:
+    for warning in transport_warnings(settings.elasticsearch):
+        log.warning("Insecure connection to the search engine", extra={"problem": warning})
 
 
 def _reload(config: Path | None) -> Settings | None:
@@ -228,6 +235,8 @@ def _replay(args: argparse.Namespace) -> int:
     if args.max_retries < 0:
         raise ConfigError(["--max-retries: must be 0 or more"])
     configure_logging(settings.log.level)
+    if not args.print_only:
+        _warn_transport(settings)
     missing = [f"{f}: no such file" for f in args.files if not f.is_file()]
     if missing:
         for line in missing:
@@ -291,6 +300,8 @@ def _check(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     print(orjson.dumps(redact_mapping(settings.model_dump(mode="json")), option=orjson.OPT_INDENT_2).decode())
+    for warning in transport_warnings(settings.elasticsearch):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"configuration OK ({where})", file=sys.stderr)
     if args.connect:
         return asyncio.run(_connect(settings))
@@ -318,7 +329,7 @@ async def _connect(settings: Settings) -> int:
     if response.status != 200:
         print(
             f"search engine answered HTTP {response.status}: "
-            f"{response.body[:300].decode('utf-8', 'replace')} "
+            f"{redact(response.body[:300].decode('utf-8', 'replace'))} "
             "(check `elasticsearch.username`/`password`/`api_key`)",
             file=sys.stderr,
         )

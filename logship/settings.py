@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from logship.errors import ConfigError
+from logship.observe.logs import redact
 from logship.observe.server import HttpSettings
 
 __all__ = [
@@ -206,7 +208,7 @@ class ElasticsearchSettings(_Section):
     def _urls(cls, value: list[str]) -> list[str]:
         for host in value:
             if not re.match(r"^https?://[^/\s]+", host):
-                raise ValueError(f"{host!r} is not an http:// or https:// URL")
+                raise ValueError(f"{redact(host)!r} is not an http:// or https:// URL")
         return value
 
 
@@ -345,7 +347,24 @@ def _check_paths(settings: Settings, where: str) -> list[str]:
     ca = settings.elasticsearch.ca_file
     if ca is not None and not ca.is_file():
         problems.append(f"{where}: setting `elasticsearch.ca_file`: {ca} is not a readable file")
+    elif ca is not None:
+        try:
+            ssl.create_default_context(cafile=str(ca))
+        except (ssl.SSLError, OSError) as exc:
+            problems.append(
+                f"{where}: setting `elasticsearch.ca_file`: {ca} is not a PEM certificate file "
+                f"({getattr(exc, 'reason', None) or exc}); give the certificate of the CA that signed "
+                "the engine's certificate"
+            )
     auth = settings.elasticsearch
+    if any(urlsplit(h).username is not None for h in auth.hosts) and (
+        auth.username is not None or auth.api_key is not None
+    ):
+        problems.append(
+            f"{where}: setting `elasticsearch.hosts`: a URL carries credentials and "
+            "`elasticsearch.username` or `api_key` is set too; keep only one (preferably "
+            "LOGSHIP_ELASTICSEARCH__USERNAME/PASSWORD, out of the URL)"
+        )
     if (auth.username is None) != (auth.password is None):
         problems.append(
             f"{where}: setting `elasticsearch.username`/`elasticsearch.password`: set both or neither"
