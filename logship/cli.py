@@ -28,6 +28,7 @@ from logship.progress import ProgressReporter
 from logship.service import Service
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import BulkClient, transport_warnings
+from logship.sources.tail.positions import PositionStore
 from logship.transforms.enrich import configured_fields
 
 __all__ = ["main"]
@@ -142,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(settings.log.level)
     _warn_transport(settings)
     try:
+        # Shipping without saving positions would send everything again at the next start.
+        PositionStore(settings.tail.positions_dir, settings.state_file_mode).check_writable()
         return asyncio.run(_serve(args.config, settings))
     except LogshipError as exc:
         log.critical("Cannot run", extra={"error": str(exc)})
@@ -216,7 +219,7 @@ def _warn_transport(settings: Settings) -> None:
 
 def _reload(config: Path | None) -> Settings | None:
     try:
-        fresh = load_settings(config)
+        fresh = load_settings(config, refuse_empty=True)
         _check_fields(fresh, config)
     except ConfigError as exc:
         log.error(

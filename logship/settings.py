@@ -7,6 +7,7 @@ naming the setting and the file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import ssl
@@ -17,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from logship.errors import ConfigError
 from logship.observe.logs import redact
@@ -314,12 +315,26 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
 
 
-def load_settings(path: Path | None) -> Settings:
-    """Load ``path`` (or the defaults alone) over the environment; raise ConfigError listing every problem."""
+def load_settings(path: Path | None, *, refuse_empty: bool = False) -> Settings:
+    """Load ``path`` (or the defaults alone) over the environment; raise ConfigError listing every problem.
+
+    ``refuse_empty`` (a reload): a file without a single setting is an error, not "all defaults" (it is
+    most likely being rewritten).
+    """
     data = _read_toml(path) if path is not None else {}
     where = str(path) if path is not None else "the built-in defaults"
+    if refuse_empty and path is not None and not data:
+        raise ConfigError(
+            [
+                f"{path}: the file holds no setting (empty, or being rewritten); reloading it would reset "
+                "every setting to its default. Write the complete configuration, then reload again"
+            ]
+        )
     try:
         settings = Settings(**data)
+    except SettingsError as exc:
+        # A list or table setting from the environment must be JSON; the library names no variable.
+        raise ConfigError(_environment_problems() or [f"environment: {exc}"]) from exc
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -334,6 +349,34 @@ def load_settings(path: Path | None) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _environment_problems() -> list[str]:
+    """Name each ``LOGSHIP_<SECTION>__<KEY>`` variable of a list or table setting that is not JSON."""
+    problems = []
+    for name, value in sorted(os.environ.items()):
+        parts = name.removeprefix("LOGSHIP_").lower().split("__")
+        if not name.startswith("LOGSHIP_") or len(parts) != 2:
+            continue
+        section = Settings.model_fields.get(parts[0])
+        model = section.annotation if section is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        field = model.model_fields.get(parts[1])
+        origin = getattr(field.annotation, "__origin__", None) if field is not None else None
+        if origin not in (list, dict):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            kind, example = (
+                ("list", '["/var/log/aichat/*.log"]') if origin is list else ("object", '{"a": "b"}')
+            )
+            problems.append(
+                f"environment {name}: setting `{'.'.join(parts)}`: not valid JSON; "
+                f"write a JSON {kind}, e.g. {name}='{example}'"
+            )
+    return problems
 
 
 def _source_of(key: str, where: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,6 +59,20 @@ class PositionStore:
         self.mode = mode
         self.path = directory / "positions.json"
         self.previous = directory / "positions.json.prev"
+
+    def check_writable(self) -> None:
+        """Create the directory and a file in it, or raise PositionsError saying what to do."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=self.directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise PositionsError(
+                f"cannot write the position store in {self.directory} (setting `tail.positions_dir`): "
+                f"{exc.strerror}; give this user write access to it or choose another directory "
+                "(without it every record would be shipped again at each start)"
+            ) from exc
 
     def load(self) -> StoreState:
         """Load the store; fall back to the previous one when the main file is damaged."""
