@@ -64,6 +64,11 @@ class TailSettings(_Section):
     positions_dir: Path = Field(
         Path("/var/lib/logship"), description="Directory holding the position store (positions.json)."
     )
+    follow_symlinks_within: list[Path] = Field(
+        [],
+        description="Symbolic links among the matched files (and directories matched by a wildcard) are "
+        "followed only when they resolve inside one of these directories; by default never.",
+    )
     read_from: Literal["head", "tail"] = Field(
         "head", description='Where to start a file seen for the first time: "head" or "tail".'
     )
@@ -94,6 +99,14 @@ class TailSettings(_Section):
         description="A rotated file, read and delivered to its end, is closed after this long without "
         "growth.",
     )
+
+    @field_validator("follow_symlinks_within")
+    @classmethod
+    def _absolute(cls, value: list[Path]) -> list[Path]:
+        for root in value:
+            if not root.is_absolute():
+                raise ValueError(f"{str(root)!r} is not an absolute path")
+        return value
 
 
 class MultilineSettings(_Section):

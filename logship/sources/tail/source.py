@@ -8,8 +8,10 @@ inode are only hints for following an open file across renames.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 
@@ -94,7 +96,9 @@ class TailSource:
         self._flush_after = flush_timeout
         self._splitter = splitter
         self._budget = budget
-        self.discovery = Discovery(tail.paths, tail.exclude, ignore)
+        self.discovery = Discovery(
+            tail.paths, tail.exclude, ignore, [str(p) for p in tail.follow_symlinks_within]
+        )
         self.files: list[TrackedFile] = []
         self._retired: list[TrackedFile] = []  # replaced by truncation; kept until delivered
         self._orphans: list[tuple[TrackedFile, Block]] = []  # read from a retired file, not yet emitted
@@ -208,7 +212,7 @@ class TailSource:
 
         def key_of(c: Candidate) -> str | None:
             if c.path not in fingerprints:
-                fingerprints[c.path] = fingerprint_path(c.path, self._settings.fingerprint_bytes)
+                fingerprints[c.path] = fingerprint_path(c.open_path, self._settings.fingerprint_bytes)
             return fingerprints[c.path]
 
         # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
@@ -247,7 +251,7 @@ class TailSource:
             if c.matched:
                 offset = 0
                 if initial and self._settings.read_from == "tail":
-                    offset = _last_line_end(c.path, c.size)
+                    offset = _last_line_end(c.open_path, c.size)
                 self._open(c, offset, key)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
                 # Rotated away before we saw it, written since our last look: ship all of it.
@@ -297,12 +301,14 @@ class TailSource:
 
     def _open(self, c: Candidate, offset: int, key: str | None) -> None:
         try:
-            fd = os.open(c.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = _open_regular(c)
         except OSError as exc:
             log.error(
                 "Cannot open file",
                 extra={"file": c.path, "error": exc.strerror, "hint": "give logship read access to it"},
             )
+            return
+        if fd < 0:
             return
         st = os.fstat(fd)
         if offset > st.st_size:
@@ -340,8 +346,10 @@ class TailSource:
             if key_of(c) != tracked.key:
                 continue
             try:
-                fd = os.open(c.path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = _open_regular(c)
             except OSError:
+                break
+            if fd < 0:
                 break
             # copytruncate: the same identity continues in the copy, at the same offsets.
             tracked.close()
@@ -378,6 +386,22 @@ class TailSource:
     def close_all(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()
+
+
+def _open_regular(c: Candidate) -> int:
+    """Open a candidate without following a link (one swapped in since the scan); -1 if it is
+    no longer a regular file. Raises OSError when it cannot be opened."""
+    try:
+        fd = os.open(c.open_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            log.warning("Not following a symbolic link", extra={"file": c.open_path})
+            return -1
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return -1
+    return fd
 
 
 def _forget_label(path: str) -> None:
