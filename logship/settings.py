@@ -14,7 +14,7 @@ import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -200,12 +200,6 @@ class ElasticsearchSettings(_Section):
     request_timeout_seconds: float = Field(60.0, gt=0, description="Time allowed for one bulk request.")
     gzip: bool = Field(False, description="Compress bulk request bodies.")
 
-    def secret_values(self) -> frozenset[str]:
-        """The configured credentials: password, API key, passwords in `hosts` URLs."""
-        values = {self.password, self.api_key}
-        values.update(unquote(p) for h in self.hosts if (p := urlsplit(h).password))
-        return frozenset(v for v in values if v)
-
     @field_validator("index_prefix")
     @classmethod
     def _index_name(cls, value: str) -> str:
@@ -331,18 +325,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def load_settings(path: Path | None, *, refuse_empty: bool = False) -> Settings:
     """Load ``path`` (or the defaults alone) over the environment; raise ConfigError listing every problem.
 
-    ``refuse_empty`` (a reload): a file without a single setting is an error, not "all defaults" (it is
-    most likely being rewritten).
+    ``refuse_empty`` (reload): a file without a setting, most likely being rewritten, is not "all defaults".
     """
     data = _read_toml(path) if path is not None else {}
     where = str(path) if path is not None else "the built-in defaults"
     if refuse_empty and path is not None and not data:
-        raise ConfigError(
-            [
-                f"{path}: the file holds no setting (empty, or being rewritten); reloading it would reset "
-                "every setting to its default. Write the complete configuration, then reload again"
-            ]
-        )
+        empty = "the file holds no setting (empty, or being rewritten); reloading it would reset every"
+        raise ConfigError([f"{path}: {empty} setting to its default. Write it completely, then reload again"])
     try:
         settings = Settings(**data)
     except SettingsError as exc:
@@ -382,12 +371,10 @@ def _environment_problems() -> list[str]:
         try:
             json.loads(value)
         except ValueError:
-            kind, example = (
-                ("list", '["/var/log/aichat/*.log"]') if origin is list else ("object", '{"a": "b"}')
-            )
+            example = '["/var/log/aichat/*.log"]' if origin is list else '{"service": "aichat"}'
             problems.append(
-                f"environment {name}: setting `{'.'.join(parts)}`: not valid JSON; "
-                f"write a JSON {kind}, e.g. {name}='{example}'"
+                f"environment {name}: setting `{'.'.join(parts)}`: not valid JSON; write it as JSON, "
+                f"e.g. {name}='{example}'"
             )
     return problems
 

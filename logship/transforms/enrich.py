@@ -10,6 +10,7 @@ import os
 import re
 import socket
 from collections.abc import Collection, Mapping
+from urllib.parse import unquote, urlsplit
 
 import orjson
 
@@ -86,8 +87,11 @@ def resolve_fields(
 
 
 def configured_fields(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``enrich.fields`` expanded, refusing the configured credentials."""
-    return resolve_fields(settings.enrich.fields, env, settings.elasticsearch.secret_values())
+    """``enrich.fields`` expanded, refusing the configured credentials (password, API key, URL passwords)."""
+    es = settings.elasticsearch
+    secrets = {es.password, es.api_key}
+    secrets.update(unquote(p) for host in es.hosts if (p := urlsplit(host).password))
+    return resolve_fields(settings.enrich.fields, env, {s for s in secrets if s})
 
 
 class Enrich:

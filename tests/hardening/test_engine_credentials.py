@@ -7,7 +7,7 @@ import base64
 import logging
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from engine_fixture import free_port
 from logship.acks import FileAcks
 from logship.errors import ConfigError, EngineUnreachable
 from logship.observe.health import HealthState
+from logship.observe.metrics import RECORDS
 from logship.settings import DeliverySettings, ElasticsearchSettings, load_settings
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkClient, transport_warnings
@@ -116,6 +117,15 @@ def test_transport_messages_quoting_a_url_are_redacted(monkeypatch: pytest.Monke
     assert "http://elastic:***@proxy:3128" in message and SECRET not in message
 
 
+@pytest.fixture
+def fresh_dead_letter_count() -> Iterator[None]:
+    """The metrics are process-wide: leave `dead_lettered` at 0 for the tests that read /metrics."""
+    yield
+    RECORDS.remove("dead_lettered")
+    RECORDS.labels(outcome="dead_lettered")
+
+
+@pytest.mark.usefixtures("fresh_dead_letter_count")
 def test_retry_warning_health_and_dead_letter_reason_are_redacted(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -12,8 +12,7 @@ import pytest
 from engine_fixture import count, delete_indices, search_all
 from support.harness import Logship, free_port, toml_config, wait_until
 
-from logship.sources.tail.discovery import Candidate, Discovery
-from logship.sources.tail.source import _open_regular
+from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
 
 LINE = '{"timestamp": "2026-11-26 10:00:00", "level": "INFO", "message": "%s"}\n'
 
@@ -110,13 +109,13 @@ def test_opening_does_not_follow_a_link_swapped_in_after_the_scan(tree: Path) ->
     (candidate,) = Discovery([f"{tree}/logs/app.log"], [], set()).scan()
     os.replace(tree / "logs" / "app.log", tree / "logs" / "app.log.1")
     (tree / "logs" / "app.log").symlink_to(tree / "secret" / "shadow")
-    assert _open_regular(candidate) == -1
+    assert open_candidate(candidate) == -1
 
 
 def test_opening_a_fifo_does_not_block(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.log")
     st = os.stat(tmp_path / "pipe.log")
-    assert _open_regular(Candidate(str(tmp_path / "pipe.log"), st.st_dev, st.st_ino, 0, 0.0, True)) == -1
+    assert open_candidate(Candidate(str(tmp_path / "pipe.log"), st.st_dev, st.st_ino, 0, 0.0, True)) == -1
 
 
 @pytest.mark.integration

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import glob
 import logging
 import os
@@ -24,7 +25,7 @@ from fnmatch import fnmatchcase, translate
 
 import watchfiles
 
-__all__ = ["Candidate", "Discovery"]
+__all__ = ["Candidate", "Discovery", "PathPattern", "open_candidate"]
 
 log = logging.getLogger(__name__)
 # watchfiles logs every batch of changes at INFO.
@@ -208,3 +209,19 @@ class Discovery:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watch_task
         self._watch_task = None
+
+
+def open_candidate(c: Candidate) -> int:
+    """Open a candidate without following a link (one swapped in since the scan); -1 if it is
+    no longer a regular file. Raises OSError when it cannot be opened."""
+    try:
+        fd = os.open(c.open_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            log.warning("Not following a symbolic link", extra={"file": c.open_path})
+            return -1
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return -1
+    return fd

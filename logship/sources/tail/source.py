@@ -8,10 +8,8 @@ inode are only hints for following an open file across renames.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
-import stat
 import time
 from collections.abc import Callable
 
@@ -21,7 +19,7 @@ from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
 from logship.settings import TailSettings
 from logship.sources import Emit
-from logship.sources.tail.discovery import Candidate, Discovery
+from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
 from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
@@ -301,7 +299,7 @@ class TailSource:
 
     def _open(self, c: Candidate, offset: int, key: str | None) -> None:
         try:
-            fd = _open_regular(c)
+            fd = open_candidate(c)
         except OSError as exc:
             log.error(
                 "Cannot open file",
@@ -346,7 +344,7 @@ class TailSource:
             if key_of(c) != tracked.key:
                 continue
             try:
-                fd = _open_regular(c)
+                fd = open_candidate(c)
             except OSError:
                 break
             if fd < 0:
@@ -386,22 +384,6 @@ class TailSource:
     def close_all(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()
-
-
-def _open_regular(c: Candidate) -> int:
-    """Open a candidate without following a link (one swapped in since the scan); -1 if it is
-    no longer a regular file. Raises OSError when it cannot be opened."""
-    try:
-        fd = os.open(c.open_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            log.warning("Not following a symbolic link", extra={"file": c.open_path})
-            return -1
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return -1
-    return fd
 
 
 def _forget_label(path: str) -> None:
