@@ -70,9 +70,9 @@ def main() -> int:
         time.sleep(1)
         proc = start()
         time.sleep(1)
+        workload = [sys.executable, str(HERE / "aichat_logger.py"), "--dir", str(logs)]
         writer = subprocess.Popen(
-            [sys.executable, str(HERE / "aichat_logger.py"), "--dir", str(logs), "--records", str(records)]
-            + ["--rate", str(args.rate), "--max-bytes", "10485760"],
+            [*workload, "--records", str(records), "--rate", str(args.rate), "--max-bytes", "10485760"],
             stdout=subprocess.DEVNULL,
         )
         began = time.monotonic()

@@ -21,15 +21,16 @@ import orjson
 from logship import __version__
 from logship.errors import ConfigError, EngineRejected, EngineUnreachable, LogshipError
 from logship.migrate.command import migrate_fluentd
-from logship.observe.logs import configure_logging, redact_mapping
+from logship.observe.logs import configure_logging, redact, redact_mapping
 from logship.pipeline import ReplayProgress, replay_dead_letters, replay_files
 from logship.progress import ProgressReporter
 from logship.settings import Settings, load_settings
-from logship.sinks.elasticsearch.bulk import BulkClient
+from logship.sinks.elasticsearch.bulk import BulkClient, transport_warnings, warn_about_transport
 from logship.sinks.elasticsearch.prune import prune
 from logship.sinks.elasticsearch.setup import install
+from logship.sources.tail.positions import PositionStore
 from logship.supervisor import supervise
-from logship.transforms.enrich import resolve_fields
+from logship.transforms.enrich import configured_fields
 
 __all__ = ["main"]
 
@@ -158,11 +159,25 @@ def _print_problems(problems: list[str]) -> None:
 # -- run ------------------------------------------------------------------------------------
 
 
+def _where(config: Path | None) -> str:
+    return str(config) if config else "the built-in defaults"
+
+
+def _check_fields(settings: Settings, config: Path | None) -> None:
+    """Expand `enrich.fields` now, so that an unset or refused variable is a configuration error."""
+    try:
+        configured_fields(settings)
+    except ConfigError as exc:
+        raise ConfigError([f"{_where(config)}: {p}" for p in exc.problems]) from exc
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    resolve_fields(settings.enrich.fields)
+    _check_fields(settings, args.config)
     configure_logging(settings.log.level)
     try:
+        # Shipping without saving positions would send everything again at the next start.
+        PositionStore(settings.tail.positions_dir, settings.state_file_mode).check_writable()
         return asyncio.run(supervise(args.config, settings))
     except LogshipError as exc:
         log.critical("Cannot run", extra={"error": str(exc)})
@@ -177,6 +192,8 @@ def _replay(args: argparse.Namespace) -> int:
     if args.max_retries < 0:
         raise ConfigError(["--max-retries: must be 0 or more"])
     configure_logging(settings.log.level)
+    if not args.print_only:
+        warn_about_transport(settings.elasticsearch)
     missing = [f"{f}: no such file" for f in args.files if not f.is_file()]
     if missing:
         for line in missing:
@@ -224,11 +241,11 @@ def _replay(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     problems: list[str] = []
-    where = str(args.config) if args.config else "the built-in defaults"
+    where = _where(args.config)
     try:
-        resolve_fields(settings.enrich.fields)
+        _check_fields(settings, args.config)
     except ConfigError as exc:
-        problems.extend(f"{where}: {p}" for p in exc.problems)
+        problems.extend(exc.problems)
     for setting, directory in (
         ("tail.positions_dir", settings.tail.positions_dir),
         ("dead_letter.path", settings.dead_letter.path.parent),
@@ -240,6 +257,8 @@ def _check(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     print(orjson.dumps(redact_mapping(settings.model_dump(mode="json")), option=orjson.OPT_INDENT_2).decode())
+    for warning in transport_warnings(settings.elasticsearch):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"configuration OK ({where})", file=sys.stderr)
     if args.connect:
         return asyncio.run(_connect(settings))
@@ -267,7 +286,7 @@ async def _connect(settings: Settings) -> int:
     if response.status != 200:
         print(
             f"search engine answered HTTP {response.status}: "
-            f"{response.body[:300].decode('utf-8', 'replace')} "
+            f"{redact(response.body[:300].decode('utf-8', 'replace'))} "
             "(check `elasticsearch.username`/`password`/`api_key`)",
             file=sys.stderr,
         )

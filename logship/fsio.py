@@ -7,9 +7,22 @@ dead-letter file go through here so neither can mistake a partial write for a co
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 __all__ = ["append_durably", "replace_atomically", "write_all"]
+
+
+def _set_mode(fd: int, mode: int) -> None:
+    """Give the open file exactly ``mode``: os.open's mode is masked by the umask.
+
+    A file that belongs to another user (created by root before) keeps its mode rather than fail the write.
+    """
+    if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+        try:
+            os.fchmod(fd, mode)
+        except PermissionError:
+            pass
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -22,11 +35,15 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def append_durably(path: Path, data: bytes, mode: int = 0o640) -> None:
-    """Append and fsync; on failure cut the file back so it ends with whole lines only."""
+def append_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Append and fsync; on failure cut the file back so it ends with whole lines only.
+
+    The file gets ``mode`` whatever the umask.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, mode)
     try:
+        _set_mode(fd, mode)
         size = os.fstat(fd).st_size
         try:
             write_all(fd, data)
@@ -42,15 +59,16 @@ def append_durably(path: Path, data: bytes, mode: int = 0o640) -> None:
 
 
 def replace_atomically(
-    path: Path, data: bytes, *, keep_previous: Path | None = None, mode: int = 0o644
+    path: Path, data: bytes, *, keep_previous: Path | None = None, mode: int = 0o600
 ) -> None:
     """Temporary file, fsync, (keep the old file as ``keep_previous``), rename over, fsync the directory.
 
-    A failure at any step leaves the old file in place.
+    The new file gets ``mode`` whatever the umask. A failure at any step leaves the old file in place.
     """
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
+        _set_mode(fd, mode)
         write_all(fd, data)
         os.fsync(fd)
     except OSError:

@@ -20,10 +20,33 @@ from logship.block import Block, DocRecord, Events, FastRecord, Stamp
 from logship.observe.metrics import PARSE_FAILURES
 from logship.settings import ParseSettings
 
-__all__ = ["ADDED_BY_PARSE", "Parser"]
+__all__ = ["ADDED_BY_PARSE", "METADATA_FIELDS", "RENAMED_PREFIX", "Parser"]
 
 # Fields the parse stage adds to every document.
 ADDED_BY_PARSE = frozenset({"@timestamp", "log.file.path", "log.offset"})
+
+# Top-level names the engine keeps for itself and rejects inside a document (Elasticsearch 8/9,
+# OpenSearch 2); `_doc_count` is accepted only as a number and would skew aggregations.
+METADATA_FIELDS = frozenset(
+    {
+        "_id",
+        "_index",
+        "_source",
+        "_routing",
+        "_ignored",
+        "_ignored_source",
+        "_seq_no",
+        "_version",
+        "_primary_term",
+        "_field_names",
+        "_data_stream_timestamp",
+        "_nested_path",
+        "_doc_count",
+        "_type",
+    }
+)
+# A record's own `_id` becomes `event.original_fields._id`, so the record is indexed, not rejected.
+RENAMED_PREFIX = "event.original_fields."
 
 _CACHE_LIMIT = 100_000
 
@@ -47,7 +70,8 @@ class Parser:
         self._patterns = [re.compile(p) for p in settings.fallback_patterns]
         self._trace_field = stack_trace_field
         self._max_line = max_line_bytes
-        self._reserved = ADDED_BY_PARSE | reserved
+        # Metadata fields too: such a record is decoded, and `_finish` renames them.
+        self._reserved = ADDED_BY_PARSE | METADATA_FIELDS | reserved
         # Timestamps have second precision, so a handful of distinct values cover a whole block.
         self._stamps: dict[str, Stamp] = {}
 
@@ -105,6 +129,10 @@ class Parser:
         return doc if type(doc) is dict else self.parse_slow(raw)
 
     def _finish(self, doc: dict[str, Any], offset: int, path: str) -> DocRecord:
+        if not METADATA_FIELDS.isdisjoint(doc):
+            for name in METADATA_FIELDS.intersection(doc):
+                doc[RENAMED_PREFIX + name] = doc.pop(name)
+            self.tag(doc, ["metadata_field_renamed"])
         stamp = self.stamp(doc)
         doc["@timestamp"] = stamp.iso
         doc["log.file.path"] = path

@@ -34,7 +34,7 @@ from logship.sources.deadletter import DeadLetterSource
 from logship.sources.replay import FileReplaySource
 from logship.sources.tail.multiline import RecordSplitter
 from logship.transforms import Transform
-from logship.transforms.enrich import Enrich, resolve_fields
+from logship.transforms.enrich import Enrich, configured_fields
 
 __all__ = [
     "Flow",
@@ -52,7 +52,7 @@ class Stages:
     """Parsing and the transforms, built from the settings."""
 
     def __init__(self, settings: Settings) -> None:
-        self.fields = resolve_fields(settings.enrich.fields)
+        self.fields = configured_fields(settings)
         self.transforms: list[Transform] = [Enrich(self.fields)]
         self.parser = Parser(
             settings.parse,
@@ -90,7 +90,7 @@ def elasticsearch_sink(
     return ElasticsearchSink(
         settings.elasticsearch,
         settings.delivery,
-        DeadLetterFile(settings.dead_letter.path),
+        DeadLetterFile(settings.dead_letter.path, settings.state_file_mode),
         namespace=namespace,
         health=health,
         abandon_after=abandon_after,

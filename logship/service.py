@@ -35,7 +35,7 @@ class Service:
         self.settings = settings
         self.health = health
         self.stages = Stages(settings)
-        self.store = PositionStore(settings.tail.positions_dir)
+        self.store = PositionStore(settings.tail.positions_dir, settings.state_file_mode)
         self.source: TailSource | None = None
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()
@@ -103,11 +103,17 @@ class Service:
                     await task
             if self._saving is not None:  # a cancelled flusher's write still runs in its thread
                 await asyncio.wait([self._saving])
-            self._save(source)
+            saved = self._save(source)
             source.close_all()
             await sink.close()
-            if drained:
+            if drained and saved:
                 log.info("Stopped; everything read was delivered")
+            elif drained:
+                log.error(
+                    "Stopped; everything read was delivered but the positions were not saved: "
+                    "it will be read again at the next start (the engine recognises it, no duplicates)",
+                    extra={"positions": str(self.store.path)},
+                )
             else:
                 log.warning(
                     "Stopped before everything read was delivered; it will be read again at the next start",
@@ -144,8 +150,8 @@ class Service:
                     last = current
             await asyncio.sleep(self.settings.pipeline.positions_flush_seconds)
 
-    def _save(self, source: TailSource) -> None:
-        self._save_list(source.positions(), source.scanned_at)
+    def _save(self, source: TailSource) -> bool:
+        return self._save_list(source.positions(), source.scanned_at)
 
     def _save_list(self, positions: list[FilePosition], scanned_at: float | None) -> bool:
         try:

@@ -7,18 +7,22 @@ naming the setting and the file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import ssl
 import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from logship.errors import ConfigError
+from logship.observe.logs import redact
 from logship.observe.server import HttpSettings
 
 __all__ = [
@@ -62,6 +66,11 @@ class TailSettings(_Section):
     positions_dir: Path = Field(
         Path("/var/lib/logship"), description="Directory holding the position store (positions.json)."
     )
+    follow_symlinks_within: list[Path] = Field(
+        [],
+        description="Symbolic links among the matched files (and directories matched by a wildcard) are "
+        "followed only when they resolve inside one of these directories; by default never.",
+    )
     read_from: Literal["head", "tail"] = Field(
         "head", description='Where to start a file seen for the first time: "head" or "tail".'
     )
@@ -92,6 +101,14 @@ class TailSettings(_Section):
         description="A rotated file, read and delivered to its end, is closed after this long without "
         "growth.",
     )
+
+    @field_validator("follow_symlinks_within")
+    @classmethod
+    def _absolute(cls, value: list[Path]) -> list[Path]:
+        for root in value:
+            if not root.is_absolute():
+                raise ValueError(f"{str(root)!r} is not an absolute path")
+        return value
 
 
 class MultilineSettings(_Section):
@@ -207,7 +224,7 @@ class ElasticsearchSettings(_Section):
     def _urls(cls, value: list[str]) -> list[str]:
         for host in value:
             if not re.match(r"^https?://[^/\s]+", host):
-                raise ValueError(f"{host!r} is not an http:// or https:// URL")
+                raise ValueError(f"{redact(host)!r} is not an http:// or https:// URL")
         return value
 
 
@@ -286,6 +303,11 @@ class PipelineSettings(_Section):
     positions_flush_seconds: float = Field(
         1.0, gt=0, description="How often delivered positions are written to disk."
     )
+    state_files_group_readable: bool = Field(
+        False,
+        description="Create the position store and the dead-letter file 0640 (readable by the group) "
+        "instead of 0600.",
+    )
 
 
 class LogSettings(_Section):
@@ -324,6 +346,11 @@ class Settings(BaseSettings):
         # The file arrives as init arguments; the environment overrides it, key by key.
         return (env_settings, init_settings)
 
+    @property
+    def state_file_mode(self) -> int:
+        """Permissions of positions.json (and its .prev/.tmp) and of the dead-letter file."""
+        return 0o640 if self.pipeline.state_files_group_readable else 0o600
+
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
@@ -337,12 +364,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
 
 
-def load_settings(path: Path | None) -> Settings:
-    """Load ``path`` (or the defaults alone) over the environment; raise ConfigError listing every problem."""
+def load_settings(path: Path | None, *, refuse_empty: bool = False) -> Settings:
+    """Load ``path`` (or the defaults alone) over the environment; raise ConfigError listing every problem.
+
+    ``refuse_empty`` (reload): a file without a setting, most likely being rewritten, is not "all defaults".
+    """
     data = _read_toml(path) if path is not None else {}
     where = str(path) if path is not None else "the built-in defaults"
+    if refuse_empty and path is not None and not data:
+        empty = "the file holds no setting (empty, or being rewritten); reloading it would reset every"
+        raise ConfigError([f"{path}: {empty} setting to its default. Write it completely, then reload again"])
     try:
         settings = Settings(**data)
+    except SettingsError as exc:
+        # A list or table setting from the environment must be JSON; the library names no variable.
+        raise ConfigError(_environment_problems() or [f"environment: {exc}"]) from exc
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -359,6 +395,32 @@ def load_settings(path: Path | None) -> Settings:
     return settings
 
 
+def _environment_problems() -> list[str]:
+    """Name each ``LOGSHIP_<SECTION>__<KEY>`` variable of a list or table setting that is not JSON."""
+    problems = []
+    for name, value in sorted(os.environ.items()):
+        parts = name.removeprefix("LOGSHIP_").lower().split("__")
+        if not name.startswith("LOGSHIP_") or len(parts) != 2:
+            continue
+        section = Settings.model_fields.get(parts[0])
+        model = section.annotation if section is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        field = model.model_fields.get(parts[1])
+        origin = getattr(field.annotation, "__origin__", None) if field is not None else None
+        if origin not in (list, dict):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            example = '["/var/log/aichat/*.log"]' if origin is list else '{"service": "aichat"}'
+            problems.append(
+                f"environment {name}: setting `{'.'.join(parts)}`: not valid JSON; write it as JSON, "
+                f"e.g. {name}='{example}'"
+            )
+    return problems
+
+
 def _source_of(key: str, where: str) -> str:
     parts = key.split(".")
     env = "LOGSHIP_" + "__".join(p.upper() for p in parts[:2])
@@ -370,7 +432,24 @@ def _check_paths(settings: Settings, where: str) -> list[str]:
     ca = settings.elasticsearch.ca_file
     if ca is not None and not ca.is_file():
         problems.append(f"{where}: setting `elasticsearch.ca_file`: {ca} is not a readable file")
+    elif ca is not None:
+        try:
+            ssl.create_default_context(cafile=str(ca))
+        except (ssl.SSLError, OSError) as exc:
+            problems.append(
+                f"{where}: setting `elasticsearch.ca_file`: {ca} is not a PEM certificate file "
+                f"({getattr(exc, 'reason', None) or exc}); give the certificate of the CA that signed "
+                "the engine's certificate"
+            )
     auth = settings.elasticsearch
+    if any(urlsplit(h).username is not None for h in auth.hosts) and (
+        auth.username is not None or auth.api_key is not None
+    ):
+        problems.append(
+            f"{where}: setting `elasticsearch.hosts`: a URL carries credentials and "
+            "`elasticsearch.username` or `api_key` is set too; keep only one (preferably "
+            "LOGSHIP_ELASTICSEARCH__USERNAME/PASSWORD, out of the URL)"
+        )
     if (auth.username is None) != (auth.password is None):
         problems.append(
             f"{where}: setting `elasticsearch.username`/`elasticsearch.password`: set both or neither"

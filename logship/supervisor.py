@@ -18,7 +18,8 @@ from logship.observe.logs import configure_logging
 from logship.observe.server import HttpServer, HttpSettings
 from logship.service import Service
 from logship.settings import Settings, load_settings
-from logship.transforms.enrich import resolve_fields
+from logship.sinks.elasticsearch.bulk import warn_about_transport
+from logship.transforms.enrich import configured_fields
 
 __all__ = ["supervise"]
 
@@ -37,6 +38,7 @@ async def supervise(config: Path | None, settings: Settings) -> int:
             lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0,
         )
 
+    warn_about_transport(settings.elasticsearch)
     health = health_for(settings.http)
     server = HttpServer(settings.http, health)
     await server.start()
@@ -82,14 +84,15 @@ async def supervise(config: Path | None, settings: Settings) -> int:
             log.info(
                 "Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"}
             )
+            warn_about_transport(settings.elasticsearch)
     finally:
         await server.stop()
 
 
 def _reload(config: Path | None) -> Settings | None:
     try:
-        fresh = load_settings(config)
-        resolve_fields(fresh.enrich.fields)
+        fresh = load_settings(config, refuse_empty=True)
+        configured_fields(fresh)
     except ConfigError as exc:
         log.error(
             "Configuration reload refused; the running configuration stays in force",

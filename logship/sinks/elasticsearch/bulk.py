@@ -4,15 +4,20 @@ It speaks plain ``application/x-ndjson`` through elastic_transport's AsyncTransp
 so Elasticsearch 8 and 9 and OpenSearch 2 all accept it (the ``Elasticsearch`` client class
 would pin the server's vendor and major version). Responses are not deserialized by the
 transport: the sink decides whether it needs to look at the items at all.
+
+Credentials in a host URL (``http://user:pass@host:9200``) authenticate requests to that host.
+They never reach the transport and never appear in an error: every message leaving this module is
+passed through :func:`redact`.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from elastic_transport import (
@@ -29,12 +34,14 @@ from elastic_transport import (
 )
 
 from logship.errors import EngineTimeout, EngineUnreachable
+from logship.observe.logs import redact
 from logship.settings import ElasticsearchSettings
 
-__all__ = ["BulkClient", "BulkResponse", "ItemResult", "Transport", "item_results"]
+__all__ = ["BulkClient", "BulkResponse", "ItemResult", "Transport", "item_results", "transport_warnings"]
 
 # The transport logs every request at INFO and every failed node at WARNING; the sink reports
 # failures itself, once, with what it will do about them.
+log = logging.getLogger(__name__)
 logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
 logging.getLogger("elastic_transport.node_pool").setLevel(logging.ERROR)
 
@@ -107,20 +114,62 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_about_transport(settings: ElasticsearchSettings) -> None:
+    """Log, once, each insecure choice of how the engine is reached."""
+    for warning in transport_warnings(settings):
+        log.warning("Insecure connection to the search engine", extra={"problem": warning})
+
+
+def transport_warnings(settings: ElasticsearchSettings) -> list[str]:
+    """What is unsafe in how the engine is reached; logged once when logship starts."""
+    warnings = []
+    if not settings.verify_certs:
+        warnings.append(
+            "TLS certificates of the engine are not verified (`elasticsearch.verify_certs = false`): "
+            "anyone on the network path can pose as the engine and read the logs and credentials; "
+            "set `elasticsearch.ca_file` to the CA that signed the engine's certificate instead"
+        )
+    global_credentials = settings.api_key is not None or settings.username is not None
+    for host in settings.hosts:
+        url = urlsplit(host)
+        credentials = global_credentials or url.username is not None
+        if credentials and url.scheme == "http" and not _loopback(url.hostname or ""):
+            warnings.append(
+                f"credentials are sent in clear text over http:// to {redact(host)} "
+                "(`elasticsearch.hosts`): use https://"
+            )
+    return warnings
+
+
 class BulkClient:
     """Sends bulk bodies to the configured engine nodes."""
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
-        headers: dict[str, str] = {}
+        common: dict[str, str] = {}
         if settings.api_key:
-            headers["authorization"] = f"ApiKey {settings.api_key}"
+            common["authorization"] = f"ApiKey {settings.api_key}"
         elif settings.username is not None and settings.password is not None:
-            token = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
-            headers["authorization"] = f"Basic {token}"
+            common["authorization"] = _basic(settings.username, settings.password)
         nodes = []
         for host in settings.hosts:
             url = urlsplit(host)
             scheme = url.scheme
+            headers = dict(common)
+            if url.username is not None:  # settings refuse these next to username or api_key
+                headers["authorization"] = _basic(unquote(url.username), unquote(url.password or ""))
             nodes.append(
                 NodeConfig(
                     scheme=scheme,
@@ -144,7 +193,7 @@ class BulkClient:
             dead_node_backoff_factor=0.0,
             max_dead_node_backoff=0.0,
         )
-        self.hosts = settings.hosts
+        self.hosts = [redact(h) for h in settings.hosts]
 
     async def bulk(self, body: bytes) -> BulkResponse:
         """POST one bulk body; raises EngineUnreachable when no HTTP answer came back."""
@@ -160,18 +209,18 @@ class BulkClient:
         headers = {"accept": "application/json"}
         if content_type is not None:
             headers["content-type"] = content_type
+        hosts = ", ".join(self.hosts)
+        # The transport's messages may quote a URL: each is redacted before it leaves this module.
         try:
             resp = await self._transport.perform_request(method, target, body=body, headers=headers)
         except ConnectionTimeout as exc:
-            raise EngineTimeout(f"timeout: no answer from {', '.join(self.hosts)} in time") from exc
+            raise EngineTimeout(f"timeout: no answer from {hosts} in time") from exc
         except TlsError as exc:
-            raise EngineUnreachable(f"TLS failure talking to {', '.join(self.hosts)}: {exc.message}") from exc
+            raise EngineUnreachable(redact(f"TLS failure talking to {hosts}: {exc.message}")) from exc
         except TransportConnectionError as exc:
-            raise EngineUnreachable(
-                f"connection: cannot reach {', '.join(self.hosts)}: {exc.message}"
-            ) from exc
+            raise EngineUnreachable(redact(f"connection: cannot reach {hosts}: {exc.message}")) from exc
         except (TransportError, SerializationError) as exc:
-            raise EngineUnreachable(f"connection: bad answer from {', '.join(self.hosts)}: {exc}") from exc
+            raise EngineUnreachable(redact(f"connection: bad answer from {hosts}: {exc}")) from exc
         raw = resp.body
         return BulkResponse(resp.meta.status, raw if isinstance(raw, bytes) else b"")
 

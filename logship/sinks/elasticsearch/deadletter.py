@@ -37,8 +37,10 @@ def parse_item(item: bytes) -> tuple[str, str, bytes]:
 class DeadLetterFile:
     """Appends rejected documents durably."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mode: int = 0o600) -> None:
+        """``mode``: permissions of the file, whatever the umask (it holds whole log records)."""
         self.path = path
+        self.mode = mode
 
     def write(self, letters: list[DeadLetter]) -> None:
         if not letters:
@@ -66,7 +68,7 @@ class DeadLetterFile:
                 + b"\n"
             )
         try:
-            append_durably(self.path, b"".join(lines))
+            append_durably(self.path, b"".join(lines), self.mode)
         except OSError as exc:
             raise DeadLetterError(
                 f"cannot write the dead-letter file {self.path} (setting `dead_letter.path`): "

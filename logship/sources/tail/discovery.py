@@ -3,22 +3,29 @@
 Rotation renames ``app.log`` to ``app.log.1``, a name ``*.log`` no longer matches. Such
 siblings are listed too, so a known file is found again by its fingerprint, and a rotated file
 written while logship was not looking is still shipped.
+
+Matching is per path component: ``*`` never crosses ``/``, as in the shell. Symbolic links are not
+followed (a link in the log directory could otherwise ship any file logship can read), unless the
+file they resolve to lies inside one of ``tail.follow_symlinks_within``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import glob
 import logging
 import os
 import re
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
-from fnmatch import fnmatch
+from fnmatch import fnmatchcase, translate
 
 import watchfiles
 
-__all__ = ["Candidate", "Discovery"]
+__all__ = ["Candidate", "Discovery", "PathPattern", "open_candidate"]
 
 log = logging.getLogger(__name__)
 # watchfiles logs every batch of changes at INFO.
@@ -27,6 +34,34 @@ logging.getLogger("watchfiles").setLevel(logging.WARNING)
 # app.log.1, app.log-20261126, app.log.2026-11-26: a matching name plus a rotation suffix.
 _ROTATION = re.compile(r"^(?P<base>.+?)(?:[.-](?:\d+|\d{4}-?\d{2}-?\d{2}(?:[-_T]?\d+)?))+$")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+_MAGIC = re.compile(r"[*?[]")
+
+
+class PathPattern:
+    """A glob matched component by component: ``*``, ``?`` and ``[...]`` never match ``/``."""
+
+    def __init__(self, pattern: str) -> None:
+        self.text = pattern
+        self._parts = [re.compile(translate(part)) for part in pattern.split("/")]
+
+    def match(self, path: str) -> bool:
+        parts = path.split("/")
+        return len(parts) == len(self._parts) and all(
+            rx.match(part) is not None for rx, part in zip(self._parts, parts, strict=True)
+        )
+
+    def literal_prefix(self) -> str:
+        """The leading components without wildcards: the part of the path the operator wrote out."""
+        literal = []
+        for part in self.text.split("/")[:-1]:
+            if _MAGIC.search(part):
+                break
+            literal.append(part)
+        return "/".join(literal) or "/"
+
+
+def _inside(path: str, roots: Iterable[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,33 +72,82 @@ class Candidate:
     size: int
     mtime: float
     matched: bool  # matches `tail.paths`; otherwise a rotated sibling of a matching name
+    target: str | None = None  # the file an allowed symbolic link resolves to
+
+    @property
+    def open_path(self) -> str:
+        """What to open (with O_NOFOLLOW): the path itself, or the target of an allowed link."""
+        return self.target if self.target is not None else self.path
 
 
 class Discovery:
     """Evaluates the globs and lists candidates; ``changed`` is set when a watched directory changes."""
 
-    def __init__(self, patterns: list[str], exclude: list[str], ignore: set[str]) -> None:
-        self._patterns = [os.path.abspath(p) for p in patterns]
-        self._exclude = exclude
+    def __init__(
+        self, patterns: list[str], exclude: list[str], ignore: set[str], follow_within: Iterable[str] = ()
+    ) -> None:
+        """``follow_within``: directories symbolic links may point into (none by default)."""
+        self._patterns = [PathPattern(os.path.abspath(p)) for p in patterns]
+        self._exclude = [PathPattern(os.path.abspath(e)) for e in exclude if "/" in e]
+        self._exclude_names = [e for e in exclude if "/" not in e]
         self._ignore = {os.path.abspath(p) for p in ignore}
+        self._roots = [os.path.realpath(r) for r in follow_within]
+        self._refused: set[str] = set()  # links already reported, so each is logged once
         self.changed = asyncio.Event()
         self._watched: frozenset[str] = frozenset()
         self._watch_task: asyncio.Task[None] | None = None
         self._stop_watch: asyncio.Event | None = None
 
     def _excluded(self, path: str) -> bool:
-        return path in self._ignore or any(
-            fnmatch(path, e) or fnmatch(os.path.basename(path), e) for e in self._exclude
+        name = os.path.basename(path)
+        return (
+            path in self._ignore
+            or any(e.match(path) for e in self._exclude)
+            or any(fnmatchcase(name, e) for e in self._exclude_names)
         )
 
     def _matches(self, path: str) -> bool:
-        return any(fnmatch(path, p) for p in self._patterns)
+        return any(p.match(path) for p in self._patterns)
+
+    def _refuse_link(self, path: str, target: str) -> None:
+        if path not in self._refused:
+            self._refused.add(path)
+            log.warning(
+                "Not following a symbolic link out of the configured paths",
+                extra={
+                    "file": path,
+                    "link_target": target,
+                    "hint": "set `tail.follow_symlinks_within` to the directories links may point into",
+                },
+            )
+
+    def _link_allowed(self, path: str) -> str | None:
+        """The resolved target of the link ``path`` when it may be followed, else None (reported)."""
+        target = os.path.realpath(path)
+        if _inside(target, self._roots):
+            return target
+        self._refuse_link(path, target)
+        return None
 
     def directories(self) -> set[str]:
         dirs: set[str] = set()
         for pattern in self._patterns:
-            dirs.update(d for d in glob.glob(os.path.dirname(pattern)) if os.path.isdir(d))
+            prefix = pattern.literal_prefix()
+            for d in glob.glob(os.path.dirname(pattern.text)):
+                if os.path.isdir(d) and self._no_wild_links(prefix, d):
+                    dirs.add(d)
         return dirs
+
+    def _no_wild_links(self, prefix: str, directory: str) -> bool:
+        """No directory matched by a wildcard is a link leading elsewhere (the written-out part may be)."""
+        current = prefix
+        for part in os.path.relpath(directory, prefix).split("/"):
+            if part == ".":
+                continue
+            current = os.path.join(current, part)
+            if os.path.islink(current) and self._link_allowed(current) is None:
+                return False
+        return True
 
     def scan(self) -> list[Candidate]:
         """Every regular file that matches, or is a rotation of a name that matches."""
@@ -83,12 +167,18 @@ class Discovery:
                     if rot is None or not self._matches(os.path.join(directory, rot.group("base"))):
                         continue
                 try:
-                    st = os.stat(path)
+                    st = os.lstat(path)
+                    target = None
+                    if stat.S_ISLNK(st.st_mode):
+                        target = self._link_allowed(path)
+                        if target is None:
+                            continue
+                        st = os.stat(target)
                 except OSError:
                     continue
-                if not os.path.isfile(path):
+                if not stat.S_ISREG(st.st_mode):
                     continue
-                found.append(Candidate(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime, matched))
+                found.append(Candidate(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime, matched, target))
         return found
 
     async def watch(self) -> None:
@@ -119,3 +209,19 @@ class Discovery:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watch_task
         self._watch_task = None
+
+
+def open_candidate(c: Candidate) -> int:
+    """Open a candidate without following a link (one swapped in since the scan); -1 if it is
+    no longer a regular file. Raises OSError when it cannot be opened."""
+    try:
+        fd = os.open(c.open_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            log.warning("Not following a symbolic link", extra={"file": c.open_path})
+            return -1
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return -1
+    return fd

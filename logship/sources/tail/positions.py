@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,10 +53,26 @@ class StoreState:
 class PositionStore:
     """Reads and writes ``<positions_dir>/positions.json``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, mode: int = 0o600) -> None:
+        """``mode``: permissions of the files written, whatever the umask (they name every log file)."""
         self.directory = directory
+        self.mode = mode
         self.path = directory / "positions.json"
         self.previous = directory / "positions.json.prev"
+
+    def check_writable(self) -> None:
+        """Create the directory and a file in it, or raise PositionsError saying what to do."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=self.directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise PositionsError(
+                f"cannot write the position store in {self.directory} (setting `tail.positions_dir`): "
+                f"{exc.strerror}; give this user write access to it or choose another directory "
+                "(without it every record would be shipped again at each start)"
+            ) from exc
 
     def load(self) -> StoreState:
         """Load the store; fall back to the previous one when the main file is damaged."""
@@ -133,7 +150,7 @@ class PositionStore:
             {"version": VERSION, "scanned_at": scanned_at, "files": [asdict(f) for f in files]}
         )
         try:
-            replace_atomically(self.path, body, keep_previous=self.previous)
+            replace_atomically(self.path, body, keep_previous=self.previous, mode=self.mode)
         except OSError as exc:
             raise PositionsError(
                 f"cannot write {self.path} (setting `tail.positions_dir`): {exc.strerror}"

@@ -19,7 +19,7 @@ from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
 from logship.settings import TailSettings
 from logship.sources import Emit
-from logship.sources.tail.discovery import Candidate, Discovery
+from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
 from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
@@ -94,7 +94,9 @@ class TailSource:
         self._flush_after = flush_timeout
         self._splitter = splitter
         self._budget = budget
-        self.discovery = Discovery(tail.paths, tail.exclude, ignore)
+        self.discovery = Discovery(
+            tail.paths, tail.exclude, ignore, [str(p) for p in tail.follow_symlinks_within]
+        )
         self.files: list[TrackedFile] = []
         self._retired: list[TrackedFile] = []  # replaced by truncation; kept until delivered
         self._orphans: list[tuple[TrackedFile, Block]] = []  # read from a retired file, not yet emitted
@@ -211,7 +213,7 @@ class TailSource:
 
         def key_of(c: Candidate) -> str | None:
             if c.path not in fingerprints:
-                fingerprints[c.path] = fingerprint_path(c.path, self._settings.fingerprint_bytes)
+                fingerprints[c.path] = fingerprint_path(c.open_path, self._settings.fingerprint_bytes)
             return fingerprints[c.path]
 
         # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
@@ -250,7 +252,7 @@ class TailSource:
             if c.matched:
                 offset = 0
                 if initial and self._settings.read_from == "tail":
-                    offset = _last_line_end(c.path, c.size)
+                    offset = _last_line_end(c.open_path, c.size)
                 self._open(c, offset, key)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
                 # Rotated away before we saw it, written since our last look: ship all of it.
@@ -300,12 +302,14 @@ class TailSource:
 
     def _open(self, c: Candidate, offset: int, key: str | None) -> None:
         try:
-            fd = os.open(c.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_candidate(c)
         except OSError as exc:
             log.error(
                 "Cannot open file",
                 extra={"file": c.path, "error": exc.strerror, "hint": "give logship read access to it"},
             )
+            return
+        if fd < 0:
             return
         st = os.fstat(fd)
         if offset > st.st_size:
@@ -343,8 +347,10 @@ class TailSource:
             if key_of(c) != tracked.key:
                 continue
             try:
-                fd = os.open(c.path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = open_candidate(c)
             except OSError:
+                break
+            if fd < 0:
                 break
             # copytruncate: the same identity continues in the copy, at the same offsets.
             tracked.close()
