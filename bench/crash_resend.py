@@ -14,29 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get_json(url: str) -> dict[str, int]:
-    with urllib.request.urlopen(url, timeout=5) as r:
-        data: dict[str, int] = json.loads(r.read())
-        return data
+from benchlib import WORKLOAD, DiscardEndpoint, logship_config
 
 
 def main() -> int:
@@ -49,64 +35,38 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="logship-crash-"))
     logs = work / "logs"
-    port, http = free_port(), free_port()
-    endpoint = subprocess.Popen([sys.executable, str(HERE / "discard_endpoint.py"), "--port", str(port)])
-    config = work / "logship.toml"
-    config.write_text(
-        f'[tail]\npaths = ["{logs}/*.log"]\npositions_dir = "{work / "state"}"\n'
-        f'[elasticsearch]\nhosts = ["http://127.0.0.1:{port}"]\n'
-        f'[dead_letter]\npath = "{work / "dead-letter.ndjson"}"\n'
-        f'[http]\nlisten = "127.0.0.1:{http}"\n'
-        f'[enrich.fields]\nhostname = "bench"\nenvironment = "bench"\nservice = "aichat-backend"\n'
-        + args.config_extra
-    )
     records = int(args.rate * args.seconds)
-
-    def start() -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "logship", "run", "--config", str(config)]
-        return subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
-
     try:
-        time.sleep(1)
-        proc = start()
-        time.sleep(1)
-        workload = [sys.executable, str(HERE / "aichat_logger.py"), "--dir", str(logs)]
-        writer = subprocess.Popen(
-            [*workload, "--records", str(records), "--rate", str(args.rate), "--max-bytes", "10485760"],
-            stdout=subprocess.DEVNULL,
-        )
-        began = time.monotonic()
-        for at in args.kills:
-            time.sleep(max(0.0, began + at - time.monotonic()))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+        with DiscardEndpoint() as endpoint:
+            config = logship_config(work, endpoint, logs=logs, extra=args.config_extra)
+
+            def start() -> subprocess.Popen[bytes]:
+                cmd = [sys.executable, "-m", "logship", "run", "--config", str(config)]
+                return subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+
             proc = start()
-        writer.wait()
-        deadline = time.monotonic() + 120
-        while get_json(f"http://127.0.0.1:{port}/_stats/discard")["documents"] < records:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-        received = get_json(f"http://127.0.0.1:{port}/_stats/discard")["documents"]
-        print(
-            json.dumps(
-                {
-                    "records_written": records,
-                    "documents_received": received,
-                    "sent_again": received - records,
-                    "kills": len(args.kills),
-                    "rate": args.rate,
-                }
+            time.sleep(1)
+            workload = [sys.executable, str(WORKLOAD), "--dir", str(logs)]
+            writer = subprocess.Popen(
+                [*workload, "--records", str(records), "--rate", str(args.rate), "--max-bytes", "10485760"],
+                stdout=subprocess.DEVNULL,
             )
-        )
-        return 0 if received >= records else 1
+            began = time.monotonic()
+            for at in args.kills:
+                time.sleep(max(0.0, began + at - time.monotonic()))
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                proc = start()
+            writer.wait()
+            endpoint.wait_for(records, 120)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            received = endpoint.stats()["documents"]
     finally:
-        endpoint.terminate()
-        endpoint.wait()
-        if os.environ.get("KEEP") is None:
-            subprocess.run(["rm", "-rf", str(work)], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    result = {"records_written": records, "documents_received": received, "sent_again": received - records}
+    print(json.dumps({**result, "kills": len(args.kills), "rate": args.rate}))
+    return 0 if received >= records else 1
 
 
 if __name__ == "__main__":

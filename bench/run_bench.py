@@ -15,22 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-WORKLOAD = HERE / "aichat_logger.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from benchlib import WORKLOAD, DiscardEndpoint, logship_config
 
 
 def main() -> int:
@@ -71,23 +62,8 @@ def main() -> int:
         marker.touch()
     size = log.stat().st_size
 
-    port = free_port()
-    endpoint = subprocess.Popen(
-        [sys.executable, str(HERE / "discard_endpoint.py"), "--port", str(port), "--reject", str(args.reject)]
-    )
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        config = work / "bench.toml"
-        config.write_text(
-            f'[elasticsearch]\nhosts = ["http://127.0.0.1:{port}"]\n'
-            f'[dead_letter]\npath = "{work / "dead-letter.ndjson"}"\n'
-            f'[enrich.fields]\nhostname = "bench"\nenvironment = "bench"\nservice = "aichat-backend"\n'
-        )
+    with DiscardEndpoint(args.reject) as endpoint:
+        config = logship_config(work, endpoint)
         for run in range(args.runs):
             started = time.monotonic()
             proc = subprocess.Popen(
@@ -98,8 +74,7 @@ def main() -> int:
             wall = time.monotonic() - started
             out = proc.stdout.read().decode() if proc.stdout else ""
             code = os.waitstatus_to_exitcode(status)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stats/discard") as r:
-                stats = json.loads(r.read())
+            stats = endpoint.stats()
             cpu = usage.ru_utime + usage.ru_stime
             print(
                 json.dumps(
@@ -121,9 +96,6 @@ def main() -> int:
             )
             if code != 0:
                 return code
-    finally:
-        endpoint.terminate()
-        endpoint.wait()
     return 0
 
 

@@ -148,11 +148,13 @@ def test_dangling_symlinks_and_links_to_directories_are_not_listed(tmp_path: Pat
     assert listed(Discovery([str(tmp_path / "*.log")], [], set())) == {"app.log": True}
 
 
-def test_a_symlink_to_a_file_is_listed_with_the_files_identity(tmp_path: Path) -> None:
+def test_a_symlink_is_listed_with_the_files_identity_only_when_its_target_is_allowed(tmp_path: Path) -> None:
     target = touch(tmp_path / "real" / "app.log")
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "app.log").symlink_to(target)
-    (c,) = Discovery([str(tmp_path / "logs" / "*.log")], [], set()).scan()
+    patterns = [str(tmp_path / "logs" / "*.log")]
+    assert Discovery(patterns, [], set()).scan() == []  # not followed by default
+    (c,) = Discovery(patterns, [], set(), follow_within=[str(tmp_path / "real")]).scan()
     assert c.path == str(tmp_path / "logs" / "app.log") and c.ino == target.stat().st_ino
 
 
