@@ -28,7 +28,9 @@ def one_rate(rate: int, seconds: float, extra: str) -> dict[str, float]:
     records = int(rate * seconds)
     with DiscardEndpoint() as endpoint:
         config = logship_config(work, endpoint, logs=logs, extra=extra)
-        proc = subprocess.Popen([sys.executable, "-m", "logship", "run", "--config", str(config)])
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "logship", "run", "--config", str(config)], stderr=subprocess.DEVNULL
+        )
         try:
             endpoint.wait_for(0, 5)
             before = cpu_seconds(proc.pid)

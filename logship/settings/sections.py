@@ -75,10 +75,13 @@ class TailSettings(_Section):
         256 * 1024, ge=4096, le=16 * MiB, description="Bytes read from a file in one go."
     )
     scan_interval_seconds: float = Field(
-        10.0, gt=0, description="Safety-net re-evaluation of the globs; file events trigger a scan sooner."
+        1.0, gt=0, description="How often the globs are evaluated again: new files, rotations, deletions."
     )
     poll_interval_seconds: float = Field(
-        0.25, gt=0, description="How often idle files are checked for appended data."
+        0.25,
+        gt=0,
+        description="How often followed files are checked for appended data; what arrives in between is "
+        "read as one block.",
     )
     close_inactive_seconds: float = Field(
         30.0,

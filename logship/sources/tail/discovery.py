@@ -1,4 +1,4 @@
-"""Which files to follow: the globs, their rotated siblings, and a wake-up on directory changes.
+"""Which files to follow: the globs and their rotated siblings, listed at each scan.
 
 Rotation renames ``app.log`` to ``app.log.1``, a name ``*.log`` no longer matches. Such
 siblings are listed too, so a known file is found again by its fingerprint, and a rotated file
@@ -7,12 +7,14 @@ written while logship was not looking is still shipped.
 Matching is per path component: ``*`` never crosses ``/``, as in the shell. Symbolic links are not
 followed (a link in the log directory could otherwise ship any file logship can read), unless the
 file they resolve to lies inside one of ``tail.follow_symlinks_within``.
+
+There is no file-event watcher: the application appends thousands of times a second, and an
+inotify watcher woke logship for each write (it doubled the CPU cost of following a busy file).
+A scan every `tail.scan_interval_seconds` lists a handful of names, as Filebeat and Vector do.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import glob
 import logging
@@ -23,13 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase, translate
 
-import watchfiles
-
 __all__ = ["Candidate", "Discovery", "PathPattern", "open_candidate"]
 
 log = logging.getLogger(__name__)
-# watchfiles logs every batch of changes at INFO.
-logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 # app.log.1, app.log-20261126, app.log.2026-11-26: a matching name plus a rotation suffix.
 _ROTATION = re.compile(r"^(?P<base>.+?)(?:[.-](?:\d+|\d{4}-?\d{2}-?\d{2}(?:[-_T]?\d+)?))+$")
@@ -81,7 +79,7 @@ class Candidate:
 
 
 class Discovery:
-    """Evaluates the globs and lists candidates; ``changed`` is set when a watched directory changes."""
+    """Evaluates the globs and lists the candidates."""
 
     def __init__(
         self, patterns: list[str], exclude: list[str], ignore: set[str], follow_within: Iterable[str] = ()
@@ -93,10 +91,6 @@ class Discovery:
         self._ignore = {os.path.abspath(p) for p in ignore}
         self._roots = [os.path.realpath(r) for r in follow_within]
         self._refused: set[str] = set()  # links already reported, so each is logged once
-        self.changed = asyncio.Event()
-        self._watched: frozenset[str] = frozenset()
-        self._watch_task: asyncio.Task[None] | None = None
-        self._stop_watch: asyncio.Event | None = None
 
     def _excluded(self, path: str) -> bool:
         name = os.path.basename(path)
@@ -180,35 +174,6 @@ class Discovery:
                     continue
                 found.append(Candidate(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime, matched, target))
         return found
-
-    async def watch(self) -> None:
-        """(Re)start the watcher when the set of directories changed; cheap to call often."""
-        dirs = frozenset(self.directories())
-        if dirs == self._watched and self._watch_task is not None and not self._watch_task.done():
-            return
-        await self.stop()
-        self._watched = dirs
-        if dirs:
-            self._stop_watch = asyncio.Event()
-            self._watch_task = asyncio.create_task(self._run_watch(sorted(dirs), self._stop_watch))
-
-    async def _run_watch(self, dirs: list[str], stop: asyncio.Event) -> None:
-        try:
-            async for _ in watchfiles.awatch(
-                *dirs, stop_event=stop, debounce=50, step=20, recursive=False, ignore_permission_denied=True
-            ):
-                self.changed.set()
-        except Exception as exc:  # the poll keeps working without events
-            log.warning("File watching stopped; relying on the periodic scan", extra={"error": str(exc)})
-
-    async def stop(self) -> None:
-        if self._stop_watch is not None:
-            self._stop_watch.set()
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._watch_task
-        self._watch_task = None
 
 
 def open_candidate(c: Candidate) -> int:

@@ -25,7 +25,7 @@ class LineReader:
         self.buf_start = offset  # file offset of buf[0]
         self.next_read = offset  # file offset of the next byte to read
         self._splitter = splitter
-        self._block = block_bytes
+        self.block_bytes = block_bytes
         self._max_line = max_line_bytes
         self._skipping: tuple[int, bytes] | None = None  # over-long line: (start, kept head)
         self._long_done: Block | None = None
@@ -38,7 +38,7 @@ class LineReader:
 
     def read(self) -> int:
         """Read one block into the buffer; return the number of bytes read (0 at end of file)."""
-        data = os.pread(self.fd, self._block, self.next_read)
+        data = os.pread(self.fd, self.block_bytes, self.next_read)
         got = len(data)
         if not got:
             return 0

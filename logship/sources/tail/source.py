@@ -8,6 +8,7 @@ inode are only hints for following an open file across renames.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -104,6 +105,7 @@ class TailSource:
         self.scanned_at: float | None = restored.scanned_at
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
+        self._rescan = False  # a followed file changed identity: scan before reading on
 
     # -- positions -------------------------------------------------------------------------
 
@@ -124,39 +126,31 @@ class TailSource:
         poll = self._settings.poll_interval_seconds
         self._scan(initial=True)
         self.scanned.set()
-        await self.discovery.watch()
-        last_scan = time.monotonic()
-        next_scan = last_scan + scan_every
-        try:
-            while not self._stopping.is_set():
-                now = time.monotonic()
-                # File events come by the dozen while the application writes: scan at most 4 times a second.
-                if (self.discovery.changed.is_set() and now - last_scan >= 0.25) or now >= next_scan:
-                    self.discovery.changed.clear()
-                    self._scan(initial=False)
-                    await self.discovery.watch()
-                    last_scan, next_scan = now, now + scan_every
-                while self._orphans:
-                    await self._emit_block(*self._orphans.pop(0))
-                progressed = False
-                for tracked in list(self.files):
-                    await self._budget.wait_for_room()
-                    if self._stopping.is_set():
-                        return
-                    if await self._pump(tracked):
-                        progressed = True
-                if not progressed:
-                    try:
-                        await asyncio.wait_for(self.discovery.changed.wait(), poll)
-                    except TimeoutError:
-                        pass
-                    if self.discovery.changed.is_set() and time.monotonic() - last_scan < 0.25:
-                        await asyncio.sleep(0.25 - (time.monotonic() - last_scan))
-        finally:
-            await self.discovery.stop()
+        next_scan = time.monotonic() + scan_every
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            if self._rescan or now >= next_scan:
+                self._rescan = False
+                self._scan(initial=False)
+                next_scan = now + scan_every
+            while self._orphans:
+                await self._emit_block(*self._orphans.pop(0))
+            behind = False
+            for tracked in list(self.files):
+                await self._budget.wait_for_room()
+                if self._stopping.is_set():
+                    return
+                if await self._pump(tracked):
+                    behind = True
+            if not behind:
+                # Caught up: what the application writes meanwhile is read as one block at the next
+                # tick, rather than record by record as it arrives.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), min(poll, max(0.0, next_scan - now)))
 
     async def _pump(self, tracked: TrackedFile) -> bool:
-        """Read one block of ``tracked`` and emit what is complete; True if bytes were read."""
+        """Read one block of ``tracked`` and emit what is complete; True when the block was full
+        (more is waiting to be read)."""
         reader = tracked.reader
         if tracked.key is not None and tracked.matched:
             # Still the same content? A file truncated (or copied and truncated) and written again
@@ -166,7 +160,7 @@ class TailSource:
             except OSError:
                 same = False
             if not same:
-                self.discovery.changed.set()
+                self._rescan = True
                 return False
         try:
             got = reader.read()
@@ -189,7 +183,7 @@ class TailSource:
             # Emitting waits only when the in-flight bound is reached: yield once per block so a
             # backlog never keeps the senders and the health endpoints from running.
             await asyncio.sleep(0)
-        return bool(got)
+        return got == reader.block_bytes
 
     async def _emit_block(self, tracked: TrackedFile, block: Block) -> None:
         assert tracked.key is not None
