@@ -92,3 +92,16 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def settled(pid: int, timeout: float = 20.0) -> float:
+    """Wait until a starting process stops using CPU (imports done, files opened); its CPU time then."""
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - last < 0.02:
+            return now
+        last = now
+    return last

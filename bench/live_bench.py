@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import WORKLOAD, DiscardEndpoint, cpu_seconds, logship_config, peak_rss_mb
+from benchlib import WORKLOAD, DiscardEndpoint, cpu_seconds, logship_config, peak_rss_mb, settled
 
 
 def one_rate(rate: int, seconds: float, extra: str) -> dict[str, float]:
@@ -32,8 +32,7 @@ def one_rate(rate: int, seconds: float, extra: str) -> dict[str, float]:
             [sys.executable, "-m", "logship", "run", "--config", str(config)], stderr=subprocess.DEVNULL
         )
         try:
-            endpoint.wait_for(0, 5)
-            before = cpu_seconds(proc.pid)
+            before = settled(proc.pid)  # start-up (imports) is not what this measures
             workload = [sys.executable, str(WORKLOAD), "--dir", str(logs), "--records", str(records)]
             subprocess.run(
                 [*workload, "--rate", str(rate), "--max-bytes", "10485760"],

@@ -20,14 +20,11 @@ import orjson
 
 from logship import __version__
 from logship.errors import ConfigError, EngineRejected, EngineUnreachable, LogshipError
-from logship.migrate.command import migrate_fluentd
 from logship.observe.logs import configure_logging, redact, redact_mapping
 from logship.pipeline import ReplayProgress, replay_dead_letters, replay_files
 from logship.progress import ProgressReporter
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import BulkClient, transport_warnings, warn_about_transport
-from logship.sinks.elasticsearch.prune import prune
-from logship.sinks.elasticsearch.setup import install
 from logship.sources.tail.positions import PositionStore
 from logship.supervisor import supervise
 from logship.transforms.enrich import configured_fields
@@ -346,6 +343,8 @@ def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _migrate_fluentd(args: argparse.Namespace) -> int:
+    from logship.migrate.command import migrate_fluentd  # only this command needs the converter
+
     return migrate_fluentd(args.conf, args.output, args.pos_file, args.positions_dir, args.force)
 
 
@@ -354,11 +353,15 @@ def _migrate_fluentd(args: argparse.Namespace) -> int:
 
 def _setup(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    from logship.sinks.elasticsearch.setup import install
+
     return _admin(install(settings, dry_run=args.dry_run, overwrite=args.overwrite))
 
 
 def _prune(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    from logship.sinks.elasticsearch.prune import prune
+
     return _admin(prune(settings, dry_run=args.dry_run))
 
 

@@ -262,7 +262,7 @@ class BatchSettings(_Section):
 class DeliverySettings(_Section):
     max_concurrent_requests: int = Field(2, ge=1, le=64, description="Bulk requests in flight at once.")
     max_inflight_bytes: int = Field(
-        64 * MiB,
+        16 * MiB,
         ge=MiB,
         description="Readers pause while this many encoded bytes are read but not yet delivered.",
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,7 +26,9 @@ from elastic_transport import (
 )
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport.client_utils import DEFAULT
-from elasticsearch import AsyncElasticsearch
+
+if TYPE_CHECKING:
+    from elasticsearch import AsyncElasticsearch
 
 from logship.errors import EngineRejected, EngineTimeout, EngineUnreachable
 from logship.settings import ElasticsearchSettings
@@ -173,6 +175,9 @@ class AdminClient:
     def elasticsearch(self) -> AsyncElasticsearch:
         """The typed client over the same nodes (Elasticsearch servers only)."""
         if self._es is None:
+            # Imported here: the typed client is heavy, and only the ILM calls of `setup` need it.
+            from elasticsearch import AsyncElasticsearch
+
             self._es = AsyncElasticsearch(
                 self._nodes,
                 node_class=DEFAULT if isinstance(self._node_class, str) else self._node_class,

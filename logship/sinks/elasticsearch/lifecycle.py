@@ -22,7 +22,6 @@ from importlib.metadata import version
 from typing import Any, Literal, Protocol, TypeVar
 
 from elastic_transport import ConnectionTimeout, TransportError
-from elasticsearch import ApiError, ElasticsearchWarning, NotFoundError
 
 from logship.errors import EngineRejected, EngineTimeout, EngineUnreachable
 from logship.settings import Settings
@@ -105,6 +104,9 @@ class Ilm:
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
         """Await a typed-client call, translating its errors into logship's."""
+        # The typed client is imported only where ILM is managed: it is heavy for `logship run`.
+        from elasticsearch import ApiError, ElasticsearchWarning
+
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ElasticsearchWarning)
@@ -125,6 +127,8 @@ class Ilm:
                 f"{installed}: install elasticsearch<{self._info.major + 1}, "
                 'or set `index.retention = "logship"`'
             )
+        from elasticsearch import ApiError
+
         es = self._client.elasticsearch()
         try:
             await self._call("GET /_ilm/status", es.ilm.get_status())
@@ -143,6 +147,8 @@ class Ilm:
         return {"lifecycle": lifecycle}
 
     async def step(self, overwrite: bool) -> Step:
+        from elasticsearch import NotFoundError
+
         es = self._client.elasticsearch()
         body = self.body()
         path = f"/_ilm/policy/{self.name}"
