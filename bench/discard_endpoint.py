@@ -3,7 +3,9 @@
 
 It answers `GET /` like an engine and `POST /_bulk` like Elasticsearch does when every `create`
 succeeds (errors false, one 201 item per document), and counts what it received so the benchmark
-can check nothing went missing. `GET /_stats/discard` returns the counts. With `--reject F` it
+can check nothing went missing. `GET /_stats/discard` returns the counts, and `last_bulk_at`: the
+`time.monotonic()` (CLOCK_MONOTONIC, one clock for every process of the host) at which the last
+bulk request was counted, so a benchmark can time a shipper that never exits. With `--reject F` it
 answers like a busy cluster instead: a random share F of the items of each request is refused
 with 429 `es_rejected_execution_exception` (and not counted), the rest accepted.
 
@@ -16,6 +18,7 @@ import argparse
 import gzip
 import json
 import random
+import time
 
 from aiohttp import web
 
@@ -27,7 +30,7 @@ _REJECTED = (
 
 
 def app(reject: float = 0.0) -> web.Application:
-    stats = {"requests": 0, "documents": 0, "bytes": 0, "rejected": 0}
+    stats: dict[str, float] = {"requests": 0, "documents": 0, "bytes": 0, "rejected": 0, "last_bulk_at": 0.0}
     draw = random.Random(1).random
 
     async def bulk(request: web.Request) -> web.Response:
@@ -37,6 +40,7 @@ def app(reject: float = 0.0) -> web.Application:
         docs = body.count(b"\n") // 2
         stats["requests"] += 1
         stats["bytes"] += len(body)
+        stats["last_bulk_at"] = time.monotonic()
         if not reject:
             stats["documents"] += docs
             payload = b'{"took":1,"errors":false,"items":[' + b",".join([_ITEM] * docs) + b"]}"

@@ -2,8 +2,8 @@
 """Throughput benchmark: write N records with aichat_logger.py, replay them into a discarding endpoint.
 
 Prints records/s, MiB/s, CPU seconds per million records and peak RSS of the logship process
-(from wait4's rusage of that process alone; the endpoint runs in its own process). The peer to
-beat is Fluent Bit on this machine: 160,000 records/s, 7.5 CPU-s per million, 120 MB peak RSS.
+(from wait4's rusage of that process alone; the endpoint runs in its own process). The peer is
+Fluent Bit: bench/compare_fluentbit.py runs both on the same input in the same run, side by side.
 
     python bench/run_bench.py                      # 1,008,000 records (about 292 MB)
     python bench/run_bench.py --records 3600000    # a backlog of about 1 GB
