@@ -11,7 +11,7 @@ import inspect
 import io
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from logship.settings import (
     Settings,
     TailSettings,
 )
+from logship.sinks import Tally
 from logship.sinks.elasticsearch.bulk import BulkResponse
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
@@ -49,7 +50,9 @@ from support.fakes import (
     all_created,
     bulk_items,
     documents,
+    per_item,
     refused,
+    sequence,
 )
 
 GUARD = 30.0
@@ -230,6 +233,135 @@ def test_flow_emit_waits_while_the_inflight_bound_is_reached(tmp_path: Path) -> 
     asyncio.run(main())
 
 
+async def eventually(condition: Callable[[], bool]) -> None:
+    """For states no event announces: look again until it holds."""
+    while not condition():
+        await asyncio.sleep(0.005)
+
+
+def test_flow_sends_items_pushed_back_again_and_delivers_each_once(tmp_path: Path) -> None:
+    async def main() -> None:
+        s = settings(
+            tmp_path,
+            batch=BatchSettings(max_documents=7, flush_interval_seconds=0.01),
+            delivery=DeliverySettings(
+                max_concurrent_requests=3, retry_initial_seconds=0.001, retry_max_seconds=0.005
+            ),
+        )
+        order: dict[str, int] = {}  # each document's rank, by its first request
+        tries: dict[str, int] = {}
+
+        def status(_n: int, action: dict[str, Any]) -> int:
+            # Every third document is refused as too busy the first two times it is sent.
+            i = str(action["_id"])
+            order.setdefault(i, len(order))
+            tries[i] = tries.get(i, 0) + 1
+            return 429 if order[i] % 3 == 0 and tries[i] <= 2 else 201
+
+        handler = per_item(status)
+        transport = FakeTransport(handler)
+        flow = Flow(Stages(s), es_sink(s, transport), s.batch, unbounded())
+        acks = FileAcks(0)
+        start = 0
+        blocks = []
+        async with asyncio.timeout(GUARD):
+            for n in range(0, 50, 10):
+                b = block(acks, start, range(n, n + 10))
+                blocks.append(b)
+                start = b.end
+                await flow.emit(b)
+            assert await flow.close(None)
+        assert len(order) == 50
+        sent = transport.sent_ids()
+        for i, rank in order.items():
+            assert sent.count(i) == (3 if rank % 3 == 0 else 1)  # out again in later batches
+        assert all(len(bulk_items(body)) <= 7 for body in transport.requests)
+        got = sorted(d["log.offset"] for body in transport.answered for d in documents(body))
+        assert sorted(set(got)) == sorted(off for b in blocks for off in _offsets(b))
+        assert flow.tally == Tally(indexed=50)
+        assert acks.committed == blocks[-1].end
+
+    asyncio.run(main())
+
+
+def test_flow_dead_letters_an_item_pushed_back_past_max_retries(tmp_path: Path) -> None:
+    async def main() -> None:
+        s = settings(
+            tmp_path,
+            batch=BatchSettings(max_documents=4, flush_interval_seconds=0.01),
+            delivery=DeliverySettings(max_retries=2, retry_initial_seconds=0.001, retry_max_seconds=0.005),
+        )
+
+        stuck: list[str] = []  # the third document of the first request
+
+        def status(n: int, action: dict[str, Any]) -> int:
+            if not stuck and n == 2:
+                stuck.append(str(action["_id"]))
+            return 503 if action["_id"] in stuck else 201
+
+        transport = FakeTransport(per_item(status))
+        flow = Flow(Stages(s), es_sink(s, transport), s.batch, unbounded())
+        acks = FileAcks(0)
+        first = block(acks, 0, range(0, 6))
+        async with asyncio.timeout(GUARD):
+            await flow.emit(first)
+            assert await flow.close(None)
+        assert transport.sent_ids().count(stuck[0]) == 3  # the first attempt and two retries
+        assert flow.tally.indexed == 5 and flow.tally.dead_lettered == 1
+        assert acks.committed == first.end
+        (entry,) = [orjson.loads(x) for x in s.dead_letter.path.read_bytes().splitlines()]
+        assert entry["id"] == stuck[0] and entry["reason"].startswith("gave up after 3 attempts: item 503")
+
+    asyncio.run(main())
+
+
+def test_flow_halves_concurrency_on_pushback_and_grows_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits: list[int] = []
+
+    class Limit:
+        def set(self, value: float) -> None:
+            limits.append(int(value))
+
+    monkeypatch.setattr(logship.pipeline, "CONCURRENCY_LIMIT", Limit())
+
+    async def main() -> None:
+        s = settings(
+            tmp_path,
+            batch=BatchSettings(max_documents=1, flush_interval_seconds=0.01),
+            delivery=DeliverySettings(
+                max_concurrent_requests=8, retry_initial_seconds=0.001, retry_max_seconds=0.005
+            ),
+        )
+        gate = Gate()
+        busy = per_item(lambda _n, _a: 429)
+        transport = FakeTransport(sequence(busy, busy, gate))  # two answers of pushback, then held
+        flow = Flow(Stages(s), es_sink(s, transport), s.batch, unbounded())
+        acks = FileAcks(0)
+        start = 0
+        async with asyncio.timeout(GUARD):
+            b = block(acks, start, range(0, 1))
+            start = b.end
+            await flow.emit(b)
+            await eventually(lambda: limits[-1] == 2)  # 8 -> 4 -> 2
+            for n in range(1, 7):
+                b = block(acks, start, range(n, n + 1))
+                start = b.end
+                await flow.emit(b)
+            await gate.wait_held(2)
+            for _ in range(50):
+                await asyncio.sleep(0.001)
+            assert gate.held == 2  # eight senders, two requests in flight
+            assert len(transport.requests) == 4
+            gate.open()
+            assert await flow.close(None)
+        assert limits == [8, 4, 2, 3, 4, 5, 6, 7, 8]  # one more after each answer without pushback
+        assert flow.tally.indexed == 7 and acks.committed == start
+
+    asyncio.run(main())
+
+
 # -- replay ----------------------------------------------------------------------------------
 
 
@@ -282,6 +414,26 @@ def install_fake_sink(monkeypatch: pytest.MonkeyPatch, module: Any, transport: F
         )
 
     monkeypatch.setattr(module, "elasticsearch_sink", factory)
+
+
+def test_replay_files_abandons_items_pushed_back_past_abandon_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"".join(line(n) + b"\n" for n in range(4)))
+    stuck: list[str] = []  # the second record
+
+    def status(n: int, action: dict[str, Any]) -> int:
+        if not stuck and n == 1:
+            stuck.append(str(action["_id"]))
+        return 503 if action["_id"] in stuck else 201
+
+    transport = FakeTransport(per_item(status))
+    install_fake_sink(monkeypatch, logship.pipeline, transport)
+    tally = asyncio.run(replay_files(settings(tmp_path), [path], ReplayProgress(), None, 2))
+    assert tally.undelivered == 1 and tally.indexed == 3
+    assert transport.sent_ids().count(stuck[0]) == 3  # the first attempt and two retries
+    assert transport.closed
 
 
 def test_replay_dead_letters_sends_documents_with_their_original_index_and_id(
