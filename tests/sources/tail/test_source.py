@@ -26,7 +26,7 @@ import pytest
 from logship.block import Block, Events
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
-from logship.settings import TailSettings
+from logship.settings import MultilineSettings, TailSettings
 from logship.sources.tail.fingerprint import fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
@@ -146,7 +146,8 @@ def tail_source(
     flush_after: float = 0.02,
 ) -> TailSource:
     state = StoreState({p.key: p for p in restored or []}, None, None)
-    splitter = RecordSplitter(r"^\{", 500, tail.max_line_bytes)
+    m = MultilineSettings()
+    splitter = RecordSplitter(r"^\{", m.max_lines, tail.max_line_bytes, m.max_bytes)
     return TailSource(tail, splitter, flush_after, state, budget or unbounded(), ignore or set())
 
 
