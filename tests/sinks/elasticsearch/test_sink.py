@@ -327,14 +327,35 @@ def test_rejected_records_stay_undelivered_until_the_dead_letter_file_can_be_wri
     asyncio.run(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, KeyError),
-    reason="a 200 answer whose body is not a bulk response (a proxy's page, no `items`) makes send raise "
-    "(JSONDecodeError/KeyError) instead of retrying: the sender task dies with its records in flight",
-)
 @pytest.mark.parametrize("body", [b"<html><body>OK</body></html>", b'{"errors":true}'])
-def test_a_200_answer_that_is_not_a_bulk_response_is_retried(tmp_path: Path, body: bytes) -> None:
+def test_a_200_answer_that_is_not_a_bulk_response_is_retried(
+    tmp_path: Path, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    deltas = Deltas("bad_response")
     tally, delivery, transport = send(tmp_path, sequence(lambda _b: BulkResponse(200, body), all_created))
-    assert len(transport.requests) == 2
+    assert len(transport.requests) == 2 and transport.requests[0] == transport.requests[1]
     assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert [len(sent.retry) for sent in delivery.rounds] == [0]  # retried inside send, like a 5xx
+    assert deltas.retries() == {"bad_response": 1}
+    (warning,) = [r for r in caplog.records if r.getMessage() == "Bulk request failed; retrying"]
+    reason = str(warning.__dict__["reason"])
+    assert reason.startswith("HTTP 200 but not a bulk response") and body.decode() in reason
+    assert letters_in(tmp_path) == []
+
+
+def test_items_missing_from_a_200_answer_are_sent_again(tmp_path: Path) -> None:
+    deltas = Deltas("bad_response")
+
+    def short(body: bytes) -> BulkResponse:
+        answer = orjson.loads(all_created(body).body)
+        answer["errors"] = True
+        answer["items"] = answer["items"][:6]  # four items not mentioned
+        return BulkResponse(200, orjson.dumps(answer))
+
+    tally, delivery, transport = send(tmp_path, sequence(short, all_created))
+    first, second = delivery.rounds
+    assert first.retry == [(delivery.chunk, [6, 7, 8, 9])] and first.tally == Tally(indexed=6)
+    assert ids(transport.requests[1]) == ["f-6", "f-7", "f-8", "f-9"]
+    assert second.retry == [] and tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert deltas.retries() == {"bad_response": 4}
+    assert letters_in(tmp_path) == []  # not dead-lettered: the engine said nothing of them
