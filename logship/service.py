@@ -86,33 +86,39 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await reading
             deadline = time.monotonic() + s.pipeline.drain_timeout_seconds
-            closing = asyncio.create_task(flow.close(deadline))
-            aborting = asyncio.create_task(self._abort.wait())
-            await asyncio.wait([closing, aborting], return_when=asyncio.FIRST_COMPLETED)
-            aborting.cancel()
-            if not closing.done():
-                closing.cancel()
+            drained = False
+            try:
+                closing = asyncio.create_task(flow.close(deadline))
+                aborting = asyncio.create_task(self._abort.wait())
+                await asyncio.wait([closing, aborting], return_when=asyncio.FIRST_COMPLETED)
+                aborting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await closing
-                drained = False
-            else:
-                drained = closing.result()
-            for task in (flushing, pinging, pruning):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if self._saving is not None:  # a cancelled flusher's write still runs in its thread
-                await asyncio.wait([self._saving])
-            self._save(source)
-            source.close_all()
-            await sink.close()
-            if drained:
-                log.info("Stopped; everything read was delivered")
-            else:
-                log.warning(
-                    "Stopped before everything read was delivered; it will be read again at the next start",
-                    extra={"undelivered_bytes": budget.used},
-                )
+                    await aborting
+                if not closing.done():
+                    closing.cancel()  # Flow.close cancels its batcher and senders, and waits for them
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await closing
+                else:
+                    drained = closing.result()  # raises when a sender crashed
+            finally:
+                # Whatever happened above: the last position write and the sink's close.
+                for task in (flushing, pinging, pruning):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                if self._saving is not None:  # a cancelled flusher's write still runs in its thread
+                    await asyncio.wait([self._saving])
+                self._save(source)
+                source.close_all()
+                await sink.close()
+                if drained:
+                    log.info("Stopped; everything read was delivered")
+                else:
+                    log.warning(
+                        "Stopped before everything read was delivered; it will be read again at the next "
+                        "start",
+                        extra={"undelivered_bytes": budget.used},
+                    )
 
     async def _ping(self, sink: ElasticsearchSink) -> None:
         """Ask the engine for its name now and then, so readiness reflects it even when idle."""
