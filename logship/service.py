@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 
+from logship import STARTED_AT
 from logship.errors import EngineUnreachable, PositionsError
 from logship.observe.health import HealthState
 from logship.observe.logs import redact
@@ -20,7 +21,7 @@ from logship.pipeline import Flow, Stages, elasticsearch_sink, inflight_budget, 
 from logship.settings import Settings
 from logship.sinks.elasticsearch.prune import prune_daily
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
-from logship.sources.tail.positions import FilePosition, PositionStore
+from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
 from logship.sources.tail.source import TailSource
 
 __all__ = ["Service"]
@@ -55,6 +56,14 @@ class Service:
     async def run(self) -> None:
         s = self.settings
         state = self.store.load()
+        if state.scanned_at is None and not state.files:
+            # A first run. What the application wrote since logship started is logship's to ship,
+            # even if it was rotated away before the first scan (start-up can take seconds on a
+            # loaded machine): the start counts as the last scan. Stored at once, so that a crash
+            # before the first scan does not make the next start a first run again, which would
+            # skip what was rotated meanwhile.
+            state = StoreState({}, STARTED_AT, state.recovered_from)
+            self._save_list([], STARTED_AT)
         sink = elasticsearch_sink(s, self.stages.namespace, self.health)
         budget = inflight_budget(s)
         flow = Flow(self.stages, sink, s.batch, budget)

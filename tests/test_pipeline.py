@@ -11,6 +11,8 @@ import inspect
 import io
 import itertools
 import logging
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -664,5 +666,67 @@ def test_a_crashed_sender_still_gets_the_last_position_write_and_the_sink_closed
         assert final.offset == 0  # nothing was delivered
         left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         assert left == []
+
+    asyncio.run(main())
+
+
+def test_a_first_run_ships_what_was_rotated_away_since_logship_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load, start-up (imports, settings) took seconds: the application, started at the same
+    time, had rotated its first files away before the first scan; they were skipped as rotated files
+    never seen, and a kill before the first position write made the next start a first run again."""
+
+    async def main() -> None:
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        now = time.time()
+        old = logs / "app.log.3"  # rotated away before logship started: not its business
+        old.write_bytes(b"".join(line(n) + b"\n" for n in range(100, 103)))
+        os.utime(old, (now - 60, now - 60))
+        for age, (name, first) in zip((5.0, 3.0), (("app.log.2", 0), ("app.log.1", 5)), strict=True):
+            path = logs / name  # rotated away during start-up, more than a second before the first scan
+            path.write_bytes(b"".join(line(n) + b"\n" for n in range(first, first + 5)))
+            os.utime(path, (now - age, now - age))
+        (logs / "app.log").write_bytes(b"".join(line(n) + b"\n" for n in range(10, 12)))
+        monkeypatch.setattr(logship.service, "STARTED_AT", now - 10)  # the process began 10 s ago
+        run = Run(tmp_path, monkeypatch, all_created)
+        async with asyncio.timeout(GUARD):
+            running = asyncio.create_task(run.service.run())
+            transport = run.transport
+            await transport.wait_for(lambda: len(transport.answered_ids()) >= 12)
+            run.service.stop()
+            await running
+        assert run.saved[0] == []  # the first run was stored before anything was read
+        docs = [doc for body in transport.answered for doc in documents(body)]
+        assert sorted(messages(docs)) == sorted(f"request {n} served" for n in range(12))
+
+    asyncio.run(main())
+
+
+def test_a_start_after_a_crash_before_the_first_scan_is_not_a_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        now = time.time()
+        # The first start stored its start time, then was killed before its first scan.
+        (tmp_path / "positions").mkdir()
+        PositionStore(tmp_path / "positions").save([], now - 10)
+        rotated = logs / "app.log.1"  # rotated while logship was down
+        rotated.write_bytes(b"".join(line(n) + b"\n" for n in range(5)))
+        os.utime(rotated, (now - 5, now - 5))
+        (logs / "app.log").write_bytes(b"".join(line(n) + b"\n" for n in range(5, 7)))
+        monkeypatch.setattr(logship.service, "STARTED_AT", now)  # this process: just now
+        run = Run(tmp_path, monkeypatch, all_created)
+        async with asyncio.timeout(GUARD):
+            running = asyncio.create_task(run.service.run())
+            transport = run.transport
+            await transport.wait_for(lambda: len(transport.answered_ids()) >= 7)
+            run.service.stop()
+            await running
+        docs = [doc for body in transport.answered for doc in documents(body)]
+        assert sorted(messages(docs)) == sorted(f"request {n} served" for n in range(7))
 
     asyncio.run(main())
