@@ -248,8 +248,7 @@ class TailSource:
             if key is not None and key in self._restored:
                 pos = self._restored[key]
                 if not c.matched and c.size <= pos.offset:
-                    # Rotated away and delivered to its end (a file closed earlier): nothing to
-                    # read, but its identity stays known until it is gone from the disk.
+                    # Rotated, delivered to its end (closed): known, not read, until it is gone.
                     present.add(key)
                     if (pos.path, pos.dev, pos.ino) != (c.path, c.dev, c.ino):
                         self._restored[key] = replace(pos, path=c.path, dev=c.dev, ino=c.ino)
