@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from engine_fixture import SearchNode, delete_indices, http_json, refresh
 
 from logship.settings import Settings
 from logship.sinks.elasticsearch.prune import prune
 from logship.sinks.elasticsearch.setup import install
+
+from engine_fixture import SearchNode, delete_indices, http_json, refresh
 
 pytestmark = [pytest.mark.integration, pytest.mark.opensearch]
 

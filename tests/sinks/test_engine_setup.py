@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.fake_engine import FakeEngine
 
 from logship.errors import ConfigError, EngineRejected
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.prune import expired, period_end, prune
 from logship.sinks.elasticsearch.setup import install
 from logship.sinks.elasticsearch.templates import index_patterns, refresh_interval
+
+from support.fake_engine import FakeEngine
 
 DIGITS = [f"aichat-{d}*" for d in "0123456789"]
 
