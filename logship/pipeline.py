@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,18 +132,31 @@ class Flow:
             self._inbox.put_nowait(sent.retry)  # every batch comes back to the batcher, retries or not
 
     async def close(self, deadline: float | None) -> bool:
-        """Flush and wait; True when everything was settled before ``deadline`` (monotonic)."""
-        await self._inbox.put(None)
+        """Flush and wait; True when everything was settled before ``deadline`` (monotonic).
+
+        At the deadline, when a task crashed, or when ``close`` itself is cancelled (an abort), the
+        batcher and the senders are cancelled and awaited: none outlives the Flow. What they held
+        is simply not committed.
+        """
+        self._inbox.put_nowait(None)  # the inbox is unbounded
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        done, pending = await asyncio.wait(self._tasks, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        try:
+            done, pending = await asyncio.wait(
+                self._tasks, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION
+            )
+        finally:
+            await self.abort()
         for task in done:
             task.result()  # surface a crash instead of hiding it
         return not pending
+
+    async def abort(self) -> None:
+        """Cancel the batcher and the senders still running, and wait until they have ended."""
+        running = [task for task in self._tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
 
 
 # -- replay ---------------------------------------------------------------------------------

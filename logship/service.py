@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 
+from logship import STARTED_AT
 from logship.errors import EngineUnreachable, PositionsError
 from logship.observe.health import HealthState
 from logship.observe.logs import redact
@@ -20,7 +21,7 @@ from logship.pipeline import Flow, Stages, elasticsearch_sink, inflight_budget, 
 from logship.settings import Settings
 from logship.sinks.elasticsearch.prune import prune_daily
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
-from logship.sources.tail.positions import FilePosition, PositionStore
+from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
 from logship.sources.tail.source import TailSource
 
 __all__ = ["Service"]
@@ -55,6 +56,14 @@ class Service:
     async def run(self) -> None:
         s = self.settings
         state = self.store.load()
+        if state.scanned_at is None and not state.files:
+            # A first run. What the application wrote since logship started is logship's to ship,
+            # even if it was rotated away before the first scan (start-up can take seconds on a
+            # loaded machine): the start counts as the last scan. Stored at once, so that a crash
+            # before the first scan does not make the next start a first run again, which would
+            # skip what was rotated meanwhile.
+            state = StoreState({}, STARTED_AT, state.recovered_from)
+            self._save_list([], STARTED_AT)
         sink = elasticsearch_sink(s, self.stages.namespace, self.health)
         budget = inflight_budget(s)
         flow = Flow(self.stages, sink, s.batch, budget)
@@ -86,39 +95,45 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await reading
             deadline = time.monotonic() + s.pipeline.drain_timeout_seconds
-            closing = asyncio.create_task(flow.close(deadline))
-            aborting = asyncio.create_task(self._abort.wait())
-            await asyncio.wait([closing, aborting], return_when=asyncio.FIRST_COMPLETED)
-            aborting.cancel()
-            if not closing.done():
-                closing.cancel()
+            drained = False
+            try:
+                closing = asyncio.create_task(flow.close(deadline))
+                aborting = asyncio.create_task(self._abort.wait())
+                await asyncio.wait([closing, aborting], return_when=asyncio.FIRST_COMPLETED)
+                aborting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await closing
-                drained = False
-            else:
-                drained = closing.result()
-            for task in (flushing, pinging, pruning):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if self._saving is not None:  # a cancelled flusher's write still runs in its thread
-                await asyncio.wait([self._saving])
-            saved = self._save(source)
-            source.close_all()
-            await sink.close()
-            if drained and saved:
-                log.info("Stopped; everything read was delivered")
-            elif drained:
-                log.error(
-                    "Stopped; everything read was delivered but the positions were not saved: "
-                    "it will be read again at the next start (the engine recognises it, no duplicates)",
-                    extra={"positions": str(self.store.path)},
-                )
-            else:
-                log.warning(
-                    "Stopped before everything read was delivered; it will be read again at the next start",
-                    extra={"undelivered_bytes": budget.used},
-                )
+                    await aborting
+                if not closing.done():
+                    closing.cancel()  # Flow.close cancels its batcher and senders, and waits for them
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await closing
+                else:
+                    drained = closing.result()  # raises when a sender crashed
+            finally:
+                # Whatever happened above: the last position write and the sink's close.
+                for task in (flushing, pinging, pruning):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                if self._saving is not None:  # a cancelled flusher's write still runs in its thread
+                    await asyncio.wait([self._saving])
+                saved = self._save(source)
+                source.close_all()
+                await sink.close()
+                if drained and saved:
+                    log.info("Stopped; everything read was delivered")
+                elif drained:
+                    log.error(
+                        "Stopped; everything read was delivered but the positions were not saved: it will "
+                        "be read again at the next start (the engine recognises it, no duplicates)",
+                        extra={"positions": str(self.store.path)},
+                    )
+                else:
+                    log.warning(
+                        "Stopped before everything read was delivered; it will be read again at the next "
+                        "start",
+                        extra={"undelivered_bytes": budget.used},
+                    )
 
     async def _ping(self, sink: ElasticsearchSink) -> None:
         """Ask the engine for its name now and then, so readiness reflects it even when idle."""

@@ -70,6 +70,7 @@ RETRY_REASONS = (
     "http_413",
     "item_429",
     "item_5xx",
+    "bad_response",
 )
 
 BUILD_INFO = Gauge(

@@ -9,6 +9,7 @@ from logship.sinks.batcher import Batch, Batcher, body_of
 from logship.sinks.chunk import Chunk
 
 LONG = 3600.0  # a flush interval no test waits for
+GUARD = 30.0  # seconds before a test that waits for something that never comes fails
 
 
 def items(first: int, count: int, size: int = 16) -> list[bytes]:
@@ -23,17 +24,29 @@ def flat(batch: Batch) -> list[bytes]:
 async def run(
     chunks: list[Chunk], *, docs: int = 5000, nbytes: int = 8 * 1024 * 1024, senders: int = 1
 ) -> list[Batch | None]:
-    """Feed the chunks then the end to a batcher; return everything it put on the batch queue."""
+    """Feed the chunks then the end to a batcher whose senders deliver every batch and hand it
+    back with nothing to send again; return everything the batcher put on the batch queue."""
     settings = BatchSettings(max_documents=docs, max_bytes=nbytes, flush_interval_seconds=LONG)
-    inbox: asyncio.Queue[Chunk | None] = asyncio.Queue()
+    inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
     outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
     for chunk in chunks:
         inbox.put_nowait(chunk)
     inbox.put_nowait(None)
-    await Batcher(settings, inbox, outbox, senders).run()
     out: list[Batch | None] = []
-    while not outbox.empty():
-        out.append(outbox.get_nowait())
+
+    async def sender() -> None:
+        while True:
+            batch = await outbox.get()
+            out.append(batch)
+            if batch is None:
+                return
+            inbox.put_nowait([])  # every batch sent comes back, here with nothing to send again
+
+    async with asyncio.timeout(GUARD):
+        await asyncio.gather(
+            Batcher(settings, inbox, outbox, senders).run(), *(sender() for _ in range(senders))
+        )
+    assert inbox.empty() and outbox.empty()
     return out
 
 
@@ -69,11 +82,21 @@ def test_batches_hold_at_most_max_bytes() -> None:
 
 
 def test_a_batch_is_sent_as_soon_as_it_is_full() -> None:
-    chunks = [Chunk(items(0, 5), None)]
-    out = asyncio.run(run(chunks, docs=5))
-    assert len(out) == 2 and out[1] is None
-    batch = out[0]
-    assert batch is not None and flat(batch) == items(0, 5)
+    async def main() -> None:
+        settings = BatchSettings(max_documents=5, flush_interval_seconds=LONG)
+        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
+        batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 1).run())
+        async with asyncio.timeout(GUARD):
+            inbox.put_nowait(Chunk(items(0, 5), None))
+            batch = await outbox.get()  # neither the end nor the flush interval came
+            assert batch is not None and flat(batch) == items(0, 5)
+            inbox.put_nowait([])
+            inbox.put_nowait(None)
+            await batcher
+        assert outbox.get_nowait() is None and outbox.empty()
+
+    asyncio.run(main())
 
 
 def test_a_chunk_larger_than_a_batch_is_spread_item_by_item() -> None:
@@ -128,21 +151,131 @@ def test_the_end_with_nothing_pending_sends_only_the_ends() -> None:
 def test_the_flush_interval_sends_a_partial_batch() -> None:
     async def main() -> None:
         settings = BatchSettings(max_documents=100, flush_interval_seconds=0.01)
-        inbox: asyncio.Queue[Chunk | None] = asyncio.Queue()
+        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
         outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
         batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 1).run())
-        chunk = Chunk(items(0, 3), None)
-        inbox.put_nowait(chunk)
-        batch = await outbox.get()  # without the end and far below the bounds
-        assert batch is not None and flat(batch) == items(0, 3)
-        assert not batcher.done()
-        later = Chunk(items(3, 1), None)
-        inbox.put_nowait(later)
-        batch = await outbox.get()
-        assert batch is not None and flat(batch) == items(3, 1)
-        inbox.put_nowait(None)
-        await batcher
+        async with asyncio.timeout(GUARD):
+            chunk = Chunk(items(0, 3), None)
+            inbox.put_nowait(chunk)
+            batch = await outbox.get()  # without the end and far below the bounds
+            assert batch is not None and flat(batch) == items(0, 3)
+            assert not batcher.done()
+            later = Chunk(items(3, 1), None)
+            inbox.put_nowait(later)
+            batch = await outbox.get()
+            assert batch is not None and flat(batch) == items(3, 1)
+            inbox.put_nowait([])  # both batches delivered
+            inbox.put_nowait([])
+            inbox.put_nowait(None)
+            await batcher
         assert outbox.get_nowait() is None
         assert outbox.empty()
+
+    asyncio.run(main())
+
+
+# -- batches that come back ------------------------------------------------------------------
+
+
+async def settle() -> None:
+    """Let the other tasks run for a few turns of the loop (none of them sleeps meanwhile)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def test_items_handed_back_go_out_again_and_every_item_is_delivered_once() -> None:
+    async def main() -> None:
+        settings = BatchSettings(max_documents=7, flush_interval_seconds=0.01)
+        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        outbox: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=2)
+        chunks = [Chunk(items(10 * n, 10), None) for n in range(6)]
+        delivered: list[bytes] = []
+        attempts: dict[bytes, int] = {}
+        sent_batches: list[Batch] = []
+
+        async def sender() -> None:
+            # Pushes back on each item whose number is a multiple of 3 twice, then takes it.
+            while (batch := await outbox.get()) is not None:
+                sent_batches.append(batch)
+                again: Batch = []
+                for chunk, which in batch:
+                    back: list[int] = []
+                    for i in which:
+                        x = chunk.item(i)
+                        attempts[x] = attempts.get(x, 0) + 1
+                        if int(x.split(b".")[0]) % 3 == 0 and attempts[x] <= 2:
+                            back.append(i)
+                        else:
+                            delivered.append(x)
+                    if back:
+                        again.append((chunk, back))
+                await asyncio.sleep(0)
+                inbox.put_nowait(again)
+
+        async with asyncio.timeout(GUARD):
+            tasks = [asyncio.create_task(Batcher(settings, inbox, outbox, 2).run())]
+            tasks += [asyncio.create_task(sender()) for _ in range(2)]
+            for chunk in chunks:
+                await inbox.put(chunk)
+            await inbox.put(None)
+            await asyncio.gather(*tasks)
+        assert sorted(delivered) == sorted(items(0, 60))  # nothing lost, nothing twice
+        assert all(len(flat(b)) <= 7 for b in sent_batches)
+        for x, n in attempts.items():
+            assert n == (3 if int(x.split(b".")[0]) % 3 == 0 else 1)
+        assert inbox.empty() and outbox.empty()
+
+    asyncio.run(main())
+
+
+def test_items_handed_back_are_spread_over_batches_within_the_bounds() -> None:
+    async def main() -> None:
+        settings = BatchSettings(max_documents=4, flush_interval_seconds=LONG)
+        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
+        batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 1).run())
+        first, second = Chunk(items(0, 4), None), Chunk(items(4, 4), None)
+        async with asyncio.timeout(GUARD):
+            inbox.put_nowait(first)
+            inbox.put_nowait(second)
+            a, b = await outbox.get(), await outbox.get()
+            assert a == [(first, range(4))] and b == [(second, range(4))]
+            inbox.put_nowait([(first, [0, 2, 3])])  # three of the first pushed back
+            inbox.put_nowait([(second, [1, 3])])  # two of the second
+            inbox.put_nowait(None)
+            c, d = await outbox.get(), await outbox.get()
+            assert c is not None and d is not None
+            assert flat(c) + flat(d) == [first.item(i) for i in (0, 2, 3)] + [second.item(i) for i in (1, 3)]
+            assert len(flat(c)) == 4 and len(flat(d)) == 1
+            inbox.put_nowait([])
+            inbox.put_nowait([])
+            await batcher
+        assert outbox.get_nowait() is None and outbox.empty()
+
+    asyncio.run(main())
+
+
+def test_the_end_waits_for_every_batch_out_to_come_back() -> None:
+    async def main() -> None:
+        settings = BatchSettings(max_documents=100, flush_interval_seconds=LONG)
+        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
+        batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 2).run())
+        chunk = Chunk(items(0, 3), None)
+        async with asyncio.timeout(GUARD):
+            inbox.put_nowait(chunk)
+            inbox.put_nowait(None)
+            batch = await outbox.get()  # the end flushes the partial batch
+            assert batch == [(chunk, range(3))]
+            await settle()
+            assert not batcher.done() and outbox.empty()  # no end while the batch is out
+            inbox.put_nowait([(chunk, [1])])  # it comes back with one item to send again
+            batch = await outbox.get()  # sent at once: no flush interval while closing
+            assert batch is not None and flat(batch) == [chunk.item(1)]
+            await settle()
+            assert not batcher.done() and outbox.empty()
+            inbox.put_nowait([])  # delivered
+            await batcher
+        assert [outbox.get_nowait(), outbox.get_nowait()] == [None, None] and outbox.empty()
 
     asyncio.run(main())

@@ -18,7 +18,7 @@ import orjson
 
 from logship.block import Events
 from logship.errors import EngineTimeout, EngineUnreachable
-from logship.sinks import Tally
+from logship.sinks import Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkResponse
@@ -211,7 +211,7 @@ class RecordingSink:
     def encode(self, events: Events) -> Chunk:
         return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
 
-    async def send(self, batch: Batch) -> Tally:
+    async def send(self, batch: Batch) -> Sent:
         if self.gate is not None:
             await self.gate.wait()
         self.batches.append(body_of(batch).splitlines())
@@ -219,7 +219,7 @@ class RecordingSink:
         for chunk, which in batch:
             chunk.delivered(len(which))
             count += len(which)
-        return Tally(indexed=count)
+        return Sent(Tally(indexed=count))
 
     async def close(self) -> None:
         self.closed = True

@@ -37,7 +37,16 @@ from logship.errors import EngineTimeout, EngineUnreachable
 from logship.observe.logs import redact
 from logship.settings import ElasticsearchSettings
 
-__all__ = ["BulkClient", "BulkResponse", "ItemResult", "Transport", "item_results", "transport_warnings"]
+__all__ = [
+    "BulkClient",
+    "BulkResponse",
+    "ItemResult",
+    "NotABulkResponse",
+    "Transport",
+    "item_results",
+    "transport_warnings",
+    "warn_about_transport",
+]
 
 # The transport logs every request at INFO and every failed node at WARNING; the sink reports
 # failures itself, once, with what it will do about them.
@@ -87,12 +96,25 @@ class BulkResponse:
 ItemResult = tuple[int, str | None]
 
 
+class NotABulkResponse(ValueError):
+    """A 200 answer whose body is not a bulk response (a proxy's page, a truncated body)."""
+
+
 def item_results(body: bytes) -> list[ItemResult]:
-    """Per-item status and reason of a bulk response, in request order."""
-    data = orjson.loads(body)
+    """Per-item status and reason of a bulk response, in request order; raises NotABulkResponse
+    when the body is not one."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise NotABulkResponse("not JSON") from exc
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise NotABulkResponse("no `items` list")
     results: list[ItemResult] = []
-    for entry in data["items"]:
-        result = next(iter(entry.values()))
+    for entry in items:
+        result = next(iter(entry.values()), None) if isinstance(entry, dict) else None
+        if not isinstance(result, dict) or not isinstance(result.get("status", 0), int):
+            raise NotABulkResponse("an item without a result")
         error = result.get("error")
         reason = None
         if error is not None:

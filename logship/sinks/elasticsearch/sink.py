@@ -30,7 +30,13 @@ from logship.settings import DeliverySettings, ElasticsearchSettings
 from logship.sinks import Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
-from logship.sinks.elasticsearch.bulk import BulkClient, BulkResponse, Transport, item_results
+from logship.sinks.elasticsearch.bulk import (
+    BulkClient,
+    BulkResponse,
+    NotABulkResponse,
+    Transport,
+    item_results,
+)
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
 from logship.sinks.elasticsearch.retry import Backoff, Verdict, classify_item, classify_request
@@ -124,7 +130,14 @@ class ElasticsearchSink:
                 self._health.engine_answered()
             verdict, reason = classify_request(response.status)
             if verdict is Verdict.DELIVERED:
-                again, last_reason, accepted = await self._settle(pending, response, tally)
+                try:
+                    again, last_reason, accepted = await self._settle(pending, response, tally)
+                except NotABulkResponse as exc:
+                    # A proxy's page or a cut body: nothing is known of the items; send them again.
+                    excerpt = response.body[:200].decode("utf-8", "replace")
+                    last_reason = f"HTTP 200 but not a bulk response ({exc}): {excerpt}"
+                    await self._wait(backoff, "bad_response", last_reason, len(body))
+                    continue
                 if accepted:
                     self._pushback.reset()
                 if again:
@@ -198,7 +211,15 @@ class ElasticsearchSink:
             done = dead = 0
             again: list[int] = []
             for item in which:
-                status, why = results[i] if i < len(results) else (0, "missing from the bulk response")
+                if i >= len(results):
+                    # The answer lists fewer items than were sent: the engine said nothing of this
+                    # one, so it goes out again.
+                    i += 1
+                    again.append(item)
+                    last_reason = "missing from the bulk response"
+                    RETRIES.labels("bad_response").inc()
+                    continue
+                status, why = results[i]
                 i += 1
                 verdict = classify_item(status)
                 if verdict is Verdict.DELIVERED:

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from logship.acks import FileAcks
 from logship.block import Block, Origin
@@ -228,6 +229,7 @@ class TailSource:
 
         # 2. Names: follow renames, pick up new files and rotated siblings we have not seen.
         seen_inodes = set()
+        present: set[str] = set()  # known but not open (restored or closed), still on disk
         for c in candidates:
             seen_inodes.add((c.dev, c.ino))
             tracked_file = by_inode.get((c.dev, c.ino))
@@ -240,7 +242,14 @@ class TailSource:
             if key is not None and key in keys:
                 continue  # a copy of a file already followed (copytruncate)
             if key is not None and key in self._restored:
-                pos = self._restored.pop(key)
+                pos = self._restored[key]
+                if not c.matched and c.size <= pos.offset:
+                    # Rotated, delivered to its end (closed): known, not read, until it is gone.
+                    present.add(key)
+                    if (pos.path, pos.dev, pos.ino) != (c.path, c.dev, c.ino):
+                        self._restored[key] = replace(pos, path=c.path, dev=c.dev, ino=c.ino)
+                    continue
+                del self._restored[key]
                 self._open(c, pos.offset, key)
                 continue
             if c.matched:
@@ -256,6 +265,8 @@ class TailSource:
         # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone.
         if self._restored:
             for key, pos in list(self._restored.items()):
+                if key in present:
+                    continue
                 if fingerprint_path(pos.path, self._settings.fingerprint_bytes) == key:
                     # Still there, just no longer matched (a glob removed on reload): not a loss.
                     log.info(
@@ -373,7 +384,11 @@ class TailSource:
         self._retired.append(tracked)  # its chunks in flight still commit; it reads no more
 
     def _close(self, tracked: TrackedFile) -> None:
+        """Stop following a finished file; its identity and position stay known (and stored) until
+        the file is gone, so that a later scan does not take it for a rotated file never seen."""
         self.files.remove(tracked)
+        if (position := tracked.position()) is not None:
+            self._restored[position.key] = position
         tracked.close()
         _forget_label(tracked.path)
         log.info("Closed file", extra={"file": tracked.path, "offset": tracked.acks.committed})

@@ -14,7 +14,7 @@ from logship.acks import FileAcks
 from logship.errors import DeadLetterError
 from logship.observe.metrics import REGISTRY
 from logship.settings import DeliverySettings, ElasticsearchSettings
-from logship.sinks import Tally
+from logship.sinks import Sent, Tally
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkResponse
@@ -68,6 +68,20 @@ class Delivery:
         self.released: list[int] = []
         self.chunk.release = self.released.append
         self.batch: Batch = [(self.chunk, range(n))]
+        self.rounds: list[Sent] = []  # what each ``send`` answered, in order
+
+
+async def deliver(sink: ElasticsearchSink, delivery: Delivery) -> Tally:
+    """Send the batch, then what comes back in ``Sent.retry``, until nothing does: as the pipeline
+    does, the items the engine pushed back on go out again in a later batch."""
+    tally = Tally()
+    batch = delivery.batch
+    while batch:
+        sent = await sink.send(batch)
+        delivery.rounds.append(sent)
+        tally.add(sent.tally)
+        batch = sent.retry
+    return tally
 
 
 def make_sink(
@@ -96,7 +110,7 @@ def send(tmp_path: Path, handler: Handler, n: int = 10, **kw: Any) -> tuple[Tall
         delivery = Delivery(n)
         try:
             async with asyncio.timeout(GUARD):
-                tally = await sink.send(delivery.batch)
+                tally = await deliver(sink, delivery)
         finally:
             await sink.close()
         assert transport.closed
@@ -153,6 +167,9 @@ def test_abandon_after_gives_up_and_counts_the_records_undelivered(tmp_path: Pat
 def test_abandon_after_counts_only_the_items_still_failing(tmp_path: Path) -> None:
     handler = per_item(lambda _n, action: 503 if action["_id"] in ("f-2", "f-7") else 201)
     tally, delivery, transport = send(tmp_path, handler, abandon_after=1)
+    first, second = delivery.rounds  # handed back once, given up on the second time
+    assert first.retry == [(delivery.chunk, [2, 7])] and first.pushback
+    assert second.retry == [] and second.tally == Tally(undelivered=2)
     assert ids(transport.requests[1]) == ["f-2", "f-7"]
     assert len(transport.requests) == 2
     assert tally == Tally(indexed=8, undelivered=2)
@@ -183,6 +200,11 @@ def test_items_throttled_or_failing_are_sent_again_alone(tmp_path: Path, status:
     deltas = Deltas(reason)
     first = per_item(lambda n, _action: status if n % 4 == 0 else 201)
     tally, delivery, transport = send(tmp_path, sequence(first, all_created))
+    handed_back, again = delivery.rounds  # not retried inside send: handed back, sent in a later batch
+    assert handed_back.retry == [(delivery.chunk, [0, 4, 8])] and handed_back.pushback
+    assert handed_back.tally == Tally(indexed=7)
+    assert again.retry == [] and not again.pushback
+    assert len(transport.requests) == 2
     assert ids(transport.requests[1]) == ["f-0", "f-4", "f-8"]
     assert deltas.retries() == {reason: 3}
     assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
@@ -240,6 +262,18 @@ def test_max_retries_dead_letters_what_keeps_failing(tmp_path: Path) -> None:
     assert all(e["reason"].startswith("gave up after 3 attempts: HTTP 503") for e in entries)
 
 
+def test_max_retries_dead_letters_an_item_that_keeps_being_pushed_back(tmp_path: Path) -> None:
+    handler = per_item(lambda _n, a: 503 if a["_id"] == "f-3" else 201)
+    tally, delivery, transport = send(tmp_path, handler, max_retries=2)
+    assert [ids(body) for body in transport.requests] == [[f"f-{i}" for i in range(10)], ["f-3"], ["f-3"]]
+    assert [len(sent.retry) for sent in delivery.rounds] == [1, 1, 0]
+    assert delivery.chunk.attempts == {3: 3}
+    assert tally == Tally(indexed=9, dead_lettered=1) and delivery.acks.committed == 1000
+    (entry,) = letters_in(tmp_path)
+    assert entry["id"] == "f-3" and entry["status"] == 0
+    assert entry["reason"].startswith("gave up after 3 attempts: item 503")
+
+
 # -- a dead-letter file that cannot be written -----------------------------------------------
 
 
@@ -280,8 +314,10 @@ def test_rejected_records_stay_undelivered_until_the_dead_letter_file_can_be_wri
             assert delivery.chunk.remaining == 1  # the other nine are delivered
             assert delivery.released == []
             blocker.unlink()  # the operator fixes the path
-            tally = await sending
+            sent = await sending
         await sink.close()
+        assert sent.retry == [] and not sent.pushback
+        tally = sent.tally
         assert tally == Tally(indexed=9, dead_lettered=1)
         assert delivery.ack.finished and delivery.acks.committed == 1000
         assert len(transport.requests) == 1  # the engine is not asked again
@@ -291,14 +327,35 @@ def test_rejected_records_stay_undelivered_until_the_dead_letter_file_can_be_wri
     asyncio.run(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, KeyError),
-    reason="a 200 answer whose body is not a bulk response (a proxy's page, no `items`) makes send raise "
-    "(JSONDecodeError/KeyError) instead of retrying: the sender task dies with its records in flight",
-)
 @pytest.mark.parametrize("body", [b"<html><body>OK</body></html>", b'{"errors":true}'])
-def test_a_200_answer_that_is_not_a_bulk_response_is_retried(tmp_path: Path, body: bytes) -> None:
+def test_a_200_answer_that_is_not_a_bulk_response_is_retried(
+    tmp_path: Path, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    deltas = Deltas("bad_response")
     tally, delivery, transport = send(tmp_path, sequence(lambda _b: BulkResponse(200, body), all_created))
-    assert len(transport.requests) == 2
+    assert len(transport.requests) == 2 and transport.requests[0] == transport.requests[1]
     assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert [len(sent.retry) for sent in delivery.rounds] == [0]  # retried inside send, like a 5xx
+    assert deltas.retries() == {"bad_response": 1}
+    (warning,) = [r for r in caplog.records if r.getMessage() == "Bulk request failed; retrying"]
+    reason = str(warning.__dict__["reason"])
+    assert reason.startswith("HTTP 200 but not a bulk response") and body.decode() in reason
+    assert letters_in(tmp_path) == []
+
+
+def test_items_missing_from_a_200_answer_are_sent_again(tmp_path: Path) -> None:
+    deltas = Deltas("bad_response")
+
+    def short(body: bytes) -> BulkResponse:
+        answer = orjson.loads(all_created(body).body)
+        answer["errors"] = True
+        answer["items"] = answer["items"][:6]  # four items not mentioned
+        return BulkResponse(200, orjson.dumps(answer))
+
+    tally, delivery, transport = send(tmp_path, sequence(short, all_created))
+    first, second = delivery.rounds
+    assert first.retry == [(delivery.chunk, [6, 7, 8, 9])] and first.tally == Tally(indexed=6)
+    assert ids(transport.requests[1]) == ["f-6", "f-7", "f-8", "f-9"]
+    assert second.retry == [] and tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert deltas.retries() == {"bad_response": 4}
+    assert letters_in(tmp_path) == []  # not dead-lettered: the engine said nothing of them
