@@ -9,17 +9,14 @@ a logship error: no answer is EngineUnreachable, an error answer EngineRejected.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 import orjson
 from elastic_transport import (
     AsyncTransport,
     BaseAsyncNode,
     ConnectionTimeout,
-    NodeConfig,
     SerializationError,
     TlsError,
     TransportError,
@@ -31,7 +28,9 @@ if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
 
 from logship.errors import EngineRejected, EngineTimeout, EngineUnreachable
+from logship.observe.logs import redact
 from logship.settings import ElasticsearchSettings
+from logship.sinks.elasticsearch.bulk import node_configs
 
 __all__ = ["AdminClient", "Answer", "EngineInfo", "Request", "error_reason"]
 
@@ -92,40 +91,14 @@ def error_reason(body: Any) -> str:
     return reason
 
 
-def _node_configs(settings: ElasticsearchSettings) -> list[NodeConfig]:
-    headers: dict[str, str] = {}
-    if settings.api_key:
-        headers["authorization"] = f"ApiKey {settings.api_key}"
-    elif settings.username is not None and settings.password is not None:
-        token = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
-        headers["authorization"] = f"Basic {token}"
-    nodes = []
-    for host in settings.hosts:
-        url = urlsplit(host)
-        nodes.append(
-            NodeConfig(
-                scheme=url.scheme,
-                host=url.hostname or "localhost",
-                port=url.port or (443 if url.scheme == "https" else 9200),
-                path_prefix=url.path.rstrip("/"),
-                headers=headers,
-                request_timeout=settings.request_timeout_seconds,
-                verify_certs=settings.verify_certs,
-                ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                ssl_show_warn=False,
-            )
-        )
-    return nodes
-
-
 class AdminClient:
     """JSON requests to the configured engine; ``node_class`` lets tests answer in-process."""
 
     def __init__(
         self, settings: ElasticsearchSettings, node_class: type[BaseAsyncNode] | str = "aiohttp"
     ) -> None:
-        self.hosts = ", ".join(settings.hosts)
-        self._nodes = _node_configs(settings)
+        self.hosts = ", ".join(redact(h) for h in settings.hosts)
+        self._nodes = node_configs(settings)
         self._node_class = node_class
         self._transport = AsyncTransport(
             self._nodes, node_class=node_class, max_retries=1, retry_on_timeout=False, meta_header=False

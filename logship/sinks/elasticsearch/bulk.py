@@ -44,6 +44,7 @@ __all__ = [
     "NotABulkResponse",
     "Transport",
     "item_results",
+    "node_configs",
     "transport_warnings",
     "warn_about_transport",
 ]
@@ -176,36 +177,42 @@ def transport_warnings(settings: ElasticsearchSettings) -> list[str]:
     return warnings
 
 
+def node_configs(settings: ElasticsearchSettings, *, compress: bool = False) -> list[NodeConfig]:
+    """The transport's view of `elasticsearch.hosts`: one node each, with its credentials (from the
+    settings, or from the URL itself, which never reaches the HTTP library)."""
+    common: dict[str, str] = {}
+    if settings.api_key:
+        common["authorization"] = f"ApiKey {settings.api_key}"
+    elif settings.username is not None and settings.password is not None:
+        common["authorization"] = _basic(settings.username, settings.password)
+    nodes = []
+    for host in settings.hosts:
+        url = urlsplit(host)
+        headers = dict(common)
+        if url.username is not None:  # settings refuse these next to username or api_key
+            headers["authorization"] = _basic(unquote(url.username), unquote(url.password or ""))
+        nodes.append(
+            NodeConfig(
+                scheme=url.scheme,
+                host=url.hostname or "localhost",
+                port=url.port or (443 if url.scheme == "https" else 9200),
+                path_prefix=url.path.rstrip("/"),
+                headers=headers,
+                request_timeout=settings.request_timeout_seconds,
+                http_compress=compress,
+                verify_certs=settings.verify_certs,
+                ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                ssl_show_warn=False,
+            )
+        )
+    return nodes
+
+
 class BulkClient:
     """Sends bulk bodies to the configured engine nodes."""
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
-        common: dict[str, str] = {}
-        if settings.api_key:
-            common["authorization"] = f"ApiKey {settings.api_key}"
-        elif settings.username is not None and settings.password is not None:
-            common["authorization"] = _basic(settings.username, settings.password)
-        nodes = []
-        for host in settings.hosts:
-            url = urlsplit(host)
-            scheme = url.scheme
-            headers = dict(common)
-            if url.username is not None:  # settings refuse these next to username or api_key
-                headers["authorization"] = _basic(unquote(url.username), unquote(url.password or ""))
-            nodes.append(
-                NodeConfig(
-                    scheme=scheme,
-                    host=url.hostname or "localhost",
-                    port=url.port or (443 if scheme == "https" else 9200),
-                    path_prefix=url.path.rstrip("/"),
-                    headers=headers,
-                    request_timeout=settings.request_timeout_seconds,
-                    http_compress=settings.gzip,
-                    verify_certs=settings.verify_certs,
-                    ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                    ssl_show_warn=False,
-                )
-            )
+        nodes = node_configs(settings, compress=settings.gzip)
         self._transport = AsyncTransport(
             nodes,
             serializers=_SERIALIZERS,
