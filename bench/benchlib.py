@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "aichat_logger.py"
@@ -50,17 +51,33 @@ class DiscardEndpoint:
             self._proc.terminate()
             self._proc.wait()
 
-    def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(self.url + "/_stats/discard", timeout=5) as r:
-            data: dict[str, int] = json.loads(r.read())
+    def stats(self) -> dict[str, Any]:
+        """Requests, documents (accepted), bytes, rejected items, time of the last bulk request."""
+        with urllib.request.urlopen(self.url + "/_stats/discard", timeout=10) as r:
+            data: dict[str, Any] = json.loads(r.read())
             return data
 
     def wait_for(self, documents: int, timeout: float) -> int:
         """Wait until ``documents`` were received (or ``timeout``); returns the count."""
         deadline = time.monotonic() + timeout
-        while (got := self.stats()["documents"]) < documents and time.monotonic() < deadline:
+        while (got := int(self.stats()["documents"])) < documents and time.monotonic() < deadline:
             time.sleep(0.2)
         return got
+
+
+def write_input(work: Path, records: int) -> Path:
+    """``work/app.log`` with ``records`` records, no rotation; written once, reused while it is there."""
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "app.log"
+    marker = work / f".records-{records}"
+    if not marker.exists():
+        print(f"writing {records} records to {log} ...", file=sys.stderr)
+        for old in work.glob("app.log*"):
+            old.unlink()
+        command = [sys.executable, str(WORKLOAD), "--dir", str(work), "--records", str(records)]
+        subprocess.run([*command, "--max-bytes", "0"], check=True)
+        marker.touch()
+    return log
 
 
 def logship_config(

@@ -69,19 +69,17 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-WORKLOAD = HERE / "aichat_logger.py"
+from benchlib import DiscardEndpoint, write_input
+
 TRACEBACK_START = b"Traceback (most recent call last):\n"
 ENRICH = {"hostname": "bench", "environment": "bench", "service": "aichat-backend"}
 POLL_SECONDS = 0.05
@@ -131,35 +129,9 @@ class Input:
     size: int
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def prepare_input(work: Path, records: int) -> Input:
     """Write the records once (the same file and marker as bench/run_bench.py), then count its lines."""
-    work.mkdir(parents=True, exist_ok=True)
-    log = work / "app.log"
-    marker = work / f".records-{records}"
-    if not marker.exists():
-        print(f"writing {records} records to {log} ...", file=sys.stderr)
-        for old in work.glob("app.log*"):
-            old.unlink()
-        subprocess.run(
-            [
-                sys.executable,
-                str(WORKLOAD),
-                "--dir",
-                str(work),
-                "--records",
-                str(records),
-                "--max-bytes",
-                "0",
-            ],
-            check=True,
-        )
-        marker.touch()
+    log = write_input(work, records)
     lines = tracebacks = 0
     last_start = b""
     with log.open("rb") as f:
@@ -173,34 +145,7 @@ def prepare_input(work: Path, records: int) -> Input:
     return Input(log, records, lines, tracebacks, last_start == TRACEBACK_START, log.stat().st_size)
 
 
-class Endpoint:
-    """bench/discard_endpoint.py in its own process."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "discard_endpoint.py"), "--port", str(self.port)]
-        )
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{self.url}/", timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("the discard endpoint did not start")
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/_stats/discard", timeout=10) as r:
-            stats: dict[str, Any] = json.loads(r.read())
-        return stats
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait()
-
-
-def run_logship(number: int, data: Input, endpoint: Endpoint, scratch: Path) -> Run:
+def run_logship(number: int, data: Input, endpoint: DiscardEndpoint, scratch: Path) -> Run:
     config = scratch / "logship.toml"
     enrich = "".join(f'{key} = "{value}"\n' for key, value in ENRICH.items())
     config.write_text(
@@ -232,7 +177,7 @@ def run_logship(number: int, data: Input, endpoint: Endpoint, scratch: Path) -> 
 
 
 def fluent_bit_config(
-    data: Input, endpoint: Endpoint, run_dir: Path, multiline: str, mem_buf_limit: str
+    data: Input, endpoint: DiscardEndpoint, run_dir: Path, multiline: str, mem_buf_limit: str
 ) -> Path:
     """Write the Fluent Bit configuration (classic format) and its parsers file into run_dir."""
     parsers = run_dir / "parsers.conf"
@@ -322,7 +267,7 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 30.0) -> tuple[int, resou
 def run_fluent_bit(
     number: int,
     data: Input,
-    endpoint: Endpoint,
+    endpoint: DiscardEndpoint,
     scratch: Path,
     binary: str,
     multiline: str,
@@ -463,30 +408,26 @@ def main() -> int:
     print(version.stdout.splitlines()[0], file=sys.stderr)
 
     runs: list[Run] = []
-    endpoint = Endpoint()
-    with tempfile.TemporaryDirectory(prefix="logship-compare-run-") as tmp:
+    with DiscardEndpoint() as endpoint, tempfile.TemporaryDirectory(prefix="logship-compare-run-") as tmp:
         scratch = Path(tmp)
-        try:
-            for number in range(1, args.runs + 1):
-                for shipper in ("logship", "fluent-bit"):
-                    if shipper == "logship":
-                        result = run_logship(number, data, endpoint, scratch)
-                    else:
-                        result = run_fluent_bit(
-                            number,
-                            data,
-                            endpoint,
-                            scratch,
-                            args.fluent_bit,
-                            args.fb_multiline,
-                            args.fb_mem_buf_limit,
-                            args.idle,
-                            args.timeout,
-                        )
-                    runs.append(result)
-                    print(json.dumps(result.report()), flush=True)
-        finally:
-            endpoint.close()
+        for number in range(1, args.runs + 1):
+            for shipper in ("logship", "fluent-bit"):
+                if shipper == "logship":
+                    result = run_logship(number, data, endpoint, scratch)
+                else:
+                    result = run_fluent_bit(
+                        number,
+                        data,
+                        endpoint,
+                        scratch,
+                        args.fluent_bit,
+                        args.fb_multiline,
+                        args.fb_mem_buf_limit,
+                        args.idle,
+                        args.timeout,
+                    )
+                runs.append(result)
+                print(json.dumps(result.report()), flush=True)
     summary = summarize(runs)
     print(json.dumps({"summary": summary}))
     print_table(summary)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import WORKLOAD, DiscardEndpoint, logship_config
+from benchlib import DiscardEndpoint, logship_config, write_input
 
 
 def main() -> int:
@@ -40,26 +40,7 @@ def main() -> int:
     args = parser.parse_args()
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="logship-bench-"))
-    log = work / "app.log"
-    marker = work / f".records-{args.records}"
-    if not marker.exists():
-        print(f"writing {args.records} records to {log} ...", file=sys.stderr)
-        for old in work.glob("app.log*"):
-            old.unlink()
-        subprocess.run(
-            [
-                sys.executable,
-                str(WORKLOAD),
-                "--dir",
-                str(work),
-                "--records",
-                str(args.records),
-                "--max-bytes",
-                "0",
-            ],
-            check=True,
-        )
-        marker.touch()
+    log = write_input(work, args.records)
     size = log.stat().st_size
 
     with DiscardEndpoint(args.reject) as endpoint:
