@@ -30,7 +30,7 @@ class Batcher:
     """Reads chunks from ``inbox`` and puts batches on ``batches``.
 
     Every batch sent comes back through ``inbox`` once, as the list of its items the engine pushed
-    back on (often empty): those go into the next batches, ahead of the sender's usual wait. After
+    back on (often empty): those go into the next batch, sent as soon as no other batch is out. After
     ``None`` the batcher flushes, waits until every batch out has come back with nothing to send
     again, and then puts one ``None`` per sender.
     """
@@ -80,7 +80,10 @@ class Batcher:
                 self._out -= 1
                 for chunk, which in got:
                     await self._add_items(chunk, list(which))
-                if closing:
+                if closing or (got and not self._out):
+                    # Items handed back have waited a round trip already: once no other answer is
+                    # awaited they go at once, rather than after the flush interval. (When the
+                    # in-flight bound is spent, nothing else may come to fill the batch.)
                     await self._flush()
 
     async def _flush(self) -> None:
