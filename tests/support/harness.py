@@ -100,7 +100,7 @@ def toml_config(
         "tail": {
             "paths": [str(logs / p) for p in patterns],
             "positions_dir": str(state / "positions"),
-            "scan_interval_seconds": 1.0,
+            "scan_interval_seconds": 0.25,
             "close_inactive_seconds": 2.0,
         },
         "dead_letter": {"path": str(state / "dead-letter.ndjson")},
