@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,12 @@ RENAMED_PREFIX = "event.original_fields."
 
 _CACHE_LIMIT = 100_000
 
+# A record's own time counts between these bounds. Outside them (a clock reset to year 1, a typo in
+# the year) it would date the document nonsensically and open an index for a day nobody searches:
+# the record is tagged `bad_timestamp` and dated by the read time, like an unparsable time.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_AHEAD = timedelta(days=1)
+
 
 class Parser:
     """Blocks of raw records -> Events, with ``@timestamp`` from ``parse.time_key``."""
@@ -74,6 +80,7 @@ class Parser:
         self._reserved = ADDED_BY_PARSE | METADATA_FIELDS | reserved
         # Timestamps have second precision, so a handful of distinct values cover a whole block.
         self._stamps: dict[str, Stamp] = {}
+        self._rejected: set[str] = set()  # values that are no usable time, so not parsed again
 
     def parse(self, block: Block) -> Events:
         events = Events(
@@ -195,14 +202,25 @@ class Parser:
         return _stamp_of(datetime.fromtimestamp(time.time(), UTC))
 
     def parse_time(self, value: str) -> Stamp | None:
-        """Parse and cache one timestamp value; None when it does not fit `parse.time_format`."""
+        """Parse and cache one timestamp value; None when it does not fit `parse.time_format` or
+        lies outside the window of usable times (from 1970 to a day ahead of now).
+
+        Both answers are cached per value, so the window is checked once per distinct value."""
+        if value in self._rejected:
+            return None
         try:
             parsed = datetime.strptime(value, self._format)
-        except ValueError:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=self._zone)
+            utc: datetime | None = parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved across a zone
+            utc = None
+        if utc is None or not _EARLIEST <= utc <= datetime.now(UTC) + _MAX_AHEAD:
+            if len(self._rejected) >= _CACHE_LIMIT:
+                self._rejected.clear()
+            self._rejected.add(value)
             return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=self._zone)
-        result = _stamp_of(parsed)
+        result = _stamp_of(utc)
         if len(self._stamps) >= _CACHE_LIMIT:
             self._stamps.clear()
         self._stamps[value] = result
@@ -210,6 +228,10 @@ class Parser:
 
 
 def _stamp_of(moment: datetime) -> Stamp:
-    utc = moment.astimezone(UTC)
-    iso = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-    return Stamp(iso, iso.encode(), utc)
+    """ISO 8601 in UTC with milliseconds, the year always in 4 digits (strftime leaves it unpadded)."""
+    u = moment.astimezone(UTC)
+    iso = (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond // 1000:03d}Z"
+    )
+    return Stamp(iso, iso.encode(), u)

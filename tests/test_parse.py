@@ -3,6 +3,7 @@ them: the backend's lines (valid, broken by quotes, not JSON at all) in, bulk it
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -10,7 +11,7 @@ import pytest
 
 from logship.acks import FileAcks
 from logship.block import Block, Events, Origin
-from logship.parse import Parser
+from logship.parse import Parser, _stamp_of
 from logship.settings import ParseSettings
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder, file_id
 from logship.transforms.enrich import Enrich
@@ -125,6 +126,59 @@ def test_unparsable_time_uses_the_read_time_and_tags() -> None:
     ((_, doc),) = encode([GOOD.replace(b"2026-11-26 15:35:52", b"yesterday")])
     assert doc["tags"] == ["bad_timestamp"]
     assert str(doc["@timestamp"]).endswith("Z")
+
+
+def with_time(value: str) -> bytes:
+    return GOOD.replace(b"2026-11-26 15:35:52", value.encode())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01 00:00:00",  # was dated "1-01-01T..." in index "aichat-1.01.01"
+        "0999-12-31 23:59:59",
+        "1969-12-31 23:59:59",
+        (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S"),
+        "9999-12-31 23:59:59",
+    ],
+)
+def test_a_time_outside_the_window_is_tagged_and_dated_by_the_read_time(value: str) -> None:
+    before = datetime.now(UTC)
+    ((action, doc),) = encode([with_time(value)])
+    read = datetime.strptime(str(doc["@timestamp"]), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert before - timedelta(seconds=1) <= read <= datetime.now(UTC)
+    assert doc["tags"] == ["bad_timestamp"] and doc["timestamp"] == value  # the record keeps its own
+    assert action["_index"] == f"aichat-{read:%Y.%m.%d}"
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+def test_first_and_last_representable_times_in_a_zone_do_not_raise(zone: str) -> None:
+    # Year 1 east of UTC and year 9999 west of it fall outside what datetime can represent in UTC.
+    lines = [with_time("0001-01-01 00:00:00"), with_time("9999-12-31 23:59:59")]
+    for _, doc in encode(lines, encoder(timezone=zone)):
+        assert doc["tags"] == ["bad_timestamp"]
+
+
+def test_the_window_bounds_are_inclusive_of_1970_and_a_few_hours_ahead() -> None:
+    soon = (datetime.now(UTC) + timedelta(hours=12)).strftime("%Y-%m-%d %H:%M:%S")
+    (_, first), (_, ahead) = encode([with_time("1970-01-01 00:00:00"), with_time(soon)])
+    assert first["@timestamp"] == "1970-01-01T00:00:00.000Z" and "tags" not in first
+    assert ahead["@timestamp"] == soon.replace(" ", "T") + ".000Z" and "tags" not in ahead
+
+
+def test_a_rejected_time_is_checked_once_per_value() -> None:
+    chain = encoder()
+    chain.items(Block(0, 0, [(0, [with_time("0001-01-01 00:00:00")])], []))
+    assert chain.parser._rejected == {"0001-01-01 00:00:00"} and not chain.parser._stamps
+    # The rejection is looked up before parsing: a value found there is not parsed again.
+    chain.parser._rejected.add("2026-11-26 15:35:52")
+    ((_, doc),) = encode([GOOD], chain)
+    assert doc["tags"] == ["bad_timestamp"]
+
+
+def test_stamps_are_iso_8601_with_a_four_digit_year() -> None:
+    assert _stamp_of(datetime(1, 1, 1, tzinfo=UTC)).iso == "0001-01-01T00:00:00.000Z"
+    assert _stamp_of(datetime(2026, 11, 26, 1, 2, 3, 456789, tzinfo=UTC)).iso == "2026-11-26T01:02:03.456Z"
 
 
 def test_added_fields_override_colliding_record_fields_without_duplicate_keys() -> None:

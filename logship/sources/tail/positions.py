@@ -121,20 +121,26 @@ class PositionStore:
         ):
             raise ValueError(f"not a version {VERSION} position store")
         files = {}
-        for entry in data["files"]:
-            pos = FilePosition(
-                key=str(entry["key"]),
-                path=str(entry["path"]),
-                dev=int(entry["dev"]),
-                ino=int(entry["ino"]),
-                offset=int(entry["offset"]),
-                size=int(entry["size"]),
-            )
-            if pos.offset < 0:
-                raise ValueError(f"negative offset for {pos.path}")
-            files[pos.key] = pos
-        scanned = data.get("scanned_at")
-        return StoreState(files, float(scanned) if scanned is not None else None, None)
+        try:
+            for entry in data["files"]:
+                pos = FilePosition(
+                    key=str(entry["key"]),
+                    path=str(entry["path"]),
+                    dev=int(entry["dev"]),
+                    ino=int(entry["ino"]),
+                    offset=int(entry["offset"]),
+                    size=int(entry["size"]),
+                )
+                if pos.offset < 0:
+                    raise ValueError(f"negative offset for {pos.path}")
+                files[pos.key] = pos
+            scanned = data.get("scanned_at")
+            scanned_at = float(scanned) if scanned is not None else None
+        except (KeyError, TypeError, OverflowError) as exc:
+            # An entry that is not an object, lacks a field or holds a value of the wrong type: as
+            # damaged as unparsable JSON, and handled alike (reported, previous store used).
+            raise ValueError(f"malformed entry ({type(exc).__name__}: {exc})") from exc
+        return StoreState(files, scanned_at, None)
 
     def _quarantine(self, path: Path) -> None:
         target = path.with_name(f"{path.name}.corrupt-{int(time.time())}")

@@ -66,8 +66,16 @@ class LineReader:
         if self._long_done is not None:
             done, self._long_done = self._long_done, None
             return done
+        if at_eof_final and self._skipping is not None:
+            # The over-long line ends with the file, without a newline: it is complete now, and
+            # everything read after its head was discarded (the buffer is empty).
+            start, head = self._skipping
+            self._skipping = None
+            self.buf, self.buf_start = b"", self.next_read
+            return Block(start, self.next_read, [], [(start, head, None, "line_truncated")])
         buf = self.buf
-        if at_eof_final and buf and not buf.endswith(b"\n"):
+        unterminated = at_eof_final and bool(buf) and not buf.endswith(b"\n")
+        if unterminated:
             buf = self.buf = buf + b"\n"
         complete = buf.rfind(b"\n") + 1
         if self._skipping is None and len(buf) - complete > self._max_line:
@@ -79,4 +87,7 @@ class LineReader:
         if used:
             self.buf = buf[used:]
             self.buf_start += used
+            if unterminated and block is not None and not self.buf:
+                # The newline added above is not in the file: the block ends at the file's end.
+                block.end = self.buf_start = self.next_read
         return block

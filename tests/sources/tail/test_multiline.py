@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from logship.block import Block
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.reader import LineReader
 
@@ -159,5 +160,42 @@ def test_replay_ships_an_unterminated_last_line(tmp_path: Path) -> None:
         reader.read()
         block = reader.take(hold_last=False, at_eof_final=True)
         assert block is not None and block.runs == [(0, [b'{"a":1}', b'{"a":2}'])]
+        assert block.end == path.stat().st_size  # the added newline is not the file's
     finally:
         os.close(fd)
+
+
+def replay_blocks(path: Path, block_bytes: int) -> list[Block]:
+    """Read a file as `logship replay` does: to its end, then the final, unterminated line."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        reader = LineReader(fd, 0, splitter(), block_bytes, 1024)
+        blocks = []
+        while True:
+            got = reader.read()
+            block = reader.take(hold_last=got > 0, at_eof_final=got == 0)
+            if block is not None:
+                blocks.append(block)
+            elif got == 0:
+                return blocks
+    finally:
+        os.close(fd)
+
+
+def test_replay_ships_an_over_long_unterminated_last_line(tmp_path: Path) -> None:
+    # A file of NUL bytes without any newline was read, skipped as an over-long line, and dropped.
+    path = tmp_path / "nul.log"
+    path.write_bytes(b"\0" * 300_000)
+    (block,) = replay_blocks(path, 65536)
+    assert block.runs == []
+    assert block.records == [(0, b"\0" * 1024, None, "line_truncated")]
+    assert (block.start, block.end) == (0, 300_000)
+
+
+def test_replay_ships_records_before_an_over_long_unterminated_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    path.write_bytes(b'{"a":1}\n' + b"x" * 10_000)
+    blocks = replay_blocks(path, 4096)
+    assert [line for b in blocks for _, lines in b.runs for line in lines] == [b'{"a":1}']
+    assert [(r[0], len(r[1]), r[3]) for b in blocks for r in b.records] == [(8, 1024, "line_truncated")]
+    assert blocks[-1].end == 10_008

@@ -48,6 +48,28 @@ def test_garbage_without_previous_store_reads_files_from_the_start(tmp_path: Pat
     assert state.files == {} and state.recovered_from is not None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"version": 1, "files": [1]}',  # raised TypeError out of load()
+        b'{"version": 1, "files": [{}]}',  # raised KeyError
+        b'{"version": 1, "files": [{"key": "k", "path": "p", "dev": [], "ino": 1, "offset": 0, "size": 0}]}',
+        b'{"version": 1, "files": [], "scanned_at": [1]}',
+    ],
+)
+def test_a_well_formed_store_with_malformed_entries_falls_back_to_the_previous_store(
+    tmp_path: Path, body: bytes
+) -> None:
+    store = PositionStore(tmp_path)
+    store.save([A], 1.0)
+    store.save([A, B], 2.0)
+    (tmp_path / "positions.json").write_bytes(body)
+    state = PositionStore(tmp_path).load()
+    assert state.files == {"k1": A} and state.recovered_from is not None
+    assert "malformed entry" in state.recovered_from
+    assert list(tmp_path.glob("positions.json.corrupt-*"))
+
+
 def test_interrupted_rename_uses_the_previous_store(tmp_path: Path) -> None:
     store = PositionStore(tmp_path)
     store.save([A], 1.0)
