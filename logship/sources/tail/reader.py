@@ -7,7 +7,7 @@ import os
 from logship.block import Block
 from logship.sources.tail.multiline import RecordSplitter
 
-__all__ = ["LineReader"]
+__all__ = ["LineReader", "last_line_end"]
 
 
 class LineReader:
@@ -91,3 +91,16 @@ class LineReader:
                 # The newline added above is not in the file: the block ends at the file's end.
                 block.end = self.buf_start = self.next_read
         return block
+
+
+def last_line_end(path: str, size: int) -> int:
+    """Offset just after the last complete line: where `read_from = "tail"` starts."""
+    try:
+        with open(path, "rb") as f:
+            start = max(0, size - 65536)
+            f.seek(start)
+            data = f.read(size - start)
+    except OSError:
+        return 0
+    nl = data.rfind(b"\n")
+    return start + nl + 1 if nl >= 0 else start if start else 0

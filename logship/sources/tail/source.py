@@ -25,7 +25,7 @@ from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
 from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
-from logship.sources.tail.reader import LineReader
+from logship.sources.tail.reader import LineReader, last_line_end
 
 __all__ = ["TailSource", "TrackedFile"]
 
@@ -106,7 +106,7 @@ class TailSource:
         self.scanned_at: float | None = restored.scanned_at
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
-        self._rescan = False  # a followed file changed identity: scan before reading on
+        self._scan_soon = asyncio.Event()  # a followed file changed identity: scan before reading on
 
     # -- positions -------------------------------------------------------------------------
 
@@ -123,17 +123,27 @@ class TailSource:
 
     async def run(self, emit: Emit) -> None:
         self._emit = emit
-        scan_every = self._settings.scan_interval_seconds
-        poll = self._settings.poll_interval_seconds
         self._scan(initial=True)
         self.scanned.set()
-        next_scan = time.monotonic() + scan_every
+        # Discovery keeps its own clock: while reading waits for room under the in-flight bound,
+        # files the application rotates are still opened, so their content outlives deletion.
+        scanner = asyncio.create_task(self._scan_every(self._settings.scan_interval_seconds))
+        try:
+            await self._read(self._settings.poll_interval_seconds)
+        finally:
+            scanner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scanner
+
+    async def _scan_every(self, interval: float) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._scan_soon.wait(), interval)
+            self._scan_soon.clear()
+            self._scan(initial=False)
+
+    async def _read(self, poll: float) -> None:
         while not self._stopping.is_set():
-            now = time.monotonic()
-            if self._rescan or now >= next_scan:
-                self._rescan = False
-                self._scan(initial=False)
-                next_scan = now + scan_every
             while self._orphans:
                 await self._emit_block(*self._orphans.pop(0))
             behind = False
@@ -141,13 +151,13 @@ class TailSource:
                 await self._budget.wait_for_room()
                 if self._stopping.is_set():
                     return
-                if await self._pump(tracked):
+                if tracked.fd >= 0 and await self._pump(tracked):  # a scan may have closed it meanwhile
                     behind = True
             if not behind:
                 # Caught up: what the application writes meanwhile is read as one block at the next
                 # tick, rather than record by record as it arrives.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), min(poll, max(0.0, next_scan - now)))
+                    await asyncio.wait_for(self._stopping.wait(), poll)
 
     async def _pump(self, tracked: TrackedFile) -> bool:
         """Read one block of ``tracked`` and emit what is complete; True when the block was full
@@ -161,7 +171,7 @@ class TailSource:
             except OSError:
                 same = False
             if not same:
-                self._rescan = True
+                self._scan_soon.set()
                 return False
         try:
             got = reader.read()
@@ -255,7 +265,7 @@ class TailSource:
             if c.matched:
                 offset = 0
                 if initial and self._settings.read_from == "tail":
-                    offset = _last_line_end(c.open_path, c.size)
+                    offset = last_line_end(c.open_path, c.size)
                 self._open(c, offset, key)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
                 # Rotated away before we saw it, written since our last look: ship all of it.
@@ -405,16 +415,3 @@ def _forget_label(path: str) -> None:
         FILE_LAG_BYTES.remove(path)
     except KeyError:
         pass
-
-
-def _last_line_end(path: str, size: int) -> int:
-    """Offset just after the last complete line: where `read_from = "tail"` starts."""
-    try:
-        with open(path, "rb") as f:
-            start = max(0, size - 65536)
-            f.seek(start)
-            data = f.read(size - start)
-    except OSError:
-        return 0
-    nl = data.rfind(b"\n")
-    return start + nl + 1 if nl >= 0 else start if start else 0

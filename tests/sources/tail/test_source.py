@@ -613,3 +613,36 @@ def test_excluded_and_ignored_files_are_never_read(tmp_path: Path, logs: Path) -
         assert len(collector.records) == 6
 
     asyncio.run(main())
+
+
+# -- discovery while reading waits -------------------------------------------------------------
+
+
+def test_a_file_rotated_away_while_reading_waits_for_room_is_kept_open_and_shipped(
+    tmp_path: Path, logs: Path
+) -> None:
+    """Reading pauses while the in-flight bound is spent (the engine is slow); the application
+    rotates meanwhile and its rotation deletes a file logship has not read. Discovery keeps
+    running, opens the file, and its records are shipped once room returns, deletion or not."""
+
+    async def main() -> None:
+        budget = InflightBudget(1, lambda _: None, lambda _: None)
+        budget.used = 1  # spent: reading waits, as when the engine does not keep up
+        collector = Collector()
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            expected = write(logger, 0, 20)
+        source = tail_source(settings(tmp_path), budget=budget)
+        async with running(source, collector.emit):
+            try:
+                await source.scanned.wait()
+                with app_log(logging.FileHandler(logs / "later.log")) as logger:
+                    expected += write(logger, 20, 50)
+                await eventually(lambda: any(f.path == str(logs / "later.log") for f in source.files))
+                (logs / "later.log").unlink()  # gone from the directory before a byte of it was read
+                assert collector.records == []
+            finally:
+                budget.release(1)  # also lets a failing test stop the source
+            await collector.wait_records(70)
+        assert sorted(collector.messages()) == sorted(expected)
+
+    asyncio.run(main())
