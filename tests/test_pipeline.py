@@ -13,8 +13,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from logship.sinks.elasticsearch.sink import ElasticsearchSink
 from logship.sources.tail.positions import FilePosition, PositionStore
 from logship.sources.tail.source import TailSource
 
+from support.applog import app_log
 from support.fakes import (
     FakeTransport,
     Gate,
@@ -58,12 +58,6 @@ from support.fakes import (
 )
 
 GUARD = 30.0
-BACKEND_FORMAT = (
-    '{"timestamp": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", '
-    '"message": "%(message)s", "module": "%(module)s", "function": "%(funcName)s", '
-    '"line": "%(lineno)d"}'
-)
-_names = itertools.count()
 
 
 def settings(tmp_path: Path, **sections: Any) -> Settings:
@@ -489,21 +483,6 @@ def test_replay_dead_letters_sends_documents_with_their_original_index_and_id(
 # -- the Service's shutdown order ------------------------------------------------------------
 
 
-@contextmanager
-def app_log(path: Path) -> Iterator[logging.Logger]:
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter(BACKEND_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
-    logger = logging.getLogger(f"aichat.backend.pipeline{next(_names)}")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield logger
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
-
-
 def write(logger: logging.Logger, first: int, count: int) -> None:
     for n in range(first, first + count):
         logger.info("request %d served", n)
@@ -556,7 +535,7 @@ def test_stop_ends_reading_first_delivers_what_is_in_flight_and_writes_positions
         path = tmp_path / "logs" / "app.log"
         gate = Gate()
         run = Run(tmp_path, monkeypatch, gate)
-        with app_log(path) as logger:
+        with app_log(logging.FileHandler(path)) as logger:
             write(logger, 0, 20)
             size = path.stat().st_size
             async with asyncio.timeout(GUARD):
@@ -594,7 +573,7 @@ def test_abort_exits_without_waiting_and_commits_only_what_was_delivered(
         boundary = -1  # records at or after it are held forever
         gate = Gate(hold=lambda body: boundary >= 0 and offset_of(body) >= boundary)
         run = Run(tmp_path, monkeypatch, gate, pipeline=PipelineSettings(drain_timeout_seconds=3600))
-        with app_log(path) as logger:
+        with app_log(logging.FileHandler(path)) as logger:
             write(logger, 0, 10)
             boundary = path.stat().st_size
             async with asyncio.timeout(GUARD):
@@ -625,7 +604,7 @@ def test_abort_leaves_no_task_of_the_service_running(tmp_path: Path, monkeypatch
         path = tmp_path / "logs" / "app.log"
         gate = Gate()  # the engine never answers
         run = Run(tmp_path, monkeypatch, gate, pipeline=PipelineSettings(drain_timeout_seconds=3600))
-        with app_log(path) as logger:
+        with app_log(logging.FileHandler(path)) as logger:
             write(logger, 0, 10)
             async with asyncio.timeout(GUARD):
                 running = asyncio.create_task(run.service.run())
@@ -652,7 +631,7 @@ def test_a_crashed_sender_still_gets_the_last_position_write_and_the_sink_closed
             raise RuntimeError("a bug in the sink")
 
         run = Run(tmp_path, monkeypatch, handler, pipeline=PipelineSettings(drain_timeout_seconds=3600))
-        with app_log(path) as logger:
+        with app_log(logging.FileHandler(path)) as logger:
             write(logger, 0, 10)
             async with asyncio.timeout(GUARD):
                 running = asyncio.create_task(run.service.run())

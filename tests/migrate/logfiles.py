@@ -5,26 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-FORMAT = (
-    '{"timestamp": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s", '
-    '"module": "%(module)s", "function": "%(funcName)s", "line": "%(lineno)d"}'
-)
+from support.applog import app_log
 
 
 def write_log(path: Path, records: int, start: int = 0) -> None:
     """Write records through the logging module, as the application does."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
-    logger = logging.getLogger(f"aichat.test.{path.name}")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
+    with app_log(logging.FileHandler(path, encoding="utf-8")) as logger:
         for i in range(start, start + records):
             logger.info("record seq=%d", i)
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def line_end(path: Path, lines: int) -> int:

@@ -8,14 +8,13 @@ finishes their acks, as a sink does once a block is delivered.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import logging.handlers
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,29 +31,9 @@ from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
 from logship.sources.tail.source import TailSource
 
-# The AI Chat backend's format: JSON by template, one record per line, tracebacks after it.
-BACKEND_FORMAT = (
-    '{"timestamp": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", '
-    '"message": "%(message)s", "module": "%(module)s", "function": "%(funcName)s", '
-    '"line": "%(lineno)d"}'
-)
+from support.applog import app_log
+
 GUARD = 30.0  # seconds before a test that waits for something that never comes fails
-_names = itertools.count()
-
-
-@contextmanager
-def app_log(handler: logging.FileHandler) -> Iterator[logging.Logger]:
-    """A logger of its own writing through ``handler``, closed afterwards."""
-    handler.setFormatter(logging.Formatter(BACKEND_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
-    logger = logging.getLogger(f"aichat.backend.test{next(_names)}")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield logger
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def write(logger: logging.Logger, first: int, count: int) -> list[str]:
