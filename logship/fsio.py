@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["append_durably", "replace_atomically", "write_all"]
+__all__ = ["append_durably", "replace_atomically", "sync_directory", "write_all"]
 
 
 def _set_mode(fd: int, mode: int) -> None:
@@ -82,7 +82,12 @@ def replace_atomically(
     if keep_previous is not None and path.exists():
         os.replace(path, keep_previous)
     os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    sync_directory(path.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """fsync a directory, so that a rename in it survives a crash."""
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)
     finally:

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from logship import __version__
 from logship.errors import ConfigError, PositionsError
+from logship.fsio import sync_directory, write_all
 from logship.migrate.fluentd import Conversion, convert
 from logship.migrate.fluentd_conf import parse_file
 from logship.migrate.posfile import Takeover, plan_takeover, write_positions
@@ -149,7 +150,7 @@ class _staged:
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=directory)
         try:
             try:
-                os.write(fd, self.text.encode())
+                write_all(fd, self.text.encode())
                 os.fchmod(fd, 0o644)
                 os.fsync(fd)
             finally:
@@ -173,11 +174,7 @@ class _staged:
             self._discard()
             return
         os.replace(self.tmp, self.target)
-        dfd = os.open(self.target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        sync_directory(self.target.parent)
 
     def _discard(self) -> None:
         if self.tmp is not None:

@@ -12,13 +12,13 @@ strings, defaults filled in), so the digest, not the stored body, says whether i
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 
+from logship import hashing
 from logship.sinks.elasticsearch.admin import Request
 
 __all__ = ["MANAGED_BY", "Outcome", "Step", "digest", "judge"]
@@ -32,7 +32,7 @@ _PAST = {"create": "created", "update": "updated", "up to date": "already up to 
 
 def digest(body: Any) -> str:
     """A short, stable hash of a JSON body (key order does not matter)."""
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    return hashing.digest(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
 
 
 def judge(present: bool, marker: dict[str, Any] | None, wanted: str, overwrite: bool) -> Outcome:
