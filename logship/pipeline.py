@@ -22,7 +22,7 @@ from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INF
 from logship.parse import Parser
 from logship.settings import BatchSettings, Settings
 from logship.sinks import Sink, Tally
-from logship.sinks.batcher import Batch, Batcher
+from logship.sinks.batcher import FLUSH, Batch, Batcher, Flush
 from logship.sinks.chunk import Chunk
 from logship.sinks.concurrency import AdaptiveConcurrency
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
@@ -105,7 +105,8 @@ class Flow:
         self._sink = sink
         self._budget = budget
         self.tally = Tally()
-        self._inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        self.settled = asyncio.Event()  # set whenever records reached an outcome (positions may move)
+        self._inbox: asyncio.Queue[Chunk | Batch | Flush | None] = asyncio.Queue()
         n = sink.concurrency
         self._concurrency = AdaptiveConcurrency(n, CONCURRENCY_LIMIT.set)
         batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=n)
@@ -118,10 +119,15 @@ class Flow:
         if not chunk.count:
             if events.ack is not None:
                 events.ack.done()
+                self.settled.set()
             return
         chunk.release = self._budget.release
         await self._budget.acquire(chunk.nbytes)
         await self._inbox.put(chunk)
+
+    def flush(self) -> None:
+        """Send what is batched without waiting for the flush interval (the source caught up)."""
+        self._inbox.put_nowait(FLUSH)
 
     async def _send(self, batches: asyncio.Queue[Batch | None]) -> None:
         while (batch := await batches.get()) is not None:
@@ -129,6 +135,7 @@ class Flow:
                 sent = await self._sink.send(batch)
             await self._concurrency.observe(sent.pushback)
             self.tally.add(sent.tally)
+            self.settled.set()
             self._inbox.put_nowait(sent.retry)  # every batch comes back to the batcher, retries or not
 
     async def close(self, deadline: float | None) -> bool:

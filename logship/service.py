@@ -28,6 +28,8 @@ __all__ = ["Service"]
 
 log = logging.getLogger(__name__)
 
+SCAN_TIME_REFRESH_SECONDS = 60.0
+
 
 class Service:
     """`logship run`: one configured instance, until ``stop`` or ``abort``."""
@@ -69,10 +71,10 @@ class Service:
         flow = Flow(self.stages, sink, s.batch, budget)
         ignore = {str(s.dead_letter.path), str(self.store.path)}
         source = self.source = TailSource(
-            s.tail, splitter(s), s.multiline.flush_timeout_seconds, state, budget, ignore
+            s.tail, splitter(s), s.multiline.flush_timeout_seconds, state, budget, ignore, flow.flush
         )
         reading = asyncio.create_task(source.run(flow.emit))
-        flushing = asyncio.create_task(self._flush_positions(source))
+        flushing = asyncio.create_task(self._flush_positions(source, flow.settled))
         pinging = asyncio.create_task(self._ping(sink))
         pruning = asyncio.create_task(prune_daily(s))  # retention by logship; idle otherwise
         log.info(
@@ -146,24 +148,40 @@ class Service:
                 self.health.engine_failed(str(exc))
             await asyncio.sleep(every)
 
-    async def _flush_positions(self, source: TailSource) -> None:
-        last: list[object] = []
+    async def _flush_positions(self, source: TailSource, settled: asyncio.Event) -> None:
+        """Write the positions when they moved, at most once per `pipeline.positions_flush_seconds`.
+
+        Woken by deliveries rather than a timer: an idle logship does not wake up to compare them.
+        The scan time changes at every scan but only bounds which unknown rotated files a restart
+        ships (an older one ships more, never less), so alone it is written once a minute.
+        """
+        stored: list[FilePosition] | None = None
+        stored_scan = 0.0
         # The first scan is stored at once: were logship to crash before the first periodic write,
         # the next start would be a first run, which skips the rotated files it never saw.
         await source.scanned.wait()
         while True:
+            settled.clear()
             positions = source.positions()
-            current: list[object] = [positions, source.scanned_at]
-            if current != last:
+            scanned_at = source.scanned_at
+            ok = True
+            if positions != stored or (scanned_at or 0.0) - stored_scan >= SCAN_TIME_REFRESH_SECONDS:
                 # Shielded and kept: two writers at once would race on the store's temporary
                 # file, so the final save at shutdown waits for this one instead.
-                self._saving = asyncio.ensure_future(
-                    asyncio.to_thread(self._save_list, positions, source.scanned_at)
-                )
+                saving = asyncio.to_thread(self._save_list, positions, scanned_at)
+                self._saving = asyncio.ensure_future(saving)
                 ok = await asyncio.shield(self._saving)
                 if ok:
-                    last = current
-            await asyncio.sleep(self.settings.pipeline.positions_flush_seconds)
+                    stored, stored_scan = positions, scanned_at or 0.0
+            interval = self.settings.pipeline.positions_flush_seconds
+            next_write = time.monotonic() + interval
+            if ok:  # a failed write is tried again after the interval, whatever happens
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled.wait(), SCAN_TIME_REFRESH_SECONDS)
+            # At most one write per interval; a delivery a little early (deliveries come once a
+            # tick) is written at once rather than on a wakeup of its own.
+            if (wait := next_write - time.monotonic()) > interval / 4:
+                await asyncio.sleep(wait)
 
     def _save(self, source: TailSource) -> bool:
         return self._save_list(source.positions(), source.scanned_at)

@@ -10,8 +10,8 @@ __all__ = ["BUFFER_NOTES", "ES_NOTES", "PARSE_NOTES", "TAIL_NOTES"]
 
 TAIL_NOTES: dict[str, str] = {
     "read_lines_limit": "logship reads `tail.read_block_bytes` at a time",
-    "enable_watch_timer": "logship watches with file events and polls `tail.poll_interval_seconds`",
-    "enable_stat_watcher": "logship watches with file events and polls `tail.poll_interval_seconds`",
+    "enable_watch_timer": "logship polls the files it follows every `tail.poll_interval_seconds`",
+    "enable_stat_watcher": "logship polls the files it follows every `tail.poll_interval_seconds`",
     "pos_file_compaction_interval": "logship's position store has no compaction",
     "open_on_every_update": "logship keeps files open and detects rotation itself",
     "skip_refresh_on_startup": "logship scans once at start",

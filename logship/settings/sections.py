@@ -75,16 +75,16 @@ class TailSettings(_Section):
         256 * 1024, ge=4096, le=16 * MiB, description="Bytes read from a file in one go."
     )
     scan_interval_seconds: float = Field(
-        0.25,
+        1.0,
         gt=0,
-        description="How often the globs are evaluated again (new files, rotations, deletions); a scan "
-        "costs well under a millisecond.",
+        description="How often the globs are evaluated again (new files, rotations, deletions); it must "
+        "be shorter than the time the application's rotation takes to push a file through all its backups.",
     )
     poll_interval_seconds: float = Field(
-        0.25,
+        1.0,
         gt=0,
-        description="How often followed files are checked for appended data; what arrives in between is "
-        "read as one block.",
+        description="How often followed files are checked for appended data; what arrived in between is "
+        "read as one block and sent at once. Each tick costs a wakeup: shorter means less latency, more CPU.",
     )
     close_inactive_seconds: float = Field(
         30.0,
@@ -292,10 +292,10 @@ class PipelineSettings(_Section):
         20.0, gt=0, description="On SIGTERM, time allowed to deliver what is in flight before exiting."
     )
     positions_flush_seconds: float = Field(
-        0.2,
+        1.0,
         gt=0,
         description="How often delivered positions are written to disk (when they moved); after a crash, "
-        "about this long of records is sent again.",
+        "about this long of records is sent again (and recognised by their ids: no duplicates).",
     )
     state_files_group_readable: bool = Field(
         False,

@@ -8,11 +8,19 @@ import time
 from logship.settings import BatchSettings
 from logship.sinks.chunk import Chunk
 
-__all__ = ["Batch", "Batcher", "body_of"]
+__all__ = ["FLUSH", "Batch", "Batcher", "Flush", "body_of"]
 
 # Which items of which chunks: a range in the common case, a list of indices for retries.
 # A chunk larger than a batch is spread over several batches.
 Batch = list[tuple[Chunk, range | list[int]]]
+
+
+class Flush:
+    """Send what is batched now: the source read all there was (a live tick caught up), so waiting
+    the flush interval would add latency and a wakeup of its own, and no more records."""
+
+
+FLUSH = Flush()
 
 
 def body_of(batch: Batch) -> bytes:
@@ -38,7 +46,7 @@ class Batcher:
     def __init__(
         self,
         settings: BatchSettings,
-        inbox: asyncio.Queue[Chunk | Batch | None],
+        inbox: asyncio.Queue[Chunk | Batch | Flush | None],
         batches: asyncio.Queue[Batch | None],
         senders: int,
     ) -> None:
@@ -76,6 +84,8 @@ class Batcher:
                 await self._flush()
             elif isinstance(got, Chunk):
                 await self._add_chunk(got)
+            elif isinstance(got, Flush):
+                await self._flush()
             else:
                 self._out -= 1
                 for chunk, which in got:

@@ -90,8 +90,12 @@ class TailSource:
         restored: StoreState,
         budget: InflightBudget,
         ignore: set[str],
+        caught_up: Callable[[], None] = lambda: None,
     ) -> None:
-        """``budget``: reading pauses while it is spent; ``ignore``: files never to read (logship's own)."""
+        """``budget``: reading pauses while it is spent; ``ignore``: files never to read (logship's own);
+        ``caught_up``: called when a pass that emitted records read all there was."""
+        self._caught_up = caught_up
+        self._emitted = False
         self._settings = tail
         self._flush_after = flush_timeout
         self._splitter = splitter
@@ -106,7 +110,8 @@ class TailSource:
         self.scanned_at: float | None = restored.scanned_at
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
-        self._scan_soon = asyncio.Event()  # a followed file changed identity: scan before reading on
+        self._scan_soon = False  # a followed file changed identity: scan at the next tick
+        self._wake = asyncio.Event()  # the tick: read what was appended since the last one
 
     # -- positions -------------------------------------------------------------------------
 
@@ -120,30 +125,38 @@ class TailSource:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
 
     async def run(self, emit: Emit) -> None:
         self._emit = emit
         self._scan(initial=True)
         self.scanned.set()
-        # Discovery keeps its own clock: while reading waits for room under the in-flight bound,
-        # files the application rotates are still opened, so their content outlives deletion.
-        scanner = asyncio.create_task(self._scan_every(self._settings.scan_interval_seconds))
+        # One clock wakes both the scan and the reading, so a quiet or steady file costs one wakeup
+        # per tick. Discovery keeps ticking while reading waits for room under the in-flight bound:
+        # files the application rotates meanwhile are still opened, so their content outlives deletion.
+        ticker = asyncio.create_task(self._tick())
         try:
-            await self._read(self._settings.poll_interval_seconds)
+            await self._read()
         finally:
-            scanner.cancel()
+            ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await scanner
+                await ticker
 
-    async def _scan_every(self, interval: float) -> None:
+    async def _tick(self) -> None:
+        settings = self._settings
+        next_scan = time.monotonic() + settings.scan_interval_seconds
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._scan_soon.wait(), interval)
-            self._scan_soon.clear()
-            self._scan(initial=False)
+            await asyncio.sleep(min(settings.poll_interval_seconds, settings.scan_interval_seconds))
+            now = time.monotonic()
+            if self._scan_soon or now >= next_scan:
+                self._scan_soon = False
+                self._scan(initial=False)
+                next_scan = now + settings.scan_interval_seconds
+            self._wake.set()
 
-    async def _read(self, poll: float) -> None:
+    async def _read(self) -> None:
         while not self._stopping.is_set():
+            self._wake.clear()
             while self._orphans:
                 await self._emit_block(*self._orphans.pop(0))
             behind = False
@@ -156,8 +169,10 @@ class TailSource:
             if not behind:
                 # Caught up: what the application writes meanwhile is read as one block at the next
                 # tick, rather than record by record as it arrives.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), poll)
+                if self._emitted:
+                    self._emitted = False
+                    self._caught_up()
+                await self._wake.wait()
 
     async def _pump(self, tracked: TrackedFile) -> bool:
         """Read one block of ``tracked`` and emit what is complete; True when the block was full
@@ -171,7 +186,7 @@ class TailSource:
             except OSError:
                 same = False
             if not same:
-                self._scan_soon.set()
+                self._scan_soon = True
                 return False
         try:
             got = reader.read()
@@ -200,6 +215,7 @@ class TailSource:
         assert tracked.key is not None
         block.origin = Origin(tracked.path, tracked.key)
         block.ack = tracked.acks.block(block.end)
+        self._emitted = True
         await self._emit(block)
 
     def _identify(self, tracked: TrackedFile) -> bool:
