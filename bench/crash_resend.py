@@ -8,6 +8,7 @@ given moments and started again. Afterwards, received - written = records sent a
 
     python bench/crash_resend.py                              # 8,000 records/s, two kills
     python bench/crash_resend.py --rate 8000 --seconds 12 --kills 4 7
+    python bench/crash_resend.py --set pipeline.positions_flush_seconds=1.0
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import WORKLOAD, DiscardEndpoint, logship_config
+from benchlib import REPO, WORKLOAD, DiscardEndpoint, checkouts, logship_config, parse_setting
 
 
 def main() -> int:
@@ -30,19 +31,31 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=8000, help="records per second the application writes")
     parser.add_argument("--seconds", type=float, default=12.0, help="how long the application writes")
     parser.add_argument("--kills", type=float, nargs="*", default=[4.0, 8.0], help="seconds at which to kill")
-    parser.add_argument("--config-extra", default="", help="TOML appended to the configuration")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a logship setting merged into the generated configuration (TOML value); repeatable",
+    )
     args = parser.parse_args()
+    for text in args.set:
+        try:
+            parse_setting(text)
+        except ValueError as error:
+            parser.error(str(error))
+    (checkout,) = checkouts([REPO])
 
     work = Path(tempfile.mkdtemp(prefix="logship-crash-"))
     logs = work / "logs"
     records = int(args.rate * args.seconds)
     try:
         with DiscardEndpoint() as endpoint:
-            config = logship_config(work, endpoint, logs=logs, extra=args.config_extra)
+            config = logship_config(work, endpoint.url, logs=logs, settings=args.set)
 
             def start() -> subprocess.Popen[bytes]:
-                cmd = [sys.executable, "-m", "logship", "run", "--config", str(config)]
-                return subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+                cmd = checkout.command("run", "--config", str(config))
+                return subprocess.Popen(cmd, env=checkout.env(), stderr=subprocess.DEVNULL)
 
             proc = start()
             time.sleep(1)

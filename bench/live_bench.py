@@ -1,72 +1,168 @@
 #!/usr/bin/env python3
 """Live-mode cost: `logship run` following logs the application writes at a steady rate.
 
-The workload writes at each rate for a while (10 MB rename rotation, its default tracebacks and
-broken lines) while `logship run` ships into the discarding endpoint. Prints, per rate, logship's
-CPU seconds per million records and peak RSS, to compare with the replay figure of run_bench.py.
+For each rate, each run and each checkout (alternating, the order rotating from run to run), the
+workload writes for `--seconds` (10 MB rename rotation, its default tracebacks and broken lines)
+while `logship run` ships into a discarding endpoint running in its own process. Measured from
+the moment logship has settled (start-up, imports, excluded) until the endpoint has every record:
+the CPU seconds of logship's process tree per million records, its share of a core over that
+window and its peak RSS (see benchlib.ProcessTree). The end prints min / median / max per
+checkout and rate, and with `--replay-cpu X` (run_bench.py's CPU seconds per million) the ratio
+live / replay (the goal: at most 1.5).
 
-    python bench/live_bench.py                         # 1,000, 5,000 and 20,000 records/s
-    python bench/live_bench.py --rates 5000 --seconds 60
+    python bench/live_bench.py                                   # 1,000, 5,000 and 20,000 records/s
+    python bench/live_bench.py --rates 5000 --seconds 60 --runs 3
+    python bench/live_bench.py --logship-src ../old              # and another checkout: before/after
+    python bench/live_bench.py --set tail.poll_interval_seconds=1.0 --replay-cpu 3.3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
-from benchlib import WORKLOAD, DiscardEndpoint, cpu_seconds, logship_config, peak_rss_mb, settled
+from benchlib import (
+    REPO,
+    WORKLOAD,
+    Checkout,
+    DiscardEndpoint,
+    ProcessTree,
+    checkouts,
+    logship_config,
+    parse_setting,
+    print_summary,
+    rotated,
+    stop,
+    summarize,
+)
+
+ROTATE_BYTES = 10 * 1024 * 1024
 
 
-def one_rate(rate: int, seconds: float, extra: str) -> dict[str, float]:
+def one_rate(
+    checkout: Checkout, number: int, rate: int, seconds: float, settings: list[str]
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="logship-live-"))
     logs = work / "logs"
     records = int(rate * seconds)
-    with DiscardEndpoint() as endpoint:
-        config = logship_config(work, endpoint, logs=logs, extra=extra)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "logship", "run", "--config", str(config)], stderr=subprocess.DEVNULL
-        )
-        try:
-            before = settled(proc.pid)  # start-up (imports) is not what this measures
-            workload = [sys.executable, str(WORKLOAD), "--dir", str(logs), "--records", str(records)]
-            subprocess.run(
-                [*workload, "--rate", str(rate), "--max-bytes", "10485760"],
-                check=True,
-                stdout=subprocess.DEVNULL,
+    try:
+        with DiscardEndpoint() as endpoint:
+            config = logship_config(work, endpoint.url, logs=logs, settings=settings)
+            proc = subprocess.Popen(
+                checkout.command("run", "--config", str(config)),
+                env=checkout.env(),
+                stderr=subprocess.DEVNULL,
             )
-            got = endpoint.wait_for(records, 60)
-            used = cpu_seconds(proc.pid) - before
-            rss = peak_rss_mb(proc.pid)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            tree = ProcessTree(proc.pid)
+            try:
+                before = tree.settled()  # start-up (imports) is not what this measures
+                began = time.monotonic()
+                workload = [sys.executable, str(WORKLOAD), "--dir", str(logs), "--records", str(records)]
+                subprocess.run(
+                    [*workload, "--rate", str(rate), "--max-bytes", str(ROTATE_BYTES)],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+                written = time.monotonic() - began
+                got = endpoint.wait_for(records, 60)
+                window = time.monotonic() - began
+                used = tree.sample() - before
+                rss = tree.peak_rss_mb()
+            finally:
+                code, _ = stop(proc, tree, grace=60)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return {
+        "shipper": checkout.label,
+        "group": f"{checkout.label} at {rate:,}/s",
+        "run": number,
         "rate": rate,
         "records": records,
+        "written_per_second": round(records / written),
         "documents_received": got,
+        "complete": got == records,
+        "exit_code": code,
+        "window_seconds": round(window, 2),
         "cpu_seconds": round(used, 2),
         "cpu_seconds_per_million": round(used / records * 1e6, 2),
-        "share_of_a_core": round(used / seconds, 3),
+        "share_of_a_core": round(used / window, 4),
         "peak_rss_mb": round(rss, 1),
+        "processes": tree.processes_seen,
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rates", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument(
         "--seconds", type=float, default=30.0, help="how long the application writes per rate"
     )
-    parser.add_argument("--config-extra", default="", help="TOML appended to the configuration")
+    parser.add_argument("--runs", type=int, default=3, help="runs per rate and checkout, alternating")
+    parser.add_argument(
+        "--logship-src",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also measure the logship of this checkout (e.g. a git worktree of an older commit); repeatable",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a logship setting merged into the generated configuration (TOML value); repeatable",
+    )
+    parser.add_argument(
+        "--replay-cpu",
+        type=float,
+        metavar="X",
+        help="run_bench.py's CPU seconds per million records: also print live / replay",
+    )
     args = parser.parse_args()
+    for text in args.set:
+        try:
+            parse_setting(text)
+        except ValueError as error:
+            parser.error(str(error))
+
+    shippers = checkouts([REPO, *args.logship_src])
+    print(json.dumps({"logship": {c.label: str(c.root) for c in shippers}, "settings": args.set}), flush=True)
+    reports: list[dict[str, Any]] = []
     for rate in args.rates:
-        print(json.dumps(one_rate(rate, args.seconds, args.config_extra)), flush=True)
-    return 0
+        for number in range(1, args.runs + 1):
+            for checkout in rotated(shippers, number):
+                report = one_rate(checkout, number, rate, args.seconds, args.set)
+                reports.append(report)
+                print(json.dumps(report), flush=True)
+    summary = summarize(reports, group="group")
+    if args.replay_cpu:
+        for group, figures in summary.items():
+            ratios = [r["cpu_seconds_per_million"] / args.replay_cpu for r in reports if r["group"] == group]
+            figures["live_to_replay_cpu"] = {
+                "min": round(min(ratios), 2),
+                "median": round(statistics.median(ratios), 2),
+                "max": round(max(ratios), 2),
+            }
+    print(json.dumps({"summary": summary}))
+    print_summary(summary, f"logship run, {args.seconds:g} s of writing per run, start-up excluded")
+    if args.replay_cpu:
+        print(
+            f"\nCPU s per million, live / replay ({args.replay_cpu:g}); the goal is <= 1.5", file=sys.stderr
+        )
+        for group, figures in summary.items():
+            f = figures["live_to_replay_cpu"]
+            print(f"  {group:<40}{f['min']:>8}{f['median']:>8}{f['max']:>8}", file=sys.stderr)
+    incomplete = [r for r in reports if not r["complete"]]
+    return 1 if incomplete else 0
 
 
 if __name__ == "__main__":
