@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from logship.acks import FileAcks
 from logship.block import Block, Origin
 from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
@@ -25,58 +24,12 @@ from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
 from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
-from logship.sources.tail.reader import LineReader, last_line_end
+from logship.sources.tail.reader import last_line_end
+from logship.sources.tail.tracked import TrackedFile
 
-__all__ = ["TailSource", "TrackedFile"]
+__all__ = ["TailSource"]
 
 log = logging.getLogger(__name__)
-
-
-class TrackedFile:
-    """An open file being followed: its reader, its acknowledgements, its identity once known."""
-
-    def __init__(
-        self,
-        path: str,
-        fd: int,
-        dev: int,
-        ino: int,
-        offset: int,
-        key: str | None,
-        matched: bool,
-        splitter: RecordSplitter,
-        settings: TailSettings,
-    ) -> None:
-        self.path = path
-        self.fd = fd
-        self.dev = dev
-        self.ino = ino
-        self.key = key
-        self.matched = matched
-        self.reader = LineReader(fd, offset, splitter, settings.read_block_bytes, settings.max_line_bytes)
-        self.acks = FileAcks(offset)
-        self.size = 0
-        self.last_growth = time.monotonic()
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.size - self.acks.committed)
-
-    def position(self) -> FilePosition | None:
-        if self.key is None:
-            return None
-        return FilePosition(self.key, self.path, self.dev, self.ino, self.acks.committed, self.size)
-
-    def close(self) -> None:
-        """Close once: the descriptor number is reused by the next open, so a second close
-        would close some other file."""
-        if self.fd < 0:
-            return
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-        self.fd = self.reader.fd = -1
 
 
 class TailSource:
@@ -143,15 +96,16 @@ class TailSource:
                 await ticker
 
     async def _tick(self) -> None:
-        settings = self._settings
-        next_scan = time.monotonic() + settings.scan_interval_seconds
+        poll, scan = self._settings.poll_interval_seconds, self._settings.scan_interval_seconds
+        tick = min(poll, scan)
+        scan_every = max(1, round(scan / tick))  # ticks between scans
+        ticks = 0
         while True:
-            await asyncio.sleep(min(settings.poll_interval_seconds, settings.scan_interval_seconds))
-            now = time.monotonic()
-            if self._scan_soon or now >= next_scan:
+            await asyncio.sleep(tick)
+            ticks += 1
+            if self._scan_soon or ticks % scan_every == 0:
                 self._scan_soon = False
                 self._scan(initial=False)
-                next_scan = now + settings.scan_interval_seconds
             self._wake.set()
 
     async def _read(self) -> None:
