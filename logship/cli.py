@@ -26,7 +26,6 @@ from logship.progress import ProgressReporter
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import BulkClient, transport_warnings, warn_about_transport
 from logship.sources.tail.positions import PositionStore
-from logship.supervisor import supervise
 from logship.transforms.enrich import configured_fields
 
 __all__ = ["main"]
@@ -170,6 +169,9 @@ def _check_fields(settings: Settings, config: Path | None) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    # Here, not at the top: the service and its HTTP server are `run`'s alone.
+    from logship.supervisor import supervise
+
     _check_fields(settings, args.config)
     configure_logging(settings.log.level)
     try:
