@@ -147,6 +147,35 @@ def test_splitter_accounts_for_every_line_once(data: bytes, hold_last: bool, bas
     assert_tiles(ranges, 0, complete)
 
 
+@pytest.mark.parametrize(("literal", "regex"), [(r"^\{", r"^[{]"), (r"^x", r"^[x]"), (r'\{"t', r'[{]"t')])
+@FUZZ
+@given(
+    data=log_bytes(),
+    hold_last=st.booleans(),
+    caps=st.tuples(st.integers(1, 4), st.integers(1, 300)),
+    cut=st.integers(0, 40),
+)
+def test_a_literal_start_splits_as_its_regex_does(
+    literal: str, regex: str, data: bytes, hold_last: bool, caps: tuple[int, int], cut: int
+) -> None:
+    """A literal start pattern is split line by line, without the regex: the blocks are the same."""
+    data = data[: len(data) - cut]  # often an unterminated line at the end, as the reader has it
+    fast, slow = (RecordSplitter(p, caps[0], MAX_LINE, caps[1]) for p in (literal, regex))
+    assert fast._prefix is not None and slow._prefix is None
+    complete = data.rfind(b"\n") + 1
+    one, used = fast.split(data, 7, complete, hold_last)
+    other, other_used = slow.split(data, 7, complete, hold_last)
+    assert used == other_used
+    assert (one is None) == (other is None)
+    if one is not None and other is not None:
+        assert (one.start, one.end, one.runs, one.records) == (
+            other.start,
+            other.end,
+            other.runs,
+            other.records,
+        )
+
+
 def read_all(path: Path, block_bytes: int, holds: list[bool]) -> list[Block]:
     """Read as tail does (take until nothing, holding the last record or not), then as replay ends."""
     fd = os.open(path, os.O_RDONLY)
