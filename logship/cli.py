@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from logship import __version__
+from logship.allocator import keep_freed_memory
 from logship.errors import ConfigError, EngineRejected, EngineUnreachable, LogshipError
 from logship.observe.logs import configure_logging, redact, redact_mapping
 from logship.pipeline import ReplayProgress, replay_dead_letters, replay_files
@@ -26,7 +27,6 @@ from logship.progress import ProgressReporter
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import BulkClient, transport_warnings, warn_about_transport
 from logship.sources.tail.positions import PositionStore
-from logship.supervisor import supervise
 from logship.transforms.enrich import configured_fields
 
 __all__ = ["main"]
@@ -170,8 +170,12 @@ def _check_fields(settings: Settings, config: Path | None) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    # Here, not at the top: the service and its HTTP server are `run`'s alone.
+    from logship.supervisor import supervise
+
     _check_fields(settings, args.config)
     configure_logging(settings.log.level)
+    _keep_freed_memory(settings)
     try:
         # Shipping without saving positions would send everything again at the next start.
         PositionStore(settings.tail.positions_dir, settings.state_file_mode).check_writable()
@@ -179,6 +183,11 @@ def _run(args: argparse.Namespace) -> int:
     except LogshipError as exc:
         log.critical("Cannot run", extra={"error": str(exc)})
         return EXIT_FAILED
+
+
+def _keep_freed_memory(settings: Settings) -> None:
+    # A bulk body (plus its headers) comes from the heap; up to the in-flight bound stays mapped.
+    keep_freed_memory(settings.batch.max_bytes + 2**20, settings.delivery.max_inflight_bytes)
 
 
 # -- replay ---------------------------------------------------------------------------------
@@ -189,6 +198,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.max_retries < 0:
         raise ConfigError(["--max-retries: must be 0 or more"])
     configure_logging(settings.log.level)
+    _keep_freed_memory(settings)
     if not args.print_only:
         warn_about_transport(settings.elasticsearch)
     missing = [f"{f}: no such file" for f in args.files if not f.is_file()]

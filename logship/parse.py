@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -19,8 +19,9 @@ import orjson
 from logship.block import Block, DocRecord, Events, FastRecord, Stamp
 from logship.observe.metrics import PARSE_FAILURES
 from logship.settings import ParseSettings
+from logship.shape import Shape
 
-__all__ = ["ADDED_BY_PARSE", "METADATA_FIELDS", "RENAMED_PREFIX", "Parser"]
+__all__ = ["ADDED_BY_PARSE", "METADATA_FIELDS", "RENAMED_PREFIX", "Decoder", "Parser"]
 
 # Fields the parse stage adds to every document.
 ADDED_BY_PARSE = frozenset({"@timestamp", "log.file.path", "log.offset"})
@@ -48,7 +49,14 @@ METADATA_FIELDS = frozenset(
 # A record's own `_id` becomes `event.original_fields._id`, so the record is indexed, not rejected.
 RENAMED_PREFIX = "event.original_fields."
 
+# What takes the first look at a line (see `Parser`).
+Decoder = Literal["msgspec", "orjson"]
+
 _CACHE_LIMIT = 100_000
+# Lines over which the share of lines the shape refused is judged, and how many to parse without it
+# when that share is above a third.
+_PROBE_WINDOW = 4096
+_REST_LINES = 65536
 
 # A record's own time counts between these bounds. Outside them (a clock reset to year 1, a typo in
 # the year) it would date the document nonsensically and open an index for a day nobody searches:
@@ -67,9 +75,13 @@ class Parser:
         stack_trace_field: str,
         max_line_bytes: int,
         reserved: frozenset[str],
+        decoder: Decoder = "msgspec",
     ) -> None:
         """``reserved``: fields later stages splice into fast records; a record that already has one
-        is decoded, so that the added value replaces its own instead of duplicating the key."""
+        is decoded, so that the added value replaces its own instead of duplicating the key.
+
+        ``decoder``: what takes the first look at a line. Both give the same documents; "orjson"
+        alone is the reference the tests hold "msgspec" to."""
         self.time_key = settings.time_key
         self._format = settings.time_format
         self._zone = ZoneInfo(settings.timezone)
@@ -81,6 +93,10 @@ class Parser:
         # Timestamps have second precision, so a handful of distinct values cover a whole block.
         self._stamps: dict[str, Stamp] = {}
         self._rejected: set[str] = set()  # values that are no usable time, so not parsed again
+        # msgspec's first look at each line (see `logship.shape`); None: orjson alone, as before.
+        shape = Shape(self.time_key, self._reserved) if decoder == "msgspec" else None
+        self._shape = shape if shape is not None and shape.usable else None
+        self._tried = self._refused = self._resting = 0
 
     def parse(self, block: Block) -> Events:
         events = Events(
@@ -106,9 +122,27 @@ class Parser:
         path = events.origin.path
         fast: list[FastRecord] = events.fast
         docs: list[DocRecord] = events.docs
+        shape = self._shape
+        if self._resting > 0:
+            self._resting -= len(lines)
+            shape = None
+        decode = None if shape is None else shape.decode
+        refused = 0
         for line in lines:
             size = len(line)
             if size <= max_line:
+                if decode is not None:
+                    try:
+                        found = decode(line).time
+                    except Exception:  # whatever the reason, the exact path below decides
+                        refused += 1
+                    else:
+                        if line[-1:] == b"}":
+                            stamp = stamps.get(found) or self.parse_time(found)
+                            if stamp is not None:
+                                fast.append((offset, line, stamp))
+                                offset += size + 1
+                                continue
                 try:
                     doc = loads(line)
                 except JSONDecodeError:
@@ -120,6 +154,8 @@ class Parser:
                         if stamp is not None:
                             fast.append((offset, line, stamp))
                             offset += size + 1
+                            if shape is not None and shape.learn(doc):
+                                decode = shape.decode
                             continue
                 if type(doc) is not dict:
                     doc = self.parse_slow(line)
@@ -127,6 +163,18 @@ class Parser:
                 doc = self.tag(self.parse_slow(line[:max_line]), ["line_truncated"])
             docs.append(self._finish(doc, offset, path))
             offset += size + 1
+        if decode is not None:
+            self._rest_if_mostly_refused(len(lines), refused)
+
+    def _rest_if_mostly_refused(self, tried: int, refused: int) -> None:
+        """A refusal costs more than the exact path alone: when most lines are refused (nested values
+        in every record, shapes past `MAX_KEYS`), parse without the shape for a while."""
+        self._tried += tried
+        self._refused += refused
+        if self._tried >= _PROBE_WINDOW:
+            if self._refused * 3 > self._tried:
+                self._resting = _REST_LINES
+            self._tried = self._refused = 0
 
     def _decode(self, raw: bytes) -> dict[str, Any]:
         try:

@@ -11,7 +11,7 @@ import pytest
 
 from logship.acks import FileAcks
 from logship.block import Block, Events, Origin
-from logship.parse import Parser, _stamp_of
+from logship.parse import Decoder, Parser, _stamp_of
 from logship.settings import ParseSettings
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder, file_id
 from logship.transforms.enrich import Enrich
@@ -31,6 +31,8 @@ FIELDS = {"hostname": "h1", "environment": "test", "service": "aichat-backend"}
 class Chain:
     """parse -> enrich -> encode, with the file id fixed to ``abc``."""
 
+    decoder: Decoder = "msgspec"
+
     def __init__(self, **parse: str) -> None:
         self.enrich = Enrich(FIELDS)
         self.parser = Parser(
@@ -38,6 +40,7 @@ class Chain:
             stack_trace_field="error.stack_trace",
             max_line_bytes=1024,
             reserved=self.enrich.adds,
+            decoder=self.decoder,
         )
         self.encoder = ElasticsearchEncoder("aichat", "%Y.%m.%d", "h1")
         self.encoder._ids["key"] = b"abc"
@@ -48,6 +51,12 @@ class Chain:
 
     def items(self, block: Block) -> list[bytes]:
         return self.encoder.encode(self.events(block))
+
+
+@pytest.fixture(autouse=True, params=["msgspec", "orjson"])
+def _decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs with both first looks at a line: they must not differ in anything."""
+    monkeypatch.setattr(Chain, "decoder", request.param)
 
 
 def encoder(**parse: str) -> Chain:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from logship.errors import ConfigError
-from logship.observe.server import HttpSettings
+from logship.observe.httpsettings import HttpSettings
 from logship.settings.sections import (
     BatchSettings,
     DeadLetterSettings,

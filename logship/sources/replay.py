@@ -45,7 +45,9 @@ class FileReplaySource(FileListSource):
         try:
             key = fingerprint_fd(fd, s.fingerprint_bytes) or whole_file_key(fd)
             origin = Origin(str(path.resolve()), key)
-            reader = LineReader(fd, 0, self._splitter, s.read_block_bytes, s.max_line_bytes)
+            reader = LineReader(
+                fd, 0, self._splitter, s.read_block_bytes, s.max_line_bytes, count_lines=False
+            )
             acks = FileAcks(0)
             at_end = False
             while not self._stopping:

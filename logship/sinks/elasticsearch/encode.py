@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import orjson
 
-from logship.block import FAST_DOCUMENT, Events, Stamp
+from logship.block import Events, Stamp
 from logship.hashing import digest
 
 __all__ = ["ElasticsearchEncoder", "file_id"]
 
 _ACTION = b'{"create":{"_index":"%s","_id":"%s-%d"}}\n'
-_FAST = _ACTION + FAST_DOCUMENT + b"\n"
 _DUMPED = _ACTION + b"%s\n"
 
 
@@ -53,12 +52,17 @@ class ElasticsearchEncoder:
         index_of = self.index_of
         items: list[bytes] = []
         append = items.append
+        join = b"".join
         last: Stamp | None = None
-        index = b""
+        head = mid = b""
+        # One join of prebuilt pieces per record: `%`-formatting all seven fields costs a third more.
         for offset, line, stamp in events.fast:
             if stamp is not last:  # consecutive records mostly share one time
-                last, index = stamp, index_of(stamp)
-            append(_FAST % (index, fid, offset, line[:-1], stamp.iso_bytes, splice, offset))
+                last = stamp
+                head = b'{"create":{"_index":"' + index_of(stamp) + b'","_id":"' + fid + b"-"
+                mid = b',"@timestamp":"' + stamp.iso_bytes + b'"' + splice + b',"log.offset":'
+            number = b"%d" % offset
+            append(join((head, number, b'"}}\n', line[:-1], mid, number, b"}\n")))
         for offset, doc, doc_stamp, route in events.docs:
             if route is not None:
                 action = orjson.dumps({"create": {"_index": route[0], "_id": route[1]}})

@@ -8,10 +8,31 @@ which the parser takes in its fast loop.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
 from logship.block import Block, SlowRecord
 
-__all__ = ["RecordSplitter"]
+__all__ = ["RecordSplitter", "literal_prefix"]
+
+_SPECIAL = frozenset(".^$*+?{}[]|()")
+
+
+def literal_prefix(body: str) -> bytes | None:
+    """The bytes a start pattern (without its ``^``) matches when it is a plain literal (``\\{``,
+    ``[20``…), else None."""
+    out: list[str] = []
+    chars = iter(body)
+    for c in chars:
+        if c == "\\":
+            escaped = next(chars, "")
+            if not escaped or escaped.isalnum() or not escaped.isascii():
+                return None  # \d, \n, a trailing backslash: not a literal
+            out.append(escaped)
+        elif c in _SPECIAL:
+            return None
+        else:
+            out.append(c)
+    return "".join(out).encode()
 
 
 class RecordSplitter:
@@ -22,6 +43,8 @@ class RecordSplitter:
         # Matches the newline before a line that does NOT start a record. Starting the pattern
         # with a literal newline lets the regex engine skip ahead instead of trying every byte.
         self._continuation = re.compile(b"\n(?!(?:" + body.encode() + b"))")
+        # A literal start (the default `^\{`) is checked per line at C speed, without a regex scan.
+        self._prefix = literal_prefix(body)
         self._max_lines = max_lines
         self._max_line = max_line_bytes
         self._max_bytes = max_bytes
@@ -34,6 +57,8 @@ class RecordSplitter:
         """
         if complete == 0:
             return None, 0
+        if self._prefix is not None and buf.rfind(b"\n") + 1 == complete:
+            return self._split_lines(buf, base, complete, hold_last, self._prefix)
         # Continuation groups: (start of the record they belong to, first continuation byte, end).
         found: list[tuple[int, int, int]] = []
         for match in self._continuation.finditer(buf, 0, complete - 1):
@@ -62,6 +87,65 @@ class RecordSplitter:
             at = end
         if cut > at:
             runs.append((base + at, buf[at : cut - 1].split(b"\n")))
+        return Block(base, base + cut, runs, records), cut
+
+    def _split_lines(
+        self, buf: bytes, base: int, complete: int, hold_last: bool, prefix: bytes
+    ) -> tuple[Block | None, int]:
+        """``split`` for a literal start: the buffer is split into lines once, runs are slices of
+        that list, and only the lines bounding continuation groups are located in bytes."""
+        lines = buf.split(b"\n")
+        del lines[-1]  # what follows `complete`: b"" or an unterminated line
+        n = len(lines)
+        starts = list(map(bytes.startswith, lines, repeat(prefix)))
+        starts[0] = True  # the first line starts a record, whatever it holds
+        # Continuation groups by line: (the record's first line, its first continuation line, end).
+        found: list[tuple[int, int, int]] = []
+        if not all(starts):
+            at = 1
+            while True:
+                try:
+                    cont = starts.index(False, at)
+                except ValueError:
+                    break
+                end = cont + 1
+                while end < n and not starts[end]:
+                    end += 1
+                found.append((cont - 1, cont, end))
+                at = end
+        # Byte offsets of those lines, from the lengths of the lines before them.
+        off = {0: 0}
+        line = pos = 0
+        for mark in (m for group in found for m in group):
+            if mark not in off:
+                pos += sum(map(len, lines[line:mark])) + mark - line
+                off[line := mark] = pos
+        off[n], off[n - 1] = complete, complete - len(lines[-1]) - 1
+        pieces = [self._capped(buf, off[first], off[cont], off[end]) for first, cont, end in found]
+        cut, cut_line = complete, n
+        if hold_last:
+            if found and found[-1][2] == n:
+                held = pieces[-1].pop()
+                cut = held[0]
+                if pieces[-1]:  # its earlier pieces go now, and nothing follows them
+                    cut_line = -1
+                else:  # the whole record waits
+                    pieces.pop()
+                    cut_line = found.pop()[0]
+            else:
+                cut, cut_line = off[n - 1], n - 1
+            if cut == 0:
+                return None, 0
+        runs: list[tuple[int, list[bytes]]] = []
+        records: list[SlowRecord] = []
+        at = 0
+        for (first, _, end), group in zip(found, pieces, strict=True):
+            if first > at:
+                runs.append((base + off[at], lines[at:first]))
+            records += [self._record(buf, base, *piece) for piece in group]
+            at = end
+        if cut_line > at:
+            runs.append((base + off[at], lines[at:cut_line]))
         return Block(base, base + cut, runs, records), cut
 
     def _capped(

@@ -18,8 +18,17 @@ class LineReader:
     """
 
     def __init__(
-        self, fd: int, offset: int, splitter: RecordSplitter, block_bytes: int, max_line_bytes: int
+        self,
+        fd: int,
+        offset: int,
+        splitter: RecordSplitter,
+        block_bytes: int,
+        max_line_bytes: int,
+        *,
+        count_lines: bool = True,
     ) -> None:
+        """``count_lines`` False: ``last_lines`` stays 0 (a replay reports no lines-read metric, and
+        counting is a pass over every byte read)."""
         self.fd = fd
         self.buf = b""
         self.buf_start = offset  # file offset of buf[0]
@@ -30,6 +39,7 @@ class LineReader:
         self._skipping: tuple[int, bytes] | None = None  # over-long line: (start, kept head)
         self._long_done: Block | None = None
         self.last_lines = 0  # newlines in the block read last, for the lines-read metric
+        self._count_lines = count_lines
 
     @property
     def buffered(self) -> int:
@@ -43,7 +53,8 @@ class LineReader:
         if not got:
             return 0
         self.next_read += got
-        self.last_lines = data.count(b"\n")
+        if self._count_lines:
+            self.last_lines = data.count(b"\n")
         if self._skipping is not None:
             nl = data.find(b"\n")
             if nl < 0:
