@@ -22,8 +22,7 @@ from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INF
 from logship.parse import Parser
 from logship.settings import BatchSettings, Settings
 from logship.sinks import Sink, Tally
-from logship.sinks.batcher import FLUSH, Batch, Batcher, Flush
-from logship.sinks.chunk import Chunk
+from logship.sinks.batcher import FLUSH, Batch, Batcher, Inbox
 from logship.sinks.concurrency import AdaptiveConcurrency
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
@@ -106,7 +105,7 @@ class Flow:
         self._budget = budget
         self.tally = Tally()
         self.settled = asyncio.Event()  # set whenever records reached an outcome (positions may move)
-        self._inbox: asyncio.Queue[Chunk | Batch | Flush | None] = asyncio.Queue()
+        self._inbox: Inbox = asyncio.Queue()
         n = sink.concurrency
         self._concurrency = AdaptiveConcurrency(n, CONCURRENCY_LIMIT.set)
         batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=n)

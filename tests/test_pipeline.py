@@ -598,6 +598,39 @@ def test_abort_exits_without_waiting_and_commits_only_what_was_delivered(
     asyncio.run(main())
 
 
+def test_positions_are_written_when_deliveries_move_them_not_while_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        (tmp_path / "logs").mkdir()
+        path = tmp_path / "logs" / "app.log"
+        run = Run(tmp_path, monkeypatch, all_created)
+        transport = run.transport
+
+        def stored() -> int:
+            return sum(p.offset for p in run.saved[-1]) if run.saved and run.saved[-1] else -1
+
+        with app_log(logging.FileHandler(path)) as logger:
+            write(logger, 0, 10)
+            async with asyncio.timeout(GUARD):
+                running = asyncio.create_task(run.service.run())
+                await transport.wait_for(lambda: len(transport.answered_ids()) == 10)
+                size = path.stat().st_size
+                while stored() != size:
+                    await asyncio.sleep(0.01)
+                writes = len(run.saved)
+                await asyncio.sleep(0.5)  # 25 ticks, 10 write intervals, nothing delivered
+                assert len(run.saved) == writes
+                write(logger, 10, 5)
+                await transport.wait_for(lambda: len(transport.answered_ids()) == 15)
+                while stored() != path.stat().st_size:  # the delivery alone brought the write
+                    await asyncio.sleep(0.01)
+                run.service.stop()
+                await running
+
+    asyncio.run(main())
+
+
 def test_abort_leaves_no_task_of_the_service_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         (tmp_path / "logs").mkdir()

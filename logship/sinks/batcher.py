@@ -8,7 +8,7 @@ import time
 from logship.settings import BatchSettings
 from logship.sinks.chunk import Chunk
 
-__all__ = ["FLUSH", "Batch", "Batcher", "Flush", "body_of"]
+__all__ = ["FLUSH", "Batch", "Batcher", "Flush", "Inbox", "body_of"]
 
 # Which items of which chunks: a range in the common case, a list of indices for retries.
 # A chunk larger than a batch is spread over several batches.
@@ -21,6 +21,10 @@ class Flush:
 
 
 FLUSH = Flush()
+
+# What the batcher reads: new chunks, batches coming back (with the items to send again), flush
+# requests, and None for the end.
+Inbox = asyncio.Queue[Chunk | Batch | Flush | None]
 
 
 def body_of(batch: Batch) -> bytes:
@@ -46,7 +50,7 @@ class Batcher:
     def __init__(
         self,
         settings: BatchSettings,
-        inbox: asyncio.Queue[Chunk | Batch | Flush | None],
+        inbox: Inbox,
         batches: asyncio.Queue[Batch | None],
         senders: int,
     ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from logship.settings import BatchSettings
-from logship.sinks.batcher import Batch, Batcher, body_of
+from logship.sinks.batcher import FLUSH, Batch, Batcher, Inbox, body_of
 from logship.sinks.chunk import Chunk
 
 LONG = 3600.0  # a flush interval no test waits for
@@ -27,7 +27,7 @@ async def run(
     """Feed the chunks then the end to a batcher whose senders deliver every batch and hand it
     back with nothing to send again; return everything the batcher put on the batch queue."""
     settings = BatchSettings(max_documents=docs, max_bytes=nbytes, flush_interval_seconds=LONG)
-    inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+    inbox: Inbox = asyncio.Queue()
     outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
     for chunk in chunks:
         inbox.put_nowait(chunk)
@@ -84,7 +84,7 @@ def test_batches_hold_at_most_max_bytes() -> None:
 def test_a_batch_is_sent_as_soon_as_it_is_full() -> None:
     async def main() -> None:
         settings = BatchSettings(max_documents=5, flush_interval_seconds=LONG)
-        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        inbox: Inbox = asyncio.Queue()
         outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
         batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 1).run())
         async with asyncio.timeout(GUARD):
@@ -151,7 +151,7 @@ def test_the_end_with_nothing_pending_sends_only_the_ends() -> None:
 def test_the_flush_interval_sends_a_partial_batch() -> None:
     async def main() -> None:
         settings = BatchSettings(max_documents=100, flush_interval_seconds=0.01)
-        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        inbox: Inbox = asyncio.Queue()
         outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
         batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 1).run())
         async with asyncio.timeout(GUARD):
@@ -174,6 +174,29 @@ def test_the_flush_interval_sends_a_partial_batch() -> None:
     asyncio.run(main())
 
 
+def test_a_flush_request_sends_the_partial_batch_at_once() -> None:
+    async def main() -> None:
+        settings = BatchSettings(max_documents=100, flush_interval_seconds=LONG)
+        inbox: Inbox = asyncio.Queue()
+        outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
+        batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 1).run())
+        async with asyncio.timeout(GUARD):
+            inbox.put_nowait(Chunk(items(0, 2), None))
+            inbox.put_nowait(Chunk(items(2, 1), None))
+            inbox.put_nowait(FLUSH)  # the source caught up: no reason to wait the (hour-long) interval
+            batch = await outbox.get()
+            assert batch is not None and flat(batch) == items(0, 3)
+            inbox.put_nowait(FLUSH)  # nothing batched: nothing sent
+            await settle()
+            assert outbox.empty()
+            inbox.put_nowait([])
+            inbox.put_nowait(None)
+            await batcher
+        assert outbox.get_nowait() is None and outbox.empty()
+
+    asyncio.run(main())
+
+
 # -- batches that come back ------------------------------------------------------------------
 
 
@@ -186,7 +209,7 @@ async def settle() -> None:
 def test_items_handed_back_go_out_again_and_every_item_is_delivered_once() -> None:
     async def main() -> None:
         settings = BatchSettings(max_documents=7, flush_interval_seconds=0.01)
-        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        inbox: Inbox = asyncio.Queue()
         outbox: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=2)
         chunks = [Chunk(items(10 * n, 10), None) for n in range(6)]
         delivered: list[bytes] = []
@@ -231,7 +254,7 @@ def test_items_handed_back_go_out_again_and_every_item_is_delivered_once() -> No
 def test_items_handed_back_are_spread_over_batches_within_the_bounds() -> None:
     async def main() -> None:
         settings = BatchSettings(max_documents=4, flush_interval_seconds=LONG)
-        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        inbox: Inbox = asyncio.Queue()
         outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
         batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 1).run())
         first, second = Chunk(items(0, 4), None), Chunk(items(4, 4), None)
@@ -258,7 +281,7 @@ def test_items_handed_back_are_spread_over_batches_within_the_bounds() -> None:
 def test_the_end_waits_for_every_batch_out_to_come_back() -> None:
     async def main() -> None:
         settings = BatchSettings(max_documents=100, flush_interval_seconds=LONG)
-        inbox: asyncio.Queue[Chunk | Batch | None] = asyncio.Queue()
+        inbox: Inbox = asyncio.Queue()
         outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
         batcher = asyncio.create_task(Batcher(settings, inbox, outbox, 2).run())
         chunk = Chunk(items(0, 3), None)

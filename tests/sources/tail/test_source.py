@@ -123,11 +123,12 @@ def tail_source(
     budget: InflightBudget | None = None,
     ignore: set[str] | None = None,
     flush_after: float = 0.02,
+    caught_up: Callable[[], None] = lambda: None,
 ) -> TailSource:
     state = StoreState({p.key: p for p in restored or []}, None, None)
     m = MultilineSettings()
     splitter = RecordSplitter(r"^\{", m.max_lines, tail.max_line_bytes, m.max_bytes)
-    return TailSource(tail, splitter, flush_after, state, budget or unbounded(), ignore or set())
+    return TailSource(tail, splitter, flush_after, state, budget or unbounded(), ignore or set(), caught_up)
 
 
 @asynccontextmanager
@@ -183,6 +184,25 @@ def test_a_file_present_at_start_is_read_from_its_first_byte(tmp_path: Path, log
             assert {r.key for r in collector.records} == {key_of(logs / "app.log")}
             size = (logs / "app.log").stat().st_size
             assert positions(source) == {key_of(logs / "app.log"): (str(logs / "app.log"), size)}
+
+    asyncio.run(main())
+
+
+def test_a_pass_that_emitted_reports_caught_up_and_idle_ticks_do_not(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        collector = Collector()
+        reports: list[int] = []  # records emitted when each report came
+        source = tail_source(settings(tmp_path), caught_up=lambda: reports.append(len(collector.records)))
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            write(logger, 0, 20)
+            async with running(source, collector.emit):
+                await collector.wait_records(20)
+                await eventually(lambda: bool(reports) and reports[-1] == 20)
+                count = len(reports)
+                await asyncio.sleep(0.3)  # 15 ticks with nothing to read
+                assert len(reports) == count
+                write(logger, 20, 5)
+                await eventually(lambda: reports[-1] == 25)
 
     asyncio.run(main())
 
