@@ -65,6 +65,7 @@ class TailSource:
         self._stopping = asyncio.Event()
         self._scan_soon = False  # a followed file changed identity: scan at the next tick
         self._wake = asyncio.Event()  # the tick: read what was appended since the last one
+        self._identities: dict[tuple[int, int, int, float], str | None] = {}  # fingerprints by file state
 
     # -- positions -------------------------------------------------------------------------
 
@@ -184,12 +185,21 @@ class TailSource:
     def _scan(self, initial: bool) -> None:
         wall = time.time()
         candidates = self.discovery.scan()
-        fingerprints: dict[str, str | None] = {}
+        known, self._identities = self._identities, {}
 
         def key_of(c: Candidate) -> str | None:
-            if c.path not in fingerprints:
-                fingerprints[c.path] = fingerprint_path(c.open_path, self._settings.fingerprint_bytes)
-            return fingerprints[c.path]
+            # Rotated backups sit unchanged for hours: a file whose inode, size and mtime are those
+            # of the last scan keeps its fingerprint, rather than being opened and read every tick.
+            state = (c.dev, c.ino, c.size, c.mtime)
+            if state in self._identities:
+                return self._identities[state]
+            key = (
+                known[state]
+                if state in known
+                else fingerprint_path(c.open_path, self._settings.fingerprint_bytes)
+            )
+            self._identities[state] = key
+            return key
 
         # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
         for tracked in list(self.files):

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
+import logship.sources.tail.source
 from logship.block import Block, Events
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
@@ -344,6 +345,41 @@ def test_a_rotated_file_is_closed_once_read_and_delivered(tmp_path: Path, logs: 
                 await scans(source, 3)
                 assert [f.path for f in source.files] == [str(logs / "app.log")]
         assert len(collector.records) == 13
+
+    asyncio.run(main())
+
+
+def test_an_unchanged_rotated_backup_is_not_fingerprinted_at_every_scan(
+    tmp_path: Path, logs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+
+    def counted(path: str, limit: int) -> str | None:
+        opened.append(path)
+        return fingerprint_path(path, limit)
+
+    monkeypatch.setattr(logship.sources.tail.source, "fingerprint_path", counted)
+
+    async def main() -> None:
+        collector = Collector()
+        source = tail_source(settings(tmp_path, close_inactive_seconds=0.05))
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            async with running(source, collector.emit):
+                write(logger, 0, 10)
+                await collector.wait_records(10)
+                handler.doRollover()
+                write(logger, 10, 3)
+                await collector.wait_records(13)
+                await eventually(lambda: [f.path for f in source.files] == [str(logs / "app.log")])
+                await scans(source, 2)
+                backup = str(logs / "app.log.1")
+                before = opened.count(backup)
+                await scans(source, 5)
+                assert opened.count(backup) == before  # known by inode, size and mtime
+                os.utime(backup)  # touched: looked at again
+                await scans(source, 2)
+                assert opened.count(backup) > before
 
     asyncio.run(main())
 
