@@ -3,6 +3,7 @@ configuration, the measure of a process tree, running Fluent Bit once, min/media
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -180,6 +181,38 @@ def parse_setting(text: str) -> tuple[list[str], Any]:
     except tomllib.TOMLDecodeError:
         value = raw
     return key.strip().split("."), value
+
+
+def _setting(text: str) -> str:
+    try:
+        parse_setting(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return text
+
+
+def add_settings_option(parser: argparse.ArgumentParser) -> None:
+    """``--set section.key=value`` (repeatable), checked as it is parsed."""
+    parser.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a logship setting merged into the generated configuration (TOML value); repeatable",
+    )
+
+
+def add_checkouts_option(parser: argparse.ArgumentParser) -> None:
+    """``--logship-src DIR`` (repeatable): another checkout measured in the same session."""
+    parser.add_argument(
+        "--logship-src",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also measure the logship of this checkout (e.g. a git worktree of an older commit); repeatable",
+    )
 
 
 def _merge(into: dict[str, Any], path: Sequence[str], value: Any) -> None:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import REPO, WORKLOAD, DiscardEndpoint, checkouts, logship_config, parse_setting
+from benchlib import REPO, WORKLOAD, DiscardEndpoint, add_settings_option, checkouts, logship_config
 
 
 def main() -> int:
@@ -31,19 +31,8 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=8000, help="records per second the application writes")
     parser.add_argument("--seconds", type=float, default=12.0, help="how long the application writes")
     parser.add_argument("--kills", type=float, nargs="*", default=[4.0, 8.0], help="seconds at which to kill")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="a logship setting merged into the generated configuration (TOML value); repeatable",
-    )
+    add_settings_option(parser)
     args = parser.parse_args()
-    for text in args.set:
-        try:
-            parse_setting(text)
-        except ValueError as error:
-            parser.error(str(error))
     (checkout,) = checkouts([REPO])
 
     work = Path(tempfile.mkdtemp(prefix="logship-crash-"))

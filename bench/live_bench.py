@@ -35,9 +35,10 @@ from benchlib import (
     Checkout,
     DiscardEndpoint,
     ProcessTree,
+    add_checkouts_option,
+    add_settings_option,
     checkouts,
     logship_config,
-    parse_setting,
     print_summary,
     rotated,
     stop,
@@ -106,21 +107,8 @@ def main() -> int:
         "--seconds", type=float, default=30.0, help="how long the application writes per rate"
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per rate and checkout, alternating")
-    parser.add_argument(
-        "--logship-src",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="also measure the logship of this checkout (e.g. a git worktree of an older commit); repeatable",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="a logship setting merged into the generated configuration (TOML value); repeatable",
-    )
+    add_checkouts_option(parser)
+    add_settings_option(parser)
     parser.add_argument(
         "--replay-cpu",
         type=float,
@@ -128,11 +116,6 @@ def main() -> int:
         help="run_bench.py's CPU seconds per million records: also print live / replay",
     )
     args = parser.parse_args()
-    for text in args.set:
-        try:
-            parse_setting(text)
-        except ValueError as error:
-            parser.error(str(error))
 
     shippers = checkouts([REPO, *args.logship_src])
     print(json.dumps({"logship": {c.label: str(c.root) for c in shippers}, "settings": args.set}), flush=True)

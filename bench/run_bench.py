@@ -92,12 +92,13 @@ from benchlib import (
     FluentBit,
     Input,
     Run,
+    add_checkouts_option,
+    add_settings_option,
     checkouts,
     engine_cleanup,
     engine_request,
     fluent_bit_version,
     logship_config,
-    parse_setting,
     print_summary,
     rotated,
     run_fluent_bit,
@@ -179,14 +180,7 @@ def main() -> int:
         "--dir", type=Path, help="reuse or keep the generated log here (default: a temporary dir)"
     )
     parser.add_argument("--runs", type=int, default=3, help="rounds; each runs every shipper once")
-    parser.add_argument(
-        "--logship-src",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="also measure the logship of this checkout (e.g. a git worktree of an older commit); repeatable",
-    )
+    add_checkouts_option(parser)
     parser.add_argument(
         "--peers",
         "--fluent-bit",
@@ -198,13 +192,7 @@ def main() -> int:
     parser.add_argument(
         "--engine", metavar="URL", help="replay into this Elasticsearch/OpenSearch node, not the endpoint"
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="a logship setting merged into the generated configuration (TOML value); repeatable",
-    )
+    add_settings_option(parser)
     parser.add_argument(
         "--reject",
         type=float,
@@ -223,11 +211,6 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="longest Fluent Bit run, seconds")
     args = parser.parse_args()
-    for text in args.set:
-        try:
-            parse_setting(text)
-        except ValueError as error:
-            parser.error(str(error))
     if args.engine and (args.fluent_bit or args.reject):
         parser.error("--engine measures logship alone: Fluent Bit and --reject need the discarding endpoint")
     if args.fluent_bit and args.idle <= 4.5 and args.fb_multiline == "python":
