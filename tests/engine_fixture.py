@@ -28,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,11 +227,19 @@ def refresh(url: str, index_pattern: str) -> None:
 
 
 def count(url: str, index_pattern: str) -> int:
-    """Number of documents in the matching indices, after a refresh (0 if none match)."""
-    refresh(url, index_pattern)
-    status, payload = http_json("GET", f"{url.rstrip('/')}/{_q(index_pattern)}/_count?{LENIENT}")
-    result: int = _ok(status, payload, f"count {index_pattern}")["count"]
-    return result
+    """Number of documents in the matching indices, after a refresh (0 if none match).
+
+    An index the engine is still creating (logship's first bulk request auto-creates it) answers 503
+    until its shard has started: asked again for a few seconds rather than taken for a failure.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        refresh(url, index_pattern)
+        status, payload = http_json("GET", f"{url.rstrip('/')}/{_q(index_pattern)}/_count?{LENIENT}")
+        if status != 503 or time.monotonic() > deadline:
+            result: int = _ok(status, payload, f"count {index_pattern}")["count"]
+            return result
+        time.sleep(0.1)
 
 
 def search_all(url: str, index_pattern: str, page_size: int = 1000) -> list[dict[str, Any]]:
