@@ -13,26 +13,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from elastic_transport import (
-    AsyncTransport,
-    BaseAsyncNode,
-    ConnectionTimeout,
-    SerializationError,
-    TlsError,
-    TransportError,
-)
-from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import AsyncTransport, BaseAsyncNode, TransportError
 from elastic_transport.client_utils import DEFAULT
 
 if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
 
-from logship.errors import EngineRejected, EngineTimeout, EngineUnreachable
+from logship.errors import EngineRejected
 from logship.observe.logs import redact
 from logship.settings import ElasticsearchSettings
-from logship.sinks.elasticsearch.bulk import node_configs
+from logship.sinks.elasticsearch.bulk import error_reason, no_answer, node_configs
 
-__all__ = ["AdminClient", "Answer", "EngineInfo", "Request", "error_reason"]
+__all__ = ["AdminClient", "Answer", "EngineInfo", "Request"]
 
 Distribution = Literal["elasticsearch", "opensearch"]
 
@@ -77,20 +69,6 @@ class EngineInfo:
         return f"{name} {self.version}"
 
 
-def error_reason(body: Any) -> str:
-    """The engine's reason for an error answer, in one line: the error and its deepest cause."""
-    error = body.get("error", body) if isinstance(body, dict) else body
-    if not isinstance(error, dict):
-        return str(error)[:500]
-    reason = f"{error.get('type')}: {error.get('reason')}"
-    cause = error
-    while isinstance(cause.get("caused_by"), dict):
-        cause = cause["caused_by"]
-    if cause is not error:
-        reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
-    return reason
-
-
 class AdminClient:
     """JSON requests to the configured engine; ``node_class`` lets tests answer in-process."""
 
@@ -115,14 +93,8 @@ class AdminClient:
             resp = await self._transport.perform_request(
                 request.method, request.path, body=request.body, headers=headers
             )
-        except ConnectionTimeout as exc:
-            raise EngineTimeout(f"timeout: no answer from {self.hosts} in time") from exc
-        except TlsError as exc:
-            raise EngineUnreachable(f"TLS failure talking to {self.hosts}: {exc.message}") from exc
-        except TransportConnectionError as exc:
-            raise EngineUnreachable(f"connection: cannot reach {self.hosts}: {exc.message}") from exc
-        except (TransportError, SerializationError) as exc:
-            raise EngineUnreachable(f"connection: bad answer from {self.hosts}: {exc}") from exc
+        except TransportError as exc:
+            raise no_answer(exc, self.hosts) from exc
         return Answer(resp.meta.status, resp.body if resp.body not in ("", b"") else None)
 
     async def expect(self, request: Request, *also_ok: int) -> Answer:

@@ -24,7 +24,6 @@ from elastic_transport import (
     AsyncTransport,
     ConnectionTimeout,
     NodeConfig,
-    SerializationError,
     Serializer,
     TlsError,
     TransportError,
@@ -43,7 +42,9 @@ __all__ = [
     "ItemResult",
     "NotABulkResponse",
     "Transport",
+    "error_reason",
     "item_results",
+    "no_answer",
     "node_configs",
     "transport_warnings",
     "warn_about_transport",
@@ -117,14 +118,35 @@ def item_results(body: bytes) -> list[ItemResult]:
         if not isinstance(result, dict) or not isinstance(result.get("status", 0), int):
             raise NotABulkResponse("an item without a result")
         error = result.get("error")
-        reason = None
-        if error is not None:
-            reason = f"{error.get('type')}: {error.get('reason')}" if isinstance(error, dict) else str(error)
-            caused = error.get("caused_by") if isinstance(error, dict) else None
-            if isinstance(caused, dict):
-                reason += f" (caused by {caused.get('type')}: {caused.get('reason')})"
-        results.append((int(result.get("status", 0)), reason))
+        results.append((int(result.get("status", 0)), None if error is None else error_reason(error)))
     return results
+
+
+def error_reason(body: Any) -> str:
+    """The engine's reason for an error (an answer's body, or one item's error), in one line: the
+    error and its deepest cause."""
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if not isinstance(error, dict):
+        return str(error)[:500]
+    reason = f"{error.get('type')}: {error.get('reason')}"
+    cause = error
+    while isinstance(cause.get("caused_by"), dict):
+        cause = cause["caused_by"]
+    if cause is not error:
+        reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+    return reason
+
+
+def no_answer(exc: TransportError, hosts: str) -> EngineUnreachable:
+    """The logship error for a request that got no HTTP answer; the transport's message may quote a
+    URL, so it is redacted."""
+    if isinstance(exc, ConnectionTimeout):
+        return EngineTimeout(f"timeout: no answer from {hosts} in time")
+    if isinstance(exc, TlsError):
+        return EngineUnreachable(redact(f"TLS failure talking to {hosts}: {exc.message}"))
+    if isinstance(exc, TransportConnectionError):
+        return EngineUnreachable(redact(f"connection: cannot reach {hosts}: {exc.message}"))
+    return EngineUnreachable(redact(f"connection: bad answer from {hosts}: {exc}"))
 
 
 class Transport(Protocol):
@@ -242,14 +264,8 @@ class BulkClient:
         # The transport's messages may quote a URL: each is redacted before it leaves this module.
         try:
             resp = await self._transport.perform_request(method, target, body=body, headers=headers)
-        except ConnectionTimeout as exc:
-            raise EngineTimeout(f"timeout: no answer from {hosts} in time") from exc
-        except TlsError as exc:
-            raise EngineUnreachable(redact(f"TLS failure talking to {hosts}: {exc.message}")) from exc
-        except TransportConnectionError as exc:
-            raise EngineUnreachable(redact(f"connection: cannot reach {hosts}: {exc.message}")) from exc
-        except (TransportError, SerializationError) as exc:
-            raise EngineUnreachable(redact(f"connection: bad answer from {hosts}: {exc}")) from exc
+        except TransportError as exc:  # SerializationError, TlsError and the timeouts among them
+            raise no_answer(exc, hosts) from exc
         raw = resp.body
         return BulkResponse(resp.meta.status, raw if isinstance(raw, bytes) else b"")
 

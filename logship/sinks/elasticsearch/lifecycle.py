@@ -25,7 +25,8 @@ from elastic_transport import ConnectionTimeout, TransportError
 
 from logship.errors import EngineRejected, EngineTimeout, EngineUnreachable
 from logship.settings import Settings
-from logship.sinks.elasticsearch.admin import AdminClient, EngineInfo, Request, error_reason
+from logship.sinks.elasticsearch.admin import AdminClient, EngineInfo, Request
+from logship.sinks.elasticsearch.bulk import error_reason
 from logship.sinks.elasticsearch.managed import MANAGED_BY, Step, digest, judge
 from logship.sinks.elasticsearch.templates import PRIORITY, index_patterns
 

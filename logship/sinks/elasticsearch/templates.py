@@ -25,7 +25,8 @@ from typing import Any
 
 from logship.errors import EngineRejected
 from logship.settings import Settings
-from logship.sinks.elasticsearch.admin import AdminClient, Request, error_reason
+from logship.sinks.elasticsearch.admin import AdminClient, Request
+from logship.sinks.elasticsearch.bulk import error_reason
 from logship.sinks.elasticsearch.managed import MANAGED_BY, Step, digest, judge
 
 __all__ = [
