@@ -22,6 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from logship.migrate.toml_out import dumps as toml_dumps
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORKLOAD = HERE / "aichat_logger.py"
@@ -223,27 +225,6 @@ def _merge(into: dict[str, Any], path: Sequence[str], value: Any) -> None:
     into[path[-1]] = value
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))  # a JSON string is a TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml(table: Mapping[str, Any], name: str = "") -> str:
-    scalars = "".join(f"{k} = {_toml_value(v)}\n" for k, v in table.items() if not isinstance(v, dict))
-    text = f"[{name}]\n{scalars}" if name and scalars else scalars
-    for key, value in table.items():
-        if isinstance(value, dict):
-            text += _toml(value, f"{name}.{key}" if name else key)
-    return text
-
-
 def logship_config(
     work: Path,
     url: str,
@@ -267,7 +248,7 @@ def logship_config(
     for text in settings:
         _merge(config, *parse_setting(text))
     path = work / name
-    path.write_text(_toml(config))
+    path.write_text(toml_dumps(config))
     return path
 
 
