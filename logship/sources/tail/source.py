@@ -191,15 +191,13 @@ class TailSource:
             # Rotated backups sit unchanged for hours: a file whose inode, size and mtime are those
             # of the last scan keeps its fingerprint, rather than being opened and read every tick.
             state = (c.dev, c.ino, c.size, c.mtime)
-            if state in self._identities:
-                return self._identities[state]
-            key = (
-                known[state]
-                if state in known
-                else fingerprint_path(c.open_path, self._settings.fingerprint_bytes)
-            )
-            self._identities[state] = key
-            return key
+            if state not in self._identities:
+                self._identities[state] = (
+                    known[state]
+                    if state in known
+                    else fingerprint_path(c.open_path, self._settings.fingerprint_bytes)
+                )
+            return self._identities[state]
 
         # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
         for tracked in list(self.files):
