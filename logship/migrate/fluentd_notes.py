@@ -37,7 +37,7 @@ ES_NOTES: dict[str, str] = {
     "verify_es_version_at_startup": "logship speaks plain _bulk to Elasticsearch 8, 9 and OpenSearch 2",
     "default_elasticsearch_version": "logship speaks plain _bulk to Elasticsearch 8, 9 and OpenSearch 2",
     "validate_client_version": "logship speaks plain _bulk to Elasticsearch 8, 9 and OpenSearch 2",
-    "http_backend": "logship uses aiohttp",
+    "http_backend": "logship sends bulk requests over its own kept-alive HTTP/1.1 connections",
     "prefer_oj_serializer": "logship encodes with orjson",
     "include_timestamp": "logship always writes @timestamp",
     "utc_index": "logship's index dates are in UTC",

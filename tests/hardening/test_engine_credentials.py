@@ -105,7 +105,7 @@ def test_transport_messages_quoting_a_url_are_redacted(monkeypatch: pytest.Monke
 
     async def go() -> str:
         client = BulkClient(ElasticsearchSettings())
-        monkeypatch.setattr(client._transport, "perform_request", failing)
+        monkeypatch.setattr(client._nodes, "request", failing)
         try:
             await client.info()
         except EngineUnreachable as exc:

@@ -1,9 +1,9 @@
 """The bulk HTTP service: one NDJSON body in, the status and raw body out.
 
-It speaks plain ``application/x-ndjson`` through elastic_transport's AsyncTransport over aiohttp,
-so Elasticsearch 8 and 9 and OpenSearch 2 all accept it (the ``Elasticsearch`` client class
-would pin the server's vendor and major version). Responses are not deserialized by the
-transport: the sink decides whether it needs to look at the items at all.
+It speaks plain ``application/x-ndjson`` over logship's own keep-alive connections
+(:mod:`.nodes`), so Elasticsearch 8 and 9 and OpenSearch 2 all accept it (the ``Elasticsearch``
+client class would pin the server's vendor and major version). Responses are not deserialized on
+the way: the sink decides whether it needs to look at the items at all.
 
 Credentials in a host URL (``http://user:pass@host:9200``) authenticate requests to that host.
 They never reach the transport and never appear in an error: every message leaving this module is
@@ -16,25 +16,19 @@ import base64
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import orjson
 from elastic_transport import (
-    AsyncTransport,
-    ConnectionTimeout,
-    NodeConfig,
-    Serializer,
-    TlsError,
-    TransportError,
-)
-from elastic_transport import (
     ConnectionError as TransportConnectionError,
 )
+from elastic_transport import ConnectionTimeout, NodeConfig, TlsError, TransportError
 
 from logship.errors import EngineTimeout, EngineUnreachable
 from logship.observe.logs import redact
 from logship.settings import ElasticsearchSettings
+from logship.sinks.elasticsearch.nodes import NodePool
 
 __all__ = [
     "BulkClient",
@@ -55,32 +49,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
 logging.getLogger("elastic_transport.node_pool").setLevel(logging.ERROR)
-
-
-class _Raw(Serializer):
-    mimetype: ClassVar[str] = "application/json"
-
-    def loads(self, data: bytes) -> bytes:
-        return data
-
-    def dumps(self, data: Any) -> bytes:
-        if isinstance(data, bytes):
-            return data
-        return orjson.dumps(data)
-
-
-_RAW = _Raw()
-_SERIALIZERS: dict[str, Serializer] = dict.fromkeys(
-    (
-        "application/json",
-        "application/x-ndjson",
-        "application/vnd.elasticsearch+json",
-        "text/*",
-        "application/*",
-        "application/octet-stream",
-    ),
-    _RAW,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,16 +202,7 @@ class BulkClient:
     """Sends bulk bodies to the configured engine nodes."""
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
-        nodes = node_configs(settings, compress=settings.gzip)
-        self._transport = AsyncTransport(
-            nodes,
-            serializers=_SERIALIZERS,
-            max_retries=0,
-            retry_on_timeout=False,
-            meta_header=False,
-            dead_node_backoff_factor=0.0,
-            max_dead_node_backoff=0.0,
-        )
+        self._nodes = NodePool(node_configs(settings, compress=settings.gzip))
         self.hosts = [redact(h) for h in settings.hosts]
 
     async def bulk(self, body: bytes) -> BulkResponse:
@@ -263,11 +222,10 @@ class BulkClient:
         hosts = ", ".join(self.hosts)
         # The transport's messages may quote a URL: each is redacted before it leaves this module.
         try:
-            resp = await self._transport.perform_request(method, target, body=body, headers=headers)
-        except TransportError as exc:  # SerializationError, TlsError and the timeouts among them
+            status, answer = await self._nodes.request(method, target, body, headers)
+        except TransportError as exc:  # TlsError and the timeouts among them
             raise no_answer(exc, hosts) from exc
-        raw = resp.body
-        return BulkResponse(resp.meta.status, raw if isinstance(raw, bytes) else b"")
+        return BulkResponse(status, answer)
 
     async def close(self) -> None:
-        await self._transport.close()
+        await self._nodes.close()
