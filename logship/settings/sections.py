@@ -75,10 +75,12 @@ class TailSettings(_Section):
         256 * 1024, ge=4096, le=16 * MiB, description="Bytes read from a file in one go."
     )
     scan_interval_seconds: float = Field(
-        1.0,
+        10.0,
         gt=0,
-        description="How often the globs are evaluated again (new files, rotations, deletions); it must "
-        "be shorter than the time the application's rotation takes to push a file through all its backups.",
+        description="How often the globs are evaluated again: how soon a new file matching `tail.paths` "
+        "(or one that reappears) is found. A rotation of a followed file is noticed by the reader within one "
+        "poll interval of reading it to its end; while reading is behind, only by this scan, which must then "
+        "come sooner than the application's rotation can push a file through all its backups.",
     )
     poll_interval_seconds: float = Field(
         1.0,

@@ -63,7 +63,7 @@ class TailSource:
         self.scanned_at: float | None = restored.scanned_at
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
-        self._scan_soon = False  # a followed file changed identity: scan at the next tick
+        self._scan_soon = False  # a followed file changed identity or name: scan at the next tick
         self._wake = asyncio.Event()  # the tick: read what was appended since the last one
         self._identities: dict[tuple[int, int, int, float], str | None] = {}  # fingerprints by file state
 
@@ -154,6 +154,10 @@ class TailSource:
             READ_BYTES.labels(tracked.path).inc(got)
             READ_LINES.labels(tracked.path).inc(reader.last_lines)
             tracked.size = max(tracked.size, reader.next_read)
+        elif tracked.listed and not self._scan_soon and _renamed_away(tracked):
+            # Caught up, and its name leads elsewhere: rotated. Scan at the next tick rather than
+            # at the scan interval, so the application's new file is followed at once.
+            self._scan_soon = True
         if tracked.key is None and not self._identify(tracked):
             return bool(got)
         block = reader.take(hold_last=True)
@@ -276,6 +280,9 @@ class TailSource:
         now = time.monotonic()
         for tracked in list(self.files):
             gone = (tracked.dev, tracked.ino) not in seen_inodes
+            # Listed: its path is the name just seen. A file deleted or renamed out of the globs keeps
+            # its old name, which the reader then stops comparing (or it would ask for a scan each tick).
+            tracked.listed = not gone
             done = (
                 tracked.reader.next_read >= tracked.size
                 and tracked.acks.outstanding == 0
@@ -384,6 +391,17 @@ class TailSource:
     def close_all(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()
+
+
+def _renamed_away(tracked: TrackedFile) -> bool:
+    """The name of ``tracked`` now leads to another file, or to none (renamed or deleted)."""
+    try:
+        st = os.stat(tracked.path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # unreadable name: left to the scan
+    return (st.st_dev, st.st_ino) != (tracked.dev, tracked.ino)
 
 
 def _forget_label(path: str) -> None:
