@@ -78,9 +78,8 @@ class TailSettings(_Section):
         10.0,
         gt=0,
         description="How often the globs are evaluated again: how soon a new file matching `tail.paths` "
-        "(or one that reappears) is found. A rotation of a followed file is noticed by the reader within one "
-        "poll interval of reading it to its end; while reading is behind, only by this scan, which must then "
-        "come sooner than the application's rotation can push a file through all its backups.",
+        "(or one that reappears) is found. A rotation of a followed file does not wait for it: each poll "
+        "interval checks that the name of every followed file still leads to it, and scans at once when not.",
     )
     poll_interval_seconds: float = Field(
         1.0,

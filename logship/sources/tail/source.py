@@ -104,7 +104,10 @@ class TailSource:
         while True:
             await asyncio.sleep(tick)
             ticks += 1
-            if self._scan_soon or ticks % scan_every == 0:
+            # A followed file whose name now leads elsewhere was rotated (renamed or deleted): scan
+            # now rather than at the scan interval, so the application's new file is followed at once,
+            # also while reading is behind. One stat per followed file per tick.
+            if self._scan_soon or ticks % scan_every == 0 or any(map(_renamed_away, self.files)):
                 self._scan_soon = False
                 self._scan(initial=False)
             self._wake.set()
@@ -154,10 +157,6 @@ class TailSource:
             READ_BYTES.labels(tracked.path).inc(got)
             READ_LINES.labels(tracked.path).inc(reader.last_lines)
             tracked.size = max(tracked.size, reader.next_read)
-        elif tracked.listed and not self._scan_soon and _renamed_away(tracked):
-            # Caught up, and its name leads elsewhere: rotated. Scan at the next tick rather than
-            # at the scan interval, so the application's new file is followed at once.
-            self._scan_soon = True
         if tracked.key is None and not self._identify(tracked):
             return bool(got)
         block = reader.take(hold_last=True)
@@ -394,7 +393,9 @@ class TailSource:
 
 
 def _renamed_away(tracked: TrackedFile) -> bool:
-    """The name of ``tracked`` now leads to another file, or to none (renamed or deleted)."""
+    """The name the last scan listed ``tracked`` under now leads to another file, or to none."""
+    if not tracked.listed:
+        return False
     try:
         st = os.stat(tracked.path)
     except FileNotFoundError:

@@ -317,9 +317,7 @@ def test_rename_rotation_finishes_the_old_file_and_follows_the_new_one(tmp_path:
     asyncio.run(main())
 
 
-def test_the_reader_notices_a_rename_rotation_without_waiting_for_the_scan(
-    tmp_path: Path, logs: Path
-) -> None:
+def test_a_rename_rotation_is_followed_without_waiting_for_the_scan(tmp_path: Path, logs: Path) -> None:
     async def main() -> None:
         collector = Collector()
         source = tail_source(settings(tmp_path, scan_interval_seconds=30.0))
@@ -344,7 +342,7 @@ def test_the_reader_notices_a_rename_rotation_without_waiting_for_the_scan(
     asyncio.run(main())
 
 
-def test_settled_files_do_not_make_the_reader_scan_at_every_tick(
+def test_settled_files_do_not_bring_a_scan_at_every_tick(
     tmp_path: Path, logs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A backup followed under its new name, and a deleted file still open (its blocks are not
@@ -377,6 +375,35 @@ def test_settled_files_do_not_make_the_reader_scan_at_every_tick(
                 assert sorted(f.path for f in source.files) == [
                     str(logs / p) for p in ("app.log", "app.log.1", "other.log")
                 ]
+
+    asyncio.run(main())
+
+
+def test_a_rotation_while_reading_waits_for_room_opens_the_new_file_at_once(
+    tmp_path: Path, logs: Path
+) -> None:
+    """Reading is stalled under the in-flight bound (the engine is down): the new file a rotation
+    creates is opened within a tick all the same, so the application may delete it later."""
+
+    async def main() -> None:
+        budget = InflightBudget(1, lambda _: None, lambda _: None)
+        await budget.acquire(10)  # spent: reading waits for room
+        source = tail_source(settings(tmp_path, scan_interval_seconds=30.0), budget=budget)
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            write(logger, 0, 5)
+            async with running(source, Collector().emit):
+                await source.scanned.wait()
+                handler.doRollover()
+                write(logger, 5, 5)
+                new = os.stat(logs / "app.log")
+                try:
+                    async with asyncio.timeout(2.0):
+                        await eventually(
+                            lambda: (new.st_dev, new.st_ino) in {(f.dev, f.ino) for f in source.files}
+                        )
+                finally:
+                    budget.release(10)  # so that the source can stop
 
     asyncio.run(main())
 
