@@ -75,10 +75,11 @@ class TailSettings(_Section):
         256 * 1024, ge=4096, le=16 * MiB, description="Bytes read from a file in one go."
     )
     scan_interval_seconds: float = Field(
-        1.0,
+        10.0,
         gt=0,
-        description="How often the globs are evaluated again (new files, rotations, deletions); it must "
-        "be shorter than the time the application's rotation takes to push a file through all its backups.",
+        description="How often the globs are evaluated again: how soon a new file matching `tail.paths` "
+        "(or one that reappears) is found. A rotation of a followed file does not wait for it: each poll "
+        "interval checks that the name of every followed file still leads to it, and scans at once when not.",
     )
     poll_interval_seconds: float = Field(
         1.0,

@@ -10,10 +10,10 @@ file they resolve to lies inside one of ``tail.follow_symlinks_within``.
 
 There is no file-event watcher: the application appends thousands of times a second, and an
 inotify watcher woke logship for each write (it doubled the CPU cost of following a busy file).
-A scan every `tail.scan_interval_seconds` (1 s by default, on the same clock as reading) lists a
-handful of names, as Filebeat and Vector do; it must come more often than the application's rotation
-can push a file through all its backups (with 10 MB files and 5 backups, about ten seconds at
-20,000 records/s; with 1 MB files, one second: then scan more often).
+A scan every `tail.scan_interval_seconds` (10 s by default, on the same clock as reading) lists a
+handful of names, as Filebeat and Vector do. A rotation does not wait for it: at every tick, one
+`stat` per followed file checks that its name still leads to it, and a name leading to another
+file or to none (renamed, deleted) brings the scan forward to that tick, backlog or not.
 """
 
 from __future__ import annotations

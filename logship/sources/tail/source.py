@@ -63,7 +63,7 @@ class TailSource:
         self.scanned_at: float | None = restored.scanned_at
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
-        self._scan_soon = False  # a followed file changed identity: scan at the next tick
+        self._scan_soon = False  # a followed file changed identity or name: scan at the next tick
         self._wake = asyncio.Event()  # the tick: read what was appended since the last one
         self._identities: dict[tuple[int, int, int, float], str | None] = {}  # fingerprints by file state
 
@@ -104,7 +104,10 @@ class TailSource:
         while True:
             await asyncio.sleep(tick)
             ticks += 1
-            if self._scan_soon or ticks % scan_every == 0:
+            # A followed file whose name now leads elsewhere was rotated (renamed or deleted): scan
+            # now rather than at the scan interval, so the application's new file is followed at once,
+            # also while reading is behind. One stat per followed file per tick.
+            if self._scan_soon or ticks % scan_every == 0 or any(map(_renamed_away, self.files)):
                 self._scan_soon = False
                 self._scan(initial=False)
             self._wake.set()
@@ -276,6 +279,9 @@ class TailSource:
         now = time.monotonic()
         for tracked in list(self.files):
             gone = (tracked.dev, tracked.ino) not in seen_inodes
+            # Listed: its path is the name just seen. A file deleted or renamed out of the globs keeps
+            # its old name, which the reader then stops comparing (or it would ask for a scan each tick).
+            tracked.listed = not gone
             done = (
                 tracked.reader.next_read >= tracked.size
                 and tracked.acks.outstanding == 0
@@ -384,6 +390,19 @@ class TailSource:
     def close_all(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()
+
+
+def _renamed_away(tracked: TrackedFile) -> bool:
+    """The name the last scan listed ``tracked`` under now leads to another file, or to none."""
+    if not tracked.listed:
+        return False
+    try:
+        st = os.stat(tracked.path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # unreadable name: left to the scan
+    return (st.st_dev, st.st_ino) != (tracked.dev, tracked.ino)
 
 
 def _forget_label(path: str) -> None:

@@ -35,6 +35,7 @@ class TrackedFile:
         self.ino = ino
         self.key = key
         self.matched = matched
+        self.listed = True  # the last scan listed this inode under ``path`` (set by each scan)
         self.reader = LineReader(fd, offset, splitter, settings.read_block_bytes, settings.max_line_bytes)
         self.acks = FileAcks(offset)
         self.size = 0

@@ -27,6 +27,7 @@ from logship.block import Block, Events
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
 from logship.settings import MultilineSettings, TailSettings
+from logship.sources.tail.discovery import Candidate
 from logship.sources.tail.fingerprint import fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
@@ -312,6 +313,97 @@ def test_rename_rotation_finishes_the_old_file_and_follows_the_new_one(tmp_path:
         assert [r.message for r in collector.records if r.key == old_key] == expected[:25]
         assert [r.message for r in collector.records if r.key == new_key] == expected[25:]
         assert next(r.offset for r in collector.records if r.key == new_key) == 0
+
+    asyncio.run(main())
+
+
+def test_a_rename_rotation_is_followed_without_waiting_for_the_scan(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        collector = Collector()
+        source = tail_source(settings(tmp_path, scan_interval_seconds=30.0))
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            async with running(source, collector.emit):
+                expected = write(logger, 0, 20)
+                await collector.wait_records(20)
+                old_key = key_of(logs / "app.log")
+                expected += write(logger, 20, 5)
+                handler.doRollover()  # app.log -> app.log.1, a new app.log; the next scan is 30 s away
+                expected += write(logger, 25, 10)
+                async with asyncio.timeout(2.0):
+                    await collector.wait_records(35)
+                new_key = key_of(logs / "app.log")
+                followed = sorted(f.path for f in source.files)
+                assert followed == [str(logs / "app.log"), str(logs / "app.log.1")]
+        assert [r.message for r in collector.records if r.key == old_key] == expected[:25]
+        assert [r.message for r in collector.records if r.key == new_key] == expected[25:]
+        assert len(collector.records) == 35
+
+    asyncio.run(main())
+
+
+def test_settled_files_do_not_bring_a_scan_at_every_tick(
+    tmp_path: Path, logs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backup followed under its new name, and a deleted file still open (its blocks are not
+    delivered yet): once a scan has seen them, their names no longer ask for another."""
+
+    async def main() -> None:
+        collector = Collector(ack=False)  # undelivered: every file stays open
+        source = tail_source(settings(tmp_path, scan_interval_seconds=30.0))
+        count = [0]
+        scan = source.discovery.scan
+
+        def counted() -> list[Candidate]:
+            count[0] += 1
+            return scan()
+
+        monkeypatch.setattr(source.discovery, "scan", counted)
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger, app_log(logging.FileHandler(logs / "other.log")) as other:
+            async with running(source, collector.emit):
+                write(logger, 0, 5)
+                write(other, 0, 5)
+                await collector.wait_records(10)
+                handler.doRollover()
+                write(logger, 5, 5)
+                await collector.wait_records(15)  # the rotation was noticed and scanned
+                (logs / "other.log").unlink()
+                before = count[0]
+                await asyncio.sleep(1.0)  # about 50 ticks
+                assert count[0] - before <= 2  # the scan the deletion asked for
+                assert sorted(f.path for f in source.files) == [
+                    str(logs / p) for p in ("app.log", "app.log.1", "other.log")
+                ]
+
+    asyncio.run(main())
+
+
+def test_a_rotation_while_reading_waits_for_room_opens_the_new_file_at_once(
+    tmp_path: Path, logs: Path
+) -> None:
+    """Reading is stalled under the in-flight bound (the engine is down): the new file a rotation
+    creates is opened within a tick all the same, so the application may delete it later."""
+
+    async def main() -> None:
+        budget = InflightBudget(1, lambda _: None, lambda _: None)
+        await budget.acquire(10)  # spent: reading waits for room
+        source = tail_source(settings(tmp_path, scan_interval_seconds=30.0), budget=budget)
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
+            write(logger, 0, 5)
+            async with running(source, Collector().emit):
+                await source.scanned.wait()
+                handler.doRollover()
+                write(logger, 5, 5)
+                new = os.stat(logs / "app.log")
+                try:
+                    async with asyncio.timeout(2.0):
+                        await eventually(
+                            lambda: (new.st_dev, new.st_ino) in {(f.dev, f.ino) for f in source.files}
+                        )
+                finally:
+                    budget.release(10)  # so that the source can stop
 
     asyncio.run(main())
 
