@@ -42,7 +42,7 @@ class Service:
         self.source: TailSource | None = None
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()
-        self._saving: asyncio.Task[bool] | None = None  # the periodic position write in progress
+        self._saving: asyncio.Future[bool] | None = None  # the periodic position write in progress
 
     def lag_bytes(self) -> int:
         return sum(f.lag for f in self.source.files) if self.source is not None else 0
@@ -168,8 +168,8 @@ class Service:
             if positions != stored or (scanned_at or 0.0) - stored_scan >= SCAN_TIME_REFRESH_SECONDS:
                 # Shielded and kept: two writers at once would race on the store's temporary
                 # file, so the final save at shutdown waits for this one instead.
-                saving = asyncio.to_thread(self._save_list, positions, scanned_at)
-                self._saving = asyncio.ensure_future(saving)
+                loop = asyncio.get_running_loop()
+                self._saving = loop.run_in_executor(None, self._save_list, positions, scanned_at)
                 ok = await asyncio.shield(self._saving)
                 if ok:
                     stored, stored_scan = positions, scanned_at or 0.0
@@ -177,7 +177,8 @@ class Service:
             next_write = time.monotonic() + interval
             if ok:  # a failed write is tried again after the interval, whatever happens
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(settled.wait(), SCAN_TIME_REFRESH_SECONDS)
+                    async with asyncio.timeout(SCAN_TIME_REFRESH_SECONDS):
+                        await settled.wait()
             # At most one write per interval; a delivery a little early (deliveries come once a
             # tick) is written at once rather than on a wakeup of its own.
             if (wait := next_write - time.monotonic()) > interval / 4:

@@ -293,7 +293,7 @@ class PipelineSettings(_Section):
         20.0, gt=0, description="On SIGTERM, time allowed to deliver what is in flight before exiting."
     )
     positions_flush_seconds: float = Field(
-        1.0,
+        2.0,
         gt=0,
         description="How often delivered positions are written to disk (when they moved); after a crash, "
         "about this long of records is sent again (and recognised by their ids: no duplicates).",

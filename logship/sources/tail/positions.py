@@ -13,7 +13,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,9 +152,7 @@ class PositionStore:
 
     def save(self, files: list[FilePosition], scanned_at: float | None) -> None:
         """Write atomically, keeping the previous store: a failed write leaves both intact."""
-        body = orjson.dumps(
-            {"version": VERSION, "scanned_at": scanned_at, "files": [asdict(f) for f in files]}
-        )
+        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": files})  # dataclasses too
         try:
             replace_atomically(self.path, body, keep_previous=self.previous, mode=self.mode)
         except OSError as exc:
