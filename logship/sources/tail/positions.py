@@ -152,7 +152,7 @@ class PositionStore:
 
     def save(self, files: list[FilePosition], scanned_at: float | None) -> None:
         """Write atomically, keeping the previous store: a failed write leaves both intact."""
-        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": files})  # dataclasses too
+        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": files})  # orjson writes dataclasses
         try:
             replace_atomically(self.path, body, keep_previous=self.previous, mode=self.mode)
         except OSError as exc:

@@ -280,7 +280,7 @@ class TailSource:
         for tracked in list(self.files):
             gone = (tracked.dev, tracked.ino) not in seen_inodes
             # Listed: its path is the name just seen. A file deleted or renamed out of the globs keeps
-            # its old name, which the reader then stops comparing (or it would ask for a scan each tick).
+            # its old name, which the tick then stops comparing (or it would ask for a scan each tick).
             tracked.listed = not gone
             done = (
                 tracked.reader.next_read >= tracked.size

@@ -66,17 +66,19 @@ async def echo(request: web.Request) -> web.Response:
     )
 
 
-def run(settings: ElasticsearchSettings, *bodies: bytes | None) -> list[BulkResponse]:
+@asynccontextmanager
+async def bulk_client(settings: ElasticsearchSettings) -> AsyncIterator[BulkClient]:
+    client = BulkClient(settings)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def send(settings: ElasticsearchSettings, *bodies: bytes | None) -> list[BulkResponse]:
     """One BulkClient sending ``bodies`` in turn (None: GET /)."""
-
-    async def go() -> list[BulkResponse]:
-        client = BulkClient(settings)
-        try:
-            return [await (client.info() if b is None else client.bulk(b)) for b in bodies]
-        finally:
-            await client.close()
-
-    return asyncio.run(go())
+    async with bulk_client(settings) as client:
+        return [await (client.info() if b is None else client.bulk(b)) for b in bodies]
 
 
 def seen(response: BulkResponse) -> dict[str, Any]:
@@ -86,12 +88,11 @@ def seen(response: BulkResponse) -> dict[str, Any]:
 
 def test_requests_share_one_kept_alive_connection() -> None:
     async def go() -> tuple[list[BulkResponse], set[int]]:
-        async with server(echo) as (port, peers):
-            client = BulkClient(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}/prefix/"]))
-            try:
-                return [await client.bulk(ITEM) for _ in range(3)], peers
-            finally:
-                await client.close()
+        async with (
+            server(echo) as (port, peers),
+            bulk_client(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}/prefix/"])) as client,
+        ):
+            return [await client.bulk(ITEM) for _ in range(3)], peers
 
     answers, peers = asyncio.run(go())
     assert [a.status for a in answers] == [200, 200, 200]
@@ -107,15 +108,14 @@ def test_requests_share_one_kept_alive_connection() -> None:
 
 def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
     async def go() -> tuple[list[int], set[int]]:
-        async with server(echo, keepalive=0.05) as (port, peers):
-            client = BulkClient(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"]))
-            try:
-                first = await client.bulk(ITEM)
-                await asyncio.sleep(0.3)  # the server closes the idle connection meanwhile
-                second = await client.bulk(ITEM)
-                return [first.status, second.status], peers
-            finally:
-                await client.close()
+        async with (
+            server(echo, keepalive=0.05) as (port, peers),
+            bulk_client(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"])) as client,
+        ):
+            first = await client.bulk(ITEM)
+            await asyncio.sleep(0.3)  # the server closes the idle connection meanwhile
+            second = await client.bulk(ITEM)
+            return [first.status, second.status], peers
 
     statuses, peers = asyncio.run(go())
     assert statuses == [200, 200] and len(peers) == 2
@@ -173,11 +173,10 @@ def test_a_kept_connection_dropped_at_the_next_request_is_retried_on_a_new_one()
     async def go() -> list[int]:
         # Every connection answers its first request and drops the second unanswered.
         async with raw_server(lambda n: OK if n == 1 else None) as port:
-            client = BulkClient(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"]))
-            try:
-                return [(await client.bulk(ITEM)).status for _ in range(3)]
-            finally:
-                await client.close()
+            return [
+                a.status
+                for a in await send(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"]), *[ITEM] * 3)
+            ]
 
     assert asyncio.run(go()) == [200, 200, 200]
 
@@ -199,11 +198,8 @@ def test_chunked_and_gzip_answers_are_read_whole() -> None:
 
     async def go() -> list[BulkResponse]:
         async with server(chunked) as (port, peers):
-            client = BulkClient(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"]))
-            try:
+            async with bulk_client(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"])) as client:
                 answers = [await client.bulk(ITEM), await client.info(), await client.bulk(ITEM)]
-            finally:
-                await client.close()
             assert len(peers) == 1
             return answers
 
@@ -213,12 +209,11 @@ def test_chunked_and_gzip_answers_are_read_whole() -> None:
 
 def test_gzip_bodies_carry_their_encoding() -> None:
     async def go() -> BulkResponse:
-        async with server(echo) as (port, _):
-            client = BulkClient(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"], gzip=True))
-            try:
-                return await client.bulk(ITEM)
-            finally:
-                await client.close()
+        async with (
+            server(echo) as (port, _),
+            bulk_client(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"], gzip=True)) as client,
+        ):
+            return await client.bulk(ITEM)
 
     request = seen(asyncio.run(go()))
     assert request["headers"]["Content-Encoding"] == "gzip" and request["body"] == ITEM.decode()
@@ -230,11 +225,12 @@ def test_a_dead_node_hands_its_requests_to_the_next(caplog: pytest.LogCaptureFix
 
     async def go() -> list[int]:
         async with server(echo) as (port, _):
-            client = BulkClient(ElasticsearchSettings(hosts=[dead, f"http://127.0.0.1:{port}"]))
-            try:
-                return [(await client.bulk(ITEM)).status for _ in range(4)]
-            finally:
-                await client.close()
+            return [
+                a.status
+                for a in await send(
+                    ElasticsearchSettings(hosts=[dead, f"http://127.0.0.1:{port}"]), *[ITEM] * 4
+                )
+            ]
 
     assert asyncio.run(go()) == [200] * 4
     # Two of the four requests were the dead node's turn: each was handed on, and counted.
@@ -247,7 +243,7 @@ def test_a_dead_node_hands_its_requests_to_the_next(caplog: pytest.LogCaptureFix
 def test_every_node_dead_is_one_error_naming_each() -> None:
     ports = [free_port(), free_port()]
     with pytest.raises(EngineUnreachable) as err:
-        run(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{p}" for p in ports]), ITEM)
+        asyncio.run(send(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{p}" for p in ports]), ITEM))
     message = str(err.value)
     assert message.startswith("connection: cannot reach")
     assert all(f"http://127.0.0.1:{p}: " in message for p in ports)
@@ -265,14 +261,11 @@ def test_a_slow_node_times_out_and_the_connection_is_not_reused() -> None:
         nonlocal slow
         async with server(sometimes_slow) as (port, peers):
             settings = ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"], request_timeout_seconds=0.3)
-            client = BulkClient(settings)
-            try:
+            async with bulk_client(settings) as client:
                 with pytest.raises(EngineTimeout) as err:
                     await client.bulk(ITEM)
                 slow = False
                 return str(err.value), (await client.bulk(ITEM)).status, peers
-            finally:
-                await client.close()
 
     message, status, peers = asyncio.run(go())
     assert message.startswith("timeout: no answer from http://127.0.0.1:") and status == 200
@@ -280,18 +273,13 @@ def test_a_slow_node_times_out_and_the_connection_is_not_reused() -> None:
 
 
 def test_an_answer_that_is_not_http_is_reported() -> None:
-    async def go() -> str:
+    async def go() -> None:
         async with raw_server(lambda n: b"SSH-2.0-OpenSSH_9.6\r\n") as port:
-            client = BulkClient(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"]))
-            try:
-                await client.bulk(ITEM)
-            except EngineUnreachable as exc:
-                return str(exc)
-            finally:
-                await client.close()
-        raise AssertionError("no error")
+            await send(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"]), ITEM)
 
-    message = asyncio.run(go())
+    with pytest.raises(EngineUnreachable) as err:
+        asyncio.run(go())
+    message = str(err.value)
     assert message.startswith("connection: bad answer from http://127.0.0.1:") and "not HTTP/1.1" in message
 
 
@@ -313,12 +301,11 @@ def test_tls_verified_against_the_ca_file(tmp_path: Path, authority: trustme.CA)
     trustme.CA().cert_pem.write_to_path(str(other))
 
     async def go(**settings: Any) -> BulkResponse:
-        async with server(echo, tls=tls_server_context(authority)) as (port, _):
-            client = BulkClient(ElasticsearchSettings(hosts=[f"https://localhost:{port}"], **settings))
-            try:
-                return await client.bulk(ITEM)
-            finally:
-                await client.close()
+        async with (
+            server(echo, tls=tls_server_context(authority)) as (port, _),
+            bulk_client(ElasticsearchSettings(hosts=[f"https://localhost:{port}"], **settings)) as client,
+        ):
+            return await client.bulk(ITEM)
 
     assert asyncio.run(go(ca_file=ca_file)).status == 200
     assert asyncio.run(go(ca_file=other, verify_certs=False)).status == 200
@@ -366,12 +353,13 @@ def test_bulk_over_tls_into_the_real_engine(
     )
 
     async def go() -> list[BulkResponse]:
-        async with tls_proxy(tls_server_context(authority), search_engine.url) as port:
-            client = BulkClient(ElasticsearchSettings(hosts=[f"https://localhost:{port}"], ca_file=ca_file))
-            try:
-                return [await client.bulk(body), await client.bulk(body)]
-            finally:
-                await client.close()
+        async with (
+            tls_proxy(tls_server_context(authority), search_engine.url) as port,
+            bulk_client(
+                ElasticsearchSettings(hosts=[f"https://localhost:{port}"], ca_file=ca_file)
+            ) as client,
+        ):
+            return [await client.bulk(body), await client.bulk(body)]
 
     first, again = asyncio.run(go())
     assert first.status == 200 and first.all_created
