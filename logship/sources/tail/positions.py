@@ -152,7 +152,8 @@ class PositionStore:
 
     def save(self, files: list[FilePosition], scanned_at: float | None) -> None:
         """Write atomically, keeping the previous store: a failed write leaves both intact."""
-        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": files})  # orjson writes dataclasses
+        # orjson writes the FilePosition dataclasses' fields itself
+        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": files})
         try:
             replace_atomically(self.path, body, keep_previous=self.previous, mode=self.mode)
         except OSError as exc:
