@@ -23,7 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import REPO, WORKLOAD, DiscardEndpoint, add_settings_option, checkouts, logship_config
+from benchlib import (
+    REPO,
+    WORKLOAD,
+    DiscardEndpoint,
+    add_settings_option,
+    checkouts,
+    create_app_log,
+    logship_config,
+)
 
 
 def main() -> int:
@@ -41,6 +49,7 @@ def main() -> int:
     try:
         with DiscardEndpoint() as endpoint:
             config = logship_config(work, endpoint.url, logs=logs, settings=args.set)
+            create_app_log(logs)
 
             def start() -> subprocess.Popen[bytes]:
                 cmd = checkout.command("run", "--config", str(config))

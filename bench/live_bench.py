@@ -38,6 +38,7 @@ from benchlib import (
     add_checkouts_option,
     add_settings_option,
     checkouts,
+    create_app_log,
     logship_config,
     print_summary,
     rotated,
@@ -57,6 +58,7 @@ def one_rate(
     try:
         with DiscardEndpoint() as endpoint:
             config = logship_config(work, endpoint.url, logs=logs, settings=settings)
+            create_app_log(logs)
             proc = subprocess.Popen(
                 checkout.command("run", "--config", str(config)),
                 env=checkout.env(),
