@@ -24,6 +24,7 @@ import gzip
 import logging
 import random
 import ssl
+import zlib
 from dataclasses import dataclass, field
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -229,7 +230,12 @@ async def _answer(status_line: bytes, reader: asyncio.StreamReader) -> tuple[int
         body = b""
     else:  # delimited by the end of the connection
         body, keep = await reader.read(), False
-    return status, gzip.decompress(body) if zipped else body, keep
+    if zipped:
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"a gzip body that does not decompress ({exc})") from exc
+    return status, body, keep
 
 
 async def _line(reader: asyncio.StreamReader) -> bytes:

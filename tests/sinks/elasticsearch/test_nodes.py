@@ -283,6 +283,18 @@ def test_an_answer_that_is_not_http_is_reported() -> None:
     assert message.startswith("connection: bad answer from http://127.0.0.1:") and "not HTTP/1.1" in message
 
 
+def test_a_gzip_answer_that_does_not_decompress_is_reported() -> None:
+    broken = b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 5\r\n\r\nhello"
+
+    async def go() -> None:
+        async with raw_server(lambda n: broken) as port:
+            await send(ElasticsearchSettings(hosts=[f"http://127.0.0.1:{port}"]), ITEM)
+
+    with pytest.raises(EngineUnreachable) as err:
+        asyncio.run(go())
+    assert "bad answer" in str(err.value) and "gzip body that does not decompress" in str(err.value)
+
+
 @pytest.fixture(scope="module")
 def authority() -> trustme.CA:
     return trustme.CA()
