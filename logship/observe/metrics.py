@@ -69,6 +69,7 @@ RETRY_REASONS = (
     "http_5xx",
     "http_413",
     "item_429",
+    "item_4xx",
     "item_5xx",
     "bad_response",
 )

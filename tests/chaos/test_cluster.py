@@ -54,6 +54,9 @@ def cluster() -> Iterator[SearchCluster]:
         nodes.cleanup()
 
 
+_HEALTH_KEYS = ("status", "number_of_nodes", "unassigned_shards", "initializing_shards", "relocating_shards")
+
+
 class Run:
     """One scenario: its logs, state, configuration (listing ``hosts``) and logship process."""
 
@@ -95,7 +98,28 @@ class Run:
                 time.sleep(0.5)
 
     def wait_for(self, n: int, timeout: float) -> None:
-        wait_until(lambda: self.count() >= n, timeout, what=f"{n} documents in {self.pattern}")
+        try:
+            wait_until(lambda: self.count() >= n, timeout, what=f"{n} documents in {self.pattern}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """What the cluster and logship say now: for a scenario that timed out."""
+        try:
+            health = self.cluster.health(timeout=10)
+            cluster = " ".join(f"{k}={health.get(k)}" for k in _HEALTH_KEYS)
+        except (RuntimeError, OSError) as exc:
+            cluster = f"no health answer: {exc}"
+        try:
+            wanted = ("logship_records_total", "logship_retries_total", "logship_inflight_bytes")
+            shown = {k: v for k, v in self.ship.metrics().items() if k.startswith(wanted) and v}
+            metrics = " ".join(f"{k}={v:g}" for k, v in sorted(shown.items()))
+        except OSError as exc:
+            metrics = f"no /metrics answer: {exc}"
+        return (
+            f"documents now: {self.count()}\ncluster: {cluster}\nlogship metrics: {metrics}\n"
+            f"logship log:\n{self.ship.log_tail(60)}"
+        )
 
     def writer(self, records: int, rate: float) -> subprocess.Popen[bytes]:
         proc = write_logs(self.logs, records, rate=rate, max_bytes=2 * MiB, backup_count=20, background=True)

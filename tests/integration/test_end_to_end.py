@@ -139,3 +139,44 @@ def test_gzip_bodies_are_accepted(search_engine: Any, index_prefix: str, tmp_pat
     assert result.returncode == 0, result.stderr
     assert "indexed: 2000" in result.stdout
     check_documents(search_all(url, f"{prefix}-*"), range(2_000)).assert_exactly_once()
+
+
+def test_items_the_engine_has_no_index_for_wait_for_it(
+    search_engine: Any, index_prefix: str, tmp_path: Path
+) -> None:
+    """The engine may not create the test's indices (`action.auto_create_index`), so it answers
+    every item 404, no such index, as a cluster also does for a moment while it recovers its state.
+    The records stay in the pipeline, none is dead-lettered; once the engine may create the index,
+    every record lands exactly once."""
+    url = search_engine.url
+    mine = f"{index_prefix}-*"
+    logs, state = tmp_path / "logs", tmp_path / "state"
+    port = free_port()
+    cfg = toml_config(
+        tmp_path / "c.toml", logs=logs, state=state, es_url=url, http_port=port, index_prefix=index_prefix
+    )
+    forbid = {"persistent": {"action.auto_create_index": f"-{mine},+*"}}
+    status, answer = http_json("PUT", f"{url}/_cluster/settings", forbid)
+    assert status == 200, answer
+    allowed = False
+    proc = Logship(cfg, port, tmp_path / "logship.log").start()
+    try:
+        write_logs(logs, 500)
+        retried = 'logship_retries_total{reason="item_4xx"}'
+        wait_until(lambda: proc.metric(retried) >= 1000, 60, what="every item refused twice")
+        assert count(url, mine) == 0
+        assert proc.metric('logship_records_total{outcome="dead_lettered"}') == 0
+        assert not (state / "dead-letter.ndjson").exists()
+        status, answer = http_json(
+            "PUT", f"{url}/_cluster/settings", {"persistent": {"action.auto_create_index": None}}
+        )
+        assert status == 200, answer
+        allowed = True
+        wait_until(lambda: count(url, mine) >= 500, 60, what="500 documents once the index may be created")
+        assert proc.metric('logship_records_total{outcome="indexed"}') == 500
+    finally:
+        if not allowed:
+            http_json("PUT", f"{url}/_cluster/settings", {"persistent": {"action.auto_create_index": None}})
+        assert proc.stop() == 0, proc.log_tail()
+    check_documents(search_all(url, mine), range(500)).assert_exactly_once()
+    assert "index_not_found_exception" in proc.log_path.read_text()

@@ -16,10 +16,14 @@ class Verdict(Enum):
 
 
 def classify_item(status: int) -> Verdict:
-    """201 created and 409 (already indexed by an earlier attempt) are delivered; 429/5xx retried."""
+    """201 created and 409 (already indexed by an earlier attempt) are delivered; 429/5xx retried,
+    and so are 403 and 404: for a ``create`` they speak of the index, not the document (no such
+    index, as a cluster answers while it recovers its state or when it may not create indices; a
+    write block; a missing privilege). Once the cluster or an operator clears that, the same
+    document is accepted, so it is kept in the pipeline rather than dead-lettered."""
     if status in (200, 201, 409):
         return Verdict.DELIVERED
-    if status == 429 or status >= 500:
+    if status in (403, 404, 429) or status >= 500:
         return Verdict.RETRY
     return Verdict.DEAD
 

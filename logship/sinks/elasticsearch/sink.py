@@ -45,6 +45,8 @@ __all__ = ["ElasticsearchSink"]
 
 log = logging.getLogger(__name__)
 
+_ITEM_RETRY_REASONS = {429: "item_429", 403: "item_4xx", 404: "item_4xx"}
+
 
 class ElasticsearchSink:
     """Bulk-indexes into ``<index_prefix>-<date>`` indices; rejected documents go to the dead-letter file."""
@@ -231,7 +233,7 @@ class ElasticsearchSink:
                 elif verdict is Verdict.RETRY:
                     again.append(item)
                     last_reason = f"item {status}: {why}"
-                    RETRIES.labels("item_429" if status == 429 else "item_5xx").inc()
+                    RETRIES.labels(_ITEM_RETRY_REASONS.get(status, "item_5xx")).inc()
                 else:
                     letters.append(DeadLetter(chunk.item(item), status, why or f"status {status}"))
                     dead += 1

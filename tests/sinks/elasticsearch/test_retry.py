@@ -19,7 +19,12 @@ def test_item_throttled_or_failing_on_the_engine_is_retried(status: int) -> None
     assert classify_item(status) is Verdict.RETRY
 
 
-@pytest.mark.parametrize("status", [0, 202, 301, 400, 401, 403, 404, 408, 413, 422, 499])
+@pytest.mark.parametrize("status", [403, 404])
+def test_item_refused_for_its_index_is_retried(status: int) -> None:
+    assert classify_item(status) is Verdict.RETRY
+
+
+@pytest.mark.parametrize("status", [0, 202, 301, 400, 401, 408, 413, 422, 499])
 def test_item_rejected_for_good_is_dead_lettered(status: int) -> None:
     assert classify_item(status) is Verdict.DEAD
 

@@ -195,7 +195,10 @@ def test_all_created_delivers_the_block_in_one_request(tmp_path: Path) -> None:
     assert delivery.released == [delivery.chunk.nbytes]
 
 
-@pytest.mark.parametrize(("status", "reason"), [(429, "item_429"), (500, "item_5xx"), (503, "item_5xx")])
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(429, "item_429"), (500, "item_5xx"), (503, "item_5xx"), (404, "item_4xx"), (403, "item_4xx")],
+)
 def test_items_throttled_or_failing_are_sent_again_alone(tmp_path: Path, status: int, reason: str) -> None:
     deltas = Deltas(reason)
     first = per_item(lambda n, _action: status if n % 4 == 0 else 201)
