@@ -3,10 +3,11 @@ back what the engine pushed back on, dead-letter the rest.
 
 Whole-request failures (no answer, 429, 5xx) are retried with backoff and jitter, without limit
 by default, while the readers stay paused by the in-flight bound. A 413 or 400 splits the batch
-until the offending document stands alone. Per-item 429/5xx are handed back to go out in a later
-batch, so a busy engine rejecting some items never holds a sender; the sender pauses only when
-an answer accepted nothing. Other 4xx go to the dead-letter file with the engine's reason. A record
-counts as delivered only when the engine holds it or the dead-letter file does.
+until the offending document stands alone. Per-item 429/5xx, and 403/404 (which speak of the index,
+not the document), are handed back to go out in a later batch, so a busy engine rejecting some
+items never holds a sender; the sender pauses only when an answer accepted nothing. Other 4xx go
+to the dead-letter file with the engine's reason. A record counts as delivered only when the
+engine holds it or the dead-letter file does.
 """
 
 from __future__ import annotations
