@@ -20,7 +20,7 @@ import orjson
 
 from logship import __version__
 from logship.allocator import keep_freed_memory
-from logship.errors import ConfigError, EngineRejected, EngineUnreachable, LogshipError
+from logship.errors import ConfigError, EngineRejected, EngineUnreachable, LogshipError, PipelineFailed
 from logship.observe.logs import configure_logging, redact, redact_mapping
 from logship.pipeline import ReplayProgress, replay_dead_letters, replay_files
 from logship.progress import ProgressReporter
@@ -180,6 +180,11 @@ def _run(args: argparse.Namespace) -> int:
         # Shipping without saving positions would send everything again at the next start.
         PositionStore(settings.tail.positions_dir, settings.state_file_mode).check_writable()
         return asyncio.run(supervise(args.config, settings))
+    except PipelineFailed as exc:
+        # A bug: exit non-zero so that systemd or Kubernetes restarts logship. What the failed part
+        # held was never committed, so it is read again then.
+        log.critical("Stopped after a failure inside the pipeline", exc_info=exc)
+        return EXIT_FAILED
     except LogshipError as exc:
         log.critical("Cannot run", extra={"error": str(exc)})
         return EXIT_FAILED

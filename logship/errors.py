@@ -6,13 +6,19 @@
     ├── DeadLetterError      the dead-letter file cannot be written (delivery must stop)
     ├── EngineUnreachable    no answer from the search engine (refused, reset, TLS failure)
     │   └── EngineTimeout    no answer within `elasticsearch.request_timeout_seconds`
-    └── EngineRejected       the engine answered an administration request with an error
+    ├── EngineRejected       the engine answered an administration request with an error
+    └── PipelineFailed       a part of `logship run` failed unexpectedly (a bug): it stops, exit 1
 
 Third-party exceptions are translated into these at the module that calls the library, with
 ``raise ... from`` so the original stays in the traceback.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "ConfigError",
@@ -21,6 +27,7 @@ __all__ = [
     "EngineTimeout",
     "EngineUnreachable",
     "LogshipError",
+    "PipelineFailed",
     "PositionsError",
 ]
 
@@ -51,6 +58,18 @@ class EngineUnreachable(LogshipError):
 
 class EngineTimeout(EngineUnreachable):
     """The search engine did not answer in time."""
+
+
+class PipelineFailed(LogshipError):
+    """A part of the pipeline ended with an error nothing handles (a bug): logship stops."""
+
+    @classmethod
+    def of(cls, task: asyncio.Task[None]) -> PipelineFailed:
+        """The failure of ``task``, which ended (raised, or returned when it should not have)."""
+        error = None if task.cancelled() else task.exception()
+        failed = cls(f"the {task.get_name()} failed: {error!r}" if error else f"the {task.get_name()} ended")
+        failed.__cause__ = error
+        return failed
 
 
 class EngineRejected(LogshipError):

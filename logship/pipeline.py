@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from logship.block import Block, Events
 from logship.budget import InflightBudget
+from logship.errors import PipelineFailed
 from logship.observe.health import HealthState
 from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INFLIGHT_BYTES
 from logship.parse import Parser
@@ -109,8 +110,8 @@ class Flow:
         n = sink.concurrency
         self._concurrency = AdaptiveConcurrency(n, CONCURRENCY_LIMIT.set)
         batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=n)
-        self._tasks = [asyncio.create_task(Batcher(batching, self._inbox, batches, n).run())]
-        self._tasks += [asyncio.create_task(self._send(batches)) for _ in range(n)]
+        self._tasks = [asyncio.create_task(Batcher(batching, self._inbox, batches, n).run(), name="batcher")]
+        self._tasks += [asyncio.create_task(self._send(batches), name=f"sender {i + 1}") for i in range(n)]
 
     async def emit(self, block: Block | Events) -> None:
         events = self._stages.process(block)
@@ -123,6 +124,11 @@ class Flow:
         chunk.release = self._budget.release
         await self._budget.acquire(chunk.nbytes)
         await self._inbox.put(chunk)
+
+    @property
+    def tasks(self) -> tuple[asyncio.Task[None], ...]:
+        """The batcher and the senders: each runs until ``close``."""
+        return tuple(self._tasks)
 
     def flush(self) -> None:
         """Send what is batched without waiting for the flush interval (the source caught up)."""
@@ -153,7 +159,8 @@ class Flow:
         finally:
             await self.abort()
         for task in done:
-            task.result()  # surface a crash instead of hiding it
+            if task.exception() is not None:  # surfaced, not hidden
+                raise PipelineFailed.of(task)
         return not pending
 
     async def abort(self) -> None:

@@ -13,7 +13,7 @@ import logging
 import time
 
 from logship import STARTED_AT
-from logship.errors import EngineUnreachable, PositionsError
+from logship.errors import EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
 from logship.observe.logs import redact
 from logship.observe.metrics import POSITION_WRITE_FAILURES
@@ -73,9 +73,9 @@ class Service:
         source = self.source = TailSource(
             s.tail, splitter(s), s.multiline.flush_timeout_seconds, state, budget, ignore, flow.flush
         )
-        reading = asyncio.create_task(source.run(flow.emit))
-        flushing = asyncio.create_task(self._flush_positions(source, flow.settled))
-        pinging = asyncio.create_task(self._ping(sink))
+        reading = asyncio.create_task(source.run(flow.emit), name="reader")
+        flushing = asyncio.create_task(self._flush_positions(source, flow.settled), name="position writer")
+        pinging = asyncio.create_task(self._ping(sink), name="engine probe")
         pruning = asyncio.create_task(prune_daily(s))  # retention by logship; idle otherwise
         log.info(
             "Started",
@@ -86,7 +86,7 @@ class Service:
             },
         )
         try:
-            await self._stop.wait()
+            failed = await self._until_stop([reading, flushing, pinging, *flow.tasks])
         finally:
             log.info(
                 "Stopping: delivering what is in flight",
@@ -94,8 +94,7 @@ class Service:
             )
             source.stop()
             reading.cancel()  # it may be waiting for room in the in-flight bound
-            with contextlib.suppress(asyncio.CancelledError):
-                await reading
+            await asyncio.wait([reading])
             deadline = time.monotonic() + s.pipeline.drain_timeout_seconds
             drained = False
             try:
@@ -110,13 +109,12 @@ class Service:
                     with contextlib.suppress(asyncio.CancelledError):
                         await closing
                 else:
-                    drained = closing.result()  # raises when a sender crashed
+                    drained = closing.result()  # raises PipelineFailed when a sender crashed
             finally:
                 # Whatever happened above: the last position write and the sink's close.
                 for task in (flushing, pinging, pruning):
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await asyncio.wait([flushing, pinging, pruning])
                 if self._saving is not None:  # a cancelled flusher's write still runs in its thread
                     await asyncio.wait([self._saving])
                 saved = self._save(source)
@@ -136,6 +134,25 @@ class Service:
                         "start",
                         extra={"undelivered_bytes": budget.used},
                     )
+        if failed is not None:
+            raise failed
+
+    async def _until_stop(self, tasks: list[asyncio.Task[None]]) -> PipelineFailed | None:
+        """Wait for ``stop``; None then. Each of ``tasks`` runs until then unless a bug ends it: then
+        its error, after which logship stops as for SIGTERM and exits non-zero, so that its
+        supervisor restarts it rather than it running on with a part dead (what the dead part held
+        was never committed, so it is read again)."""
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        for task in tasks:
+            if task.done():
+                failed = PipelineFailed.of(task)
+                log.error("A part of the pipeline failed; stopping", extra={"error": str(failed)})
+                return failed
+        return None
 
     async def _ping(self, sink: ElasticsearchSink) -> None:
         """Ask the engine for its name now and then, so readiness reflects it even when idle."""

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine_fixture import free_port
-from support.harness import write_logs
+from support.harness import toml_config, write_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,3 +109,44 @@ def test_replay_without_an_engine_exits_1_after_its_retries(tmp_path: Path) -> N
     result = logship("replay", str(tmp_path / "a.log"), "--config", str(cfg), "--max-retries", "2")
     assert result.returncode == 1
     assert "not delivered: 1" in result.stdout
+
+
+# A bug planted in the sender, in the real process: nothing else makes a part of the pipeline fail.
+_FAILING_SENDER = """
+import sys
+from logship.sinks.elasticsearch import sink
+
+async def send(self, batch):
+    raise RuntimeError("a bug in the sink")
+
+sink.ElasticsearchSink.send = send
+from logship.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_run_exits_1_when_a_part_of_the_pipeline_fails(tmp_path: Path) -> None:
+    """`logship run` stops by itself and exits 1 (so that systemd or Kubernetes restarts it), with
+    the failure and its stack trace in a JSON log line."""
+    logs = tmp_path / "logs"
+    write_logs(logs, 10)
+    cfg = toml_config(
+        tmp_path / "c.toml",
+        logs=logs,
+        state=tmp_path / "state",
+        es_url=f"http://127.0.0.1:{free_port()}",
+        http_port=free_port(),
+        index_prefix="unused",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _FAILING_SENDER, "run", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    (last,) = [line for line in lines if line["level"] == "CRITICAL"]
+    assert last["message"] == "Stopped after a failure inside the pipeline"
+    assert "RuntimeError: a bug in the sink" in last["error.stack_trace"]
+    assert any(line["message"] == "A part of the pipeline failed; stopping" for line in lines)

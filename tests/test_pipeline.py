@@ -25,6 +25,7 @@ import logship.service
 from logship.acks import FileAcks
 from logship.block import Block, Events, Origin
 from logship.budget import InflightBudget
+from logship.errors import PipelineFailed
 from logship.observe.health import HealthState
 from logship.pipeline import Flow, ReplayProgress, Stages, replay_dead_letters, replay_files
 from logship.settings import (
@@ -651,31 +652,67 @@ def test_abort_leaves_no_task_of_the_service_running(tmp_path: Path, monkeypatch
     asyncio.run(main())
 
 
-def test_a_crashed_sender_still_gets_the_last_position_write_and_the_sink_closed(
+def test_a_crashed_sender_stops_the_service_after_the_last_position_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A bug in a sender stops the service by itself (no signal), without waiting for the drain
+    timeout: `logship run` then exits non-zero and its supervisor restarts it, rather than it
+    running on without that sender, holding what it held forever."""
+
     async def main() -> None:
         (tmp_path / "logs").mkdir()
         path = tmp_path / "logs" / "app.log"
-        crashed = asyncio.Event()
 
         def handler(_body: bytes) -> BulkResponse:
-            crashed.set()
             raise RuntimeError("a bug in the sink")
 
         run = Run(tmp_path, monkeypatch, handler, pipeline=PipelineSettings(drain_timeout_seconds=3600))
         with app_log(logging.FileHandler(path)) as logger:
             write(logger, 0, 10)
             async with asyncio.timeout(GUARD):
-                running = asyncio.create_task(run.service.run())
-                await crashed.wait()
-                run.service.stop()
-                with pytest.raises(RuntimeError, match="a bug in the sink"):
-                    await running  # at once: not after the drain timeout
+                with pytest.raises(
+                    PipelineFailed, match=r"the sender \d+ failed: RuntimeError\('a bug in the sink'\)"
+                ):
+                    await run.service.run()
         assert run.transport.closed
         assert run.events[-1] == "saved"
         (final,) = run.saved[-1]
         assert final.offset == 0  # nothing was delivered
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert left == []
+
+    asyncio.run(main())
+
+
+def test_a_crashed_reader_stops_the_service_after_delivering_what_it_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        (tmp_path / "logs").mkdir()
+        path = tmp_path / "logs" / "app.log"
+        run = Run(tmp_path, monkeypatch, all_created)
+        transport = run.transport
+
+        class FailingTailSource(TailSource):
+            async def run(self, emit: Any) -> None:
+                async def emit_then_fail(block: Any) -> None:
+                    await emit(block)
+                    raise ValueError("a bug in the reader")
+
+                await super().run(emit_then_fail)
+
+        monkeypatch.setattr(logship.service, "TailSource", FailingTailSource)
+        with app_log(logging.FileHandler(path)) as logger:
+            write(logger, 0, 10)
+            async with asyncio.timeout(GUARD):
+                with pytest.raises(PipelineFailed, match="the reader failed: ValueError"):
+                    await run.service.run()
+        # What it had read (all but the last record, held for a traceback that may follow) was
+        # delivered, and the positions moved to its end.
+        delivered = len(transport.answered_ids())
+        assert delivered == len(transport.sent_ids()) == 9
+        (final,) = run.saved[-1]
+        assert final.offset == sum(map(len, path.read_bytes().splitlines(keepends=True)[:delivered]))
         left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         assert left == []
 
