@@ -6,6 +6,10 @@ one dead node among several fails no request: each hand-over counts as a retry (
 "connection"), and a node going down or coming back is logged once. Every node failing raises. A
 timeout is not handed on: waiting again elsewhere would multiply the time the setting allows.
 
+A node that failed rests: for 1 s, doubling with each failure in a row up to 30 s, it is asked
+only after every node awake has failed, so a node that accepts connections and never answers costs
+one timeout per rest rather than one per turn. Its first answer ends the rest.
+
 Why not aiohttp under elastic_transport, as the admin client does: at one 280 KB bulk request a
 second they cost about 1.1 ms of CPU per request against 0.45 ms here, a sixth of all the work of
 logship following files written at 1,000 records/s. What is kept of them: TLS with the configured
@@ -24,6 +28,7 @@ import gzip
 import logging
 import random
 import ssl
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -42,6 +47,8 @@ log = logging.getLogger(__name__)
 
 _USER_AGENT = f"logship/{__version__}"
 
+REST_SECONDS, MAX_REST_SECONDS = 1.0, 30.0  # as elastic_transport's dead-node backoff
+
 
 class _Lost(Exception):
     """The connection failed before an answer began: the request may be sent again elsewhere."""
@@ -54,6 +61,8 @@ class _Node:
     head: bytes  # the Host and credential header lines of every request to this node
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
     down: bool = False  # its last request failed to reach it
+    failures: int = 0  # failed requests in a row
+    resting_until: float = 0.0  # monotonic; asked after the nodes awake until then
 
     @property
     def name(self) -> str:
@@ -100,27 +109,40 @@ class NodePool:
         self._next = (first + 1) % len(self._nodes)
         if body is not None and self._compress:
             body, headers = gzip.compress(body), {**headers, "content-encoding": "gzip"}
+        now = time.monotonic()
+        turns = [self._nodes[(first + step) % len(self._nodes)] for step in range(len(self._nodes))]
+        awake = [node for node in turns if node.resting_until <= now]
+        resting = sorted((node for node in turns if node.resting_until > now), key=lambda n: n.resting_until)
         problems = []
-        for step in range(len(self._nodes)):
-            node = self._nodes[(first + step) % len(self._nodes)]
+        for step, node in enumerate(awake + resting):
             if step:
                 RETRIES.labels("connection").inc()
             try:
                 answer = await self._send(node, method, target, body, headers)
             except _Lost as exc:
                 problems.append(f"{node.name}: {exc}")
-                if self._many and not node.down:
-                    log.warning(
-                        "Engine node unreachable; its requests go to the next node until it answers",
-                        extra={"node": node.name, "error": str(exc)},
-                    )
-                    node.down = True
+                self._failed(node, str(exc))
                 continue
+            except ConnectionTimeout as exc:
+                self._failed(node, str(exc))
+                raise
             if node.down:
                 log.warning("Engine node answers again", extra={"node": node.name})
                 node.down = False
+            node.failures, node.resting_until = 0, 0.0
             return answer
         raise TransportConnectionError("; ".join(problems))
+
+    def _failed(self, node: _Node, error: str) -> None:
+        node.failures += 1
+        rest = min(MAX_REST_SECONDS, REST_SECONDS * 2 ** min(node.failures - 1, 10))
+        node.resting_until = time.monotonic() + rest
+        if self._many and not node.down:
+            log.warning(
+                "Engine node unreachable; its requests go to the other nodes until it answers",
+                extra={"node": node.name, "error": error},
+            )
+            node.down = True
 
     async def close(self) -> None:
         """Close the idle connections (the ones in use close when their request ends)."""

@@ -233,9 +233,10 @@ def test_a_dead_node_hands_its_requests_to_the_next(caplog: pytest.LogCaptureFix
             ]
 
     assert asyncio.run(go()) == [200] * 4
-    # Two of the four requests were the dead node's turn: each was handed on, and counted.
+    # Two of the four requests were the dead node's turn. The first was handed on, and counted;
+    # the node then rested, so the second went to the live node at once.
     after = REGISTRY.get_sample_value("logship_retries_total", {"reason": "connection"})
-    assert after == retries + 2
+    assert after == retries + 1
     warned = [r for r in caplog.records if r.getMessage().startswith("Engine node unreachable")]
     assert len(warned) == 1 and warned[0].__dict__["node"] == dead
 
@@ -270,6 +271,52 @@ def test_a_slow_node_times_out_and_the_connection_is_not_reused() -> None:
     message, status, peers = asyncio.run(go())
     assert message.startswith("timeout: no answer from http://127.0.0.1:") and status == 200
     assert len(peers) == 2
+
+
+def test_a_node_that_never_answers_rests_after_its_timeout() -> None:
+    """A node that accepts connections and never answers costs one timeout, not one per turn: it
+    rests (1 s, then 2 s), while the other node answers every request; after its rest it is asked
+    again."""
+
+    async def go() -> tuple[list[int | str], list[int | str], int]:
+        accepted = 0
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted
+            accepted += 1
+            await reader.read()  # until the client gives up
+            writer.close()
+
+        hole = await asyncio.start_server(hold, "127.0.0.1", 0)
+        hole_url = f"http://127.0.0.1:{hole.sockets[0].getsockname()[1]}"
+
+        async def outcomes(client: BulkClient, n: int) -> list[int | str]:
+            out: list[int | str] = []
+            for _ in range(n):
+                try:
+                    out.append((await client.bulk(ITEM)).status)
+                except EngineTimeout:
+                    out.append("timeout")
+            return out
+
+        try:
+            async with server(echo) as (port, _):
+                settings = ElasticsearchSettings(
+                    hosts=[hole_url, f"http://127.0.0.1:{port}"], request_timeout_seconds=0.3
+                )
+                async with bulk_client(settings) as client:
+                    first = await outcomes(client, 6)  # well within the first rest (1 s)
+                    await asyncio.sleep(1.1)
+                    second = await outcomes(client, 2)  # the hole has its turn in one of two
+        finally:
+            hole.close()
+            await hole.wait_closed()
+        return first, second, accepted
+
+    first, second, accepted = asyncio.run(go())
+    assert sorted(first, key=str) == [200] * 5 + ["timeout"]
+    assert sorted(second, key=str) == [200, "timeout"]
+    assert accepted == 2
 
 
 def test_an_answer_that_is_not_http_is_reported() -> None:
