@@ -60,8 +60,7 @@ class _Node:
     tls: ssl.SSLContext | None
     head: bytes  # the Host and credential header lines of every request to this node
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
-    down: bool = False  # its last request failed to reach it
-    failures: int = 0  # failed requests in a row
+    failures: int = 0  # failed requests in a row: it is down
     resting_until: float = 0.0  # monotonic; asked after the nodes awake until then
 
     @property
@@ -126,9 +125,8 @@ class NodePool:
             except ConnectionTimeout as exc:
                 self._failed(node, str(exc))
                 raise
-            if node.down:
+            if node.failures and self._many:
                 log.warning("Engine node answers again", extra={"node": node.name})
-                node.down = False
             node.failures, node.resting_until = 0, 0.0
             return answer
         raise TransportConnectionError("; ".join(problems))
@@ -137,12 +135,11 @@ class NodePool:
         node.failures += 1
         rest = min(MAX_REST_SECONDS, REST_SECONDS * 2 ** min(node.failures - 1, 10))
         node.resting_until = time.monotonic() + rest
-        if self._many and not node.down:
+        if node.failures == 1 and self._many:
             log.warning(
                 "Engine node unreachable; its requests go to the other nodes until it answers",
                 extra={"node": node.name, "error": error},
             )
-            node.down = True
 
     async def close(self) -> None:
         """Close the idle connections (the ones in use close when their request ends)."""
