@@ -110,10 +110,10 @@ class NodePool:
             body, headers = gzip.compress(body), {**headers, "content-encoding": "gzip"}
         now = time.monotonic()
         turns = [self._nodes[(first + step) % len(self._nodes)] for step in range(len(self._nodes))]
-        awake = [node for node in turns if node.resting_until <= now]
-        resting = sorted((node for node in turns if node.resting_until > now), key=lambda n: n.resting_until)
+        # The nodes awake in their turn (the sort is stable), then the resting ones, soonest awake first.
+        turns.sort(key=lambda node: max(node.resting_until, now))
         problems = []
-        for step, node in enumerate(awake + resting):
+        for step, node in enumerate(turns):
             if step:
                 RETRIES.labels("connection").inc()
             try:

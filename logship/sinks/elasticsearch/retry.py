@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from enum import Enum
 
-__all__ = ["Backoff", "Verdict", "classify_item", "classify_request"]
+__all__ = ["Backoff", "Verdict", "classify_item", "classify_request", "item_retry_reason"]
 
 
 class Verdict(Enum):
@@ -26,6 +26,13 @@ def classify_item(status: int) -> Verdict:
     if status in (403, 404, 429) or status >= 500:
         return Verdict.RETRY
     return Verdict.DEAD
+
+
+def item_retry_reason(status: int) -> str:
+    """The retry reason label of an item ``classify_item`` retries."""
+    if status == 429:
+        return "item_429"
+    return "item_4xx" if status < 500 else "item_5xx"
 
 
 def classify_request(status: int) -> tuple[Verdict, str]:

@@ -40,13 +40,17 @@ from logship.sinks.elasticsearch.bulk import (
 )
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
-from logship.sinks.elasticsearch.retry import Backoff, Verdict, classify_item, classify_request
+from logship.sinks.elasticsearch.retry import (
+    Backoff,
+    Verdict,
+    classify_item,
+    classify_request,
+    item_retry_reason,
+)
 
 __all__ = ["ElasticsearchSink"]
 
 log = logging.getLogger(__name__)
-
-_ITEM_RETRY_REASONS = {429: "item_429", 403: "item_4xx", 404: "item_4xx"}
 
 
 class ElasticsearchSink:
@@ -234,7 +238,7 @@ class ElasticsearchSink:
                 elif verdict is Verdict.RETRY:
                     again.append(item)
                     last_reason = f"item {status}: {why}"
-                    RETRIES.labels(_ITEM_RETRY_REASONS.get(status, "item_5xx")).inc()
+                    RETRIES.labels(item_retry_reason(status)).inc()
                 else:
                     letters.append(DeadLetter(chunk.item(item), status, why or f"status {status}"))
                     dead += 1
