@@ -22,10 +22,11 @@ from logship.settings import TailSettings
 from logship.sources import Emit
 from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
 from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
+from logship.sources.tail.identity import Held, IdentityResolver, Resolution, announce, base_of, bases_on_disk
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
 from logship.sources.tail.reader import last_line_end
-from logship.sources.tail.tracked import TrackedFile
+from logship.sources.tail.tracked import TrackedFile, forget_label
 
 __all__ = ["TailSource"]
 
@@ -66,6 +67,7 @@ class TailSource:
         self._scan_soon = False  # a followed file changed identity or name: scan at the next tick
         self._wake = asyncio.Event()  # the tick: read what was appended since the last one
         self._identities: dict[tuple[int, int, int, float], str | None] = {}  # fingerprints by file state
+        self._ids = IdentityResolver()
 
     # -- positions -------------------------------------------------------------------------
 
@@ -107,7 +109,7 @@ class TailSource:
             # A followed file whose name now leads elsewhere was rotated (renamed or deleted): scan
             # now rather than at the scan interval, so the application's new file is followed at once,
             # also while reading is behind. One stat per followed file per tick.
-            if self._scan_soon or ticks % scan_every == 0 or any(map(_renamed_away, self.files)):
+            if self._scan_soon or ticks % scan_every == 0 or any(f.renamed_away() for f in self.files):
                 self._scan_soon = False
                 self._scan(initial=False)
             self._wake.set()
@@ -140,7 +142,10 @@ class TailSource:
             # Still the same content? A file truncated (or copied and truncated) and written again
             # must not be read at the old offsets: let the scan sort it out first.
             try:
-                same = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) == tracked.key
+                same = (
+                    fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) == base_of(tracked.key)
+                    and not reader.rewritten()
+                )
             except OSError:
                 same = False
             if not same:
@@ -177,11 +182,16 @@ class TailSource:
         await self._emit(block)
 
     def _identify(self, tracked: TrackedFile) -> bool:
-        key = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes)
-        if key is None:
+        base = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes)
+        if base is None:
             return False
-        tracked.key = key
+        inode = (tracked.dev, tracked.ino)
+        tracked.key = self._ids.identify(base, tracked.path, inode, self._held(), self._restored)
+        self._ids.given(tracked.key)
         return True
+
+    def _held(self) -> list[Held]:
+        return [h for f in self.files + self._retired if (h := f.held()) is not None]
 
     # -- discovery, rotation, truncation ---------------------------------------------------
 
@@ -206,17 +216,24 @@ class TailSource:
         for tracked in list(self.files):
             try:
                 st = os.fstat(tracked.fd)
-                current = (
-                    fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) if tracked.key else None
+                changed = tracked.key is not None and (
+                    st.st_size < tracked.reader.next_read
+                    or fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) != base_of(tracked.key)
+                    or tracked.reader.rewritten()
                 )
             except OSError:
                 continue
-            if tracked.key is not None and (st.st_size < tracked.reader.next_read or current != tracked.key):
+            if changed:
                 self._truncated(tracked, candidates, key_of)
             else:
                 tracked.size = max(tracked.size, st.st_size)
         by_inode = {(f.dev, f.ino): f for f in self.files}
-        keys = {f.key: f for f in self.files + self._retired if f.key is not None}
+
+        def base_now(c: Candidate) -> str | None:
+            f = by_inode.get((c.dev, c.ino))
+            return key_of(c) if f is None else base_of(f.key) if f.key is not None else None
+
+        on_disk = bases_on_disk(candidates, base_now)
 
         # 2. Names: follow renames, pick up new files and rotated siblings we have not seen.
         seen_inodes = set()
@@ -229,11 +246,12 @@ class TailSource:
                     self._relabel(tracked_file, c.path)
                 tracked_file.matched = c.matched
                 continue
-            key = key_of(c)
-            if key is not None and key in keys:
+            base = key_of(c)
+            res = self._ids.resolve(c, base, self._held(), self._restored, lambda b: on_disk.get(b, ()))
+            if res.kind == "copy":
                 continue  # a copy of a file already followed (copytruncate)
-            if key is not None and key in self._restored:
-                pos = self._restored[key]
+            key, pos = res.key, res.position
+            if key is not None and pos is not None:
                 if not c.matched and c.size <= pos.offset:
                     # Rotated, delivered to its end (closed): known, not read, until it is gone.
                     present.add(key)
@@ -245,20 +263,20 @@ class TailSource:
                 continue
             if c.matched:
                 offset = 0
-                if initial and self._settings.read_from == "tail":
+                if initial and self._settings.read_from == "tail" and res.collision != "read_from_start":
                     offset = last_line_end(c.open_path, c.size)
-                self._open(c, offset, key)
+                self._open(c, offset, key, res, base)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
                 # Rotated away before we saw it, written since our last look: ship all of it.
                 log.info("Found a rotated file written since the last scan", extra={"file": c.path})
-                self._open(c, 0, key)
+                self._open(c, 0, key, res, base)
 
         # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone.
         if self._restored:
             for key, pos in list(self._restored.items()):
                 if key in present:
                     continue
-                if fingerprint_path(pos.path, self._settings.fingerprint_bytes) == key:
+                if fingerprint_path(pos.path, self._settings.fingerprint_bytes) == base_of(key):
                     # Still there, just no longer matched (a glob removed on reload): not a loss.
                     log.info(
                         "File no longer matched by `tail.paths`; not following it",
@@ -299,7 +317,14 @@ class TailSource:
         FILES_TRACKED.set(len(self.files))
         self.scanned_at = wall
 
-    def _open(self, c: Candidate, offset: int, key: str | None) -> None:
+    def _open(
+        self,
+        c: Candidate,
+        offset: int,
+        key: str | None,
+        res: Resolution | None = None,
+        base: str | None = None,
+    ) -> None:
         try:
             fd = open_candidate(c)
         except OSError as exc:
@@ -323,12 +348,15 @@ class TailSource:
         tracked.size = st.st_size
         if key is not None:
             tracked.key = key
+            self._ids.given(key)
+        if res is not None and base is not None:
+            announce(c.path, res, base)
         self.files.append(tracked)
         log.info("Following file", extra={"file": c.path, "offset": offset})
 
     def _relabel(self, tracked: TrackedFile, path: str) -> None:
         log.info("File renamed", extra={"file": tracked.path, "renamed_to": path})
-        _forget_label(tracked.path)
+        forget_label(tracked.path)
         tracked.path = path
 
     def _truncated(
@@ -338,12 +366,14 @@ class TailSource:
 
         The inode itself is then picked up by the name pass of the scan as a new file from 0.
         """
+        assert tracked.key is not None
         self.files.remove(tracked)
         old_path = tracked.path
+        followed = {(f.dev, f.ino) for f in self.files}
         for c in candidates:
-            if (c.dev, c.ino) == (tracked.dev, tracked.ino) or c.size < tracked.reader.next_read:
+            if (c.dev, c.ino) in followed or c.size < tracked.reader.next_read:
                 continue
-            if key_of(c) != tracked.key:
+            if key_of(c) != base_of(tracked.key):
                 continue
             try:
                 fd = open_candidate(c)
@@ -351,6 +381,9 @@ class TailSource:
                 break
             if fd < 0:
                 break
+            if _other_content(tracked, fd):
+                os.close(fd)  # the same first line, another content
+                continue
             # copytruncate: the same identity continues in the copy, at the same offsets.
             tracked.close()
             tracked.fd = tracked.reader.fd = fd
@@ -384,7 +417,7 @@ class TailSource:
         if (position := tracked.position()) is not None:
             self._restored[position.key] = position
         tracked.close()
-        _forget_label(tracked.path)
+        forget_label(tracked.path)
         log.info("Closed file", extra={"file": tracked.path, "offset": tracked.acks.committed})
 
     def close_all(self) -> None:
@@ -392,23 +425,8 @@ class TailSource:
             tracked.close()
 
 
-def _renamed_away(tracked: TrackedFile) -> bool:
-    """The name the last scan listed ``tracked`` under now leads to another file, or to none."""
-    if not tracked.listed:
-        return False
+def _other_content(tracked: TrackedFile, fd: int) -> bool:
     try:
-        st = os.stat(tracked.path)
-    except FileNotFoundError:
-        return True
+        return tracked.reader.rewritten(fd)
     except OSError:
-        return False  # unreadable name: left to the scan
-    return (st.st_dev, st.st_ino) != (tracked.dev, tracked.ino)
-
-
-def _forget_label(path: str) -> None:
-    # The lag gauge is dropped with the file; the read counters stay (bounded by the file names a
-    # rotation scheme uses) so that their sums never go backwards.
-    try:
-        FILE_LAG_BYTES.remove(path)
-    except KeyError:
-        pass
+        return True
