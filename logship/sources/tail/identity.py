@@ -29,6 +29,7 @@ from logship.sources.tail.positions import FilePosition
 
 __all__ = [
     "CHECK_BYTES",
+    "SEPARATOR",
     "Held",
     "IdentityResolver",
     "Resolution",
