@@ -118,6 +118,11 @@ class FaultProxy:
         with self._lock:
             self._bursts.extend([status] * count)
 
+    def clear_bursts(self) -> None:
+        """Forward the bulk requests again (ends an outage made of bursts)."""
+        with self._lock:
+            self._bursts.clear()
+
     def bursts_pending(self) -> int:
         with self._lock:
             return len(self._bursts)

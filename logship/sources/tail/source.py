@@ -20,6 +20,7 @@ from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
 from logship.settings import TailSettings
 from logship.sources import Emit
+from logship.sources.tail.descriptors import files_room
 from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
 from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
 from logship.sources.tail.identity import Held, IdentityResolver, Resolution, announce, base_of, bases_on_disk
@@ -27,6 +28,8 @@ from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
 from logship.sources.tail.reader import last_line_end
 from logship.sources.tail.tracked import TrackedFile, forget_label
+from logship.sources.tail.truncation import forget_gone, move_to_copy
+from logship.sources.tail.unopened import Unopened
 
 __all__ = ["TailSource"]
 
@@ -68,6 +71,8 @@ class TailSource:
         self._wake = asyncio.Event()  # the tick: read what was appended since the last one
         self._identities: dict[tuple[int, int, int, float], str | None] = {}  # fingerprints by file state
         self._ids = IdentityResolver()
+        self._unopened = Unopened()  # files that could not be opened, retried at every tick
+        self._room: int | None = None  # files that may still be opened in this scan (descriptors)
 
     # -- positions -------------------------------------------------------------------------
 
@@ -76,6 +81,13 @@ class TailSource:
         keys = {p.key for p in out}
         out.extend(p for k, p in self._restored.items() if k not in keys)
         return out
+
+    def lag(self) -> int:
+        """Bytes not yet delivered: of the files followed, and of those that could not be opened."""
+        return sum(f.lag for f in self.files) + self._unopened.lag()
+
+    def unopened(self) -> list[str]:
+        return self._unopened.paths()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -109,7 +121,12 @@ class TailSource:
             # A followed file whose name now leads elsewhere was rotated (renamed or deleted): scan
             # now rather than at the scan interval, so the application's new file is followed at once,
             # also while reading is behind. One stat per followed file per tick.
-            if self._scan_soon or ticks % scan_every == 0 or any(f.renamed_away() for f in self.files):
+            if (
+                self._scan_soon
+                or self._unopened.files
+                or ticks % scan_every == 0
+                or any(f.renamed_away() for f in self.files)
+            ):
                 self._scan_soon = False
                 self._scan(initial=False)
             self._wake.set()
@@ -198,6 +215,7 @@ class TailSource:
     def _scan(self, initial: bool) -> None:
         wall = time.time()
         candidates = self.discovery.scan()
+        self._room = files_room()
         known, self._identities = self._identities, {}
 
         def key_of(c: Candidate) -> str | None:
@@ -258,10 +276,12 @@ class TailSource:
                     if (pos.path, pos.dev, pos.ino) != (c.path, c.dev, c.ino):
                         self._restored[key] = replace(pos, path=c.path, dev=c.dev, ino=c.ino)
                     continue
-                del self._restored[key]
-                self._open(c, pos.offset, key)
+                if self._open(c, pos.offset, key, stored=True):
+                    del self._restored[key]
+                else:
+                    present.add(key)  # still on disk, position kept: not lost
                 continue
-            if c.matched:
+            if c.matched or (c.dev, c.ino) in self._unopened:
                 offset = 0
                 if initial and self._settings.read_from == "tail" and res.collision != "read_from_start":
                     offset = last_line_end(c.open_path, c.size)
@@ -272,26 +292,7 @@ class TailSource:
                 self._open(c, 0, key, res, base)
 
         # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone.
-        if self._restored:
-            for key, pos in list(self._restored.items()):
-                if key in present:
-                    continue
-                if fingerprint_path(pos.path, self._settings.fingerprint_bytes) == base_of(key):
-                    # Still there, just no longer matched (a glob removed on reload): not a loss.
-                    log.info(
-                        "File no longer matched by `tail.paths`; not following it",
-                        extra={"file": pos.path, "delivered_up_to": pos.offset},
-                    )
-                    del self._restored[key]
-                    continue
-                lost = max(0, pos.size - pos.offset)
-                if lost:
-                    LOST_BYTES.inc(lost)
-                    log.error(
-                        "File deleted before its records were delivered; data lost",
-                        extra={"file": pos.path, "lost_bytes": lost, "delivered_up_to": pos.offset},
-                    )
-                del self._restored[key]
+        forget_gone(self._restored, present, self._settings.fingerprint_bytes)
 
         # 4. Close what is finished: rotated away or deleted, read to the end, delivered, quiet.
         now = time.monotonic()
@@ -312,6 +313,7 @@ class TailSource:
             if tracked.acks.outstanding == 0 and all(t is not tracked for t, _ in self._orphans):
                 self._retired.remove(tracked)
                 tracked.close()
+        self._unopened.after_scan(seen_inodes, {(c.dev, c.ino): c for c in candidates})
         for tracked in self.files:
             FILE_LAG_BYTES.labels(tracked.path).set(tracked.lag)
         FILES_TRACKED.set(len(self.files))
@@ -324,17 +326,22 @@ class TailSource:
         key: str | None,
         res: Resolution | None = None,
         base: str | None = None,
-    ) -> None:
+        stored: bool = False,
+    ) -> bool:
+        """Follow ``c`` from ``offset``; False when it could not be opened (retried at the next tick)."""
+        if self._room is not None and self._room <= 0:
+            self._unopened.failed(c, offset, stored, None)
+            return False
         try:
             fd = open_candidate(c)
         except OSError as exc:
-            log.error(
-                "Cannot open file",
-                extra={"file": c.path, "error": exc.strerror, "hint": "give logship read access to it"},
-            )
-            return
+            self._unopened.failed(c, offset, stored, exc)
+            return False
         if fd < 0:
-            return
+            return True  # no longer a regular file: nothing to follow
+        self._unopened.opened(c)
+        if self._room is not None:
+            self._room -= 1
         st = os.fstat(fd)
         if offset > st.st_size:
             log.warning(
@@ -353,6 +360,7 @@ class TailSource:
             announce(c.path, res, base)
         self.files.append(tracked)
         log.info("Following file", extra={"file": c.path, "offset": offset})
+        return True
 
     def _relabel(self, tracked: TrackedFile, path: str) -> None:
         log.info("File renamed", extra={"file": tracked.path, "renamed_to": path})
@@ -370,28 +378,11 @@ class TailSource:
         self.files.remove(tracked)
         old_path = tracked.path
         followed = {(f.dev, f.ino) for f in self.files}
-        for c in candidates:
-            if (c.dev, c.ino) in followed or c.size < tracked.reader.next_read:
-                continue
-            if key_of(c) != base_of(tracked.key):
-                continue
-            try:
-                fd = open_candidate(c)
-            except OSError:
-                break
-            if fd < 0:
-                break
-            if _other_content(tracked, fd):
-                os.close(fd)  # the same first line, another content
-                continue
-            # copytruncate: the same identity continues in the copy, at the same offsets.
-            tracked.close()
-            tracked.fd = tracked.reader.fd = fd
-            tracked.dev, tracked.ino, tracked.path, tracked.matched = c.dev, c.ino, c.path, c.matched
-            tracked.size = c.size
+        if move_to_copy(tracked, candidates, key_of, followed):
             self.files.append(tracked)
             log.info(
-                "File copied and truncated; finishing the copy", extra={"file": old_path, "copy": c.path}
+                "File copied and truncated; finishing the copy",
+                extra={"file": old_path, "copy": tracked.path},
             )
             return
         # Records already read are still shipped; only bytes never read (and an unfinished last
@@ -423,10 +414,3 @@ class TailSource:
     def close_all(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()
-
-
-def _other_content(tracked: TrackedFile, fd: int) -> bool:
-    try:
-        return tracked.reader.rewritten(fd)
-    except OSError:
-        return True
