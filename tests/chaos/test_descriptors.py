@@ -19,7 +19,7 @@ from support.faultproxy import FaultProxy
 from support.harness import check_documents, wait_until, write_logs
 from support.rig import MakeRig, Rig
 
-TOTAL = 15_000
+TOTAL = 30_000
 
 
 def outage_with_fast_rotation(s: Rig, proxy: FaultProxy) -> dict[str, Any]:

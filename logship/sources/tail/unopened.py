@@ -43,6 +43,7 @@ class Unopened:
         reason = open_failure_reason(exc)
         FILE_OPEN_FAILURES.labels(reason=reason).inc()
         inode = (c.dev, c.ino)
+        self._reused(inode, c)
         if inode not in self.files:
             log.error(
                 "Cannot open file; retrying at every tick",
@@ -63,24 +64,37 @@ class Unopened:
     def after_scan(self, seen: set[tuple[int, int]], listed: dict[tuple[int, int], Candidate]) -> None:
         """Drop the files gone from disk (their bytes are lost) and publish the rest."""
         for inode, w in list(self.files.items()):
-            if inode in seen:
+            if inode in seen and not self._reused(inode, listed[inode]):
                 c = listed[inode]
                 if c.path != w.path:
                     _forget(w.path)
                 w.path, w.size = c.path, c.size
                 continue
-            del self.files[inode]
-            _forget(w.path)
-            lost = max(0, w.size - w.offset)
-            if not w.stored and lost:  # a stored one is counted with the store's files
-                LOST_BYTES.inc(lost)
-                log.error(
-                    "File deleted before it could be opened; data lost",
-                    extra={"file": w.path, "lost_bytes": lost, "reason": w.reason},
-                )
+            if inode in self.files:
+                self._gone(inode)
         for w in self.files.values():
             FILE_LAG_BYTES.labels(w.path).set(max(0, w.size - w.offset))
         FILES_NOT_OPENED.set(len(self.files))
+
+    def _reused(self, inode: tuple[int, int], c: Candidate) -> bool:
+        """The inode now holds a smaller file: the one waiting was deleted and its inode reused
+        (log files only grow) between two scans."""
+        w = self.files.get(inode)
+        if w is None or c.size >= w.size:
+            return False
+        self._gone(inode)
+        return True
+
+    def _gone(self, inode: tuple[int, int]) -> None:
+        w = self.files.pop(inode)
+        _forget(w.path)
+        lost = max(0, w.size - w.offset)
+        if not w.stored and lost:  # a stored one is counted with the store's files
+            LOST_BYTES.inc(lost)
+            log.error(
+                "File deleted before it could be opened; data lost",
+                extra={"file": w.path, "lost_bytes": lost, "reason": w.reason},
+            )
 
     def lag(self) -> int:
         return sum(max(0, w.size - w.offset) for w in self.files.values())
