@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import io
 import json
 import random
 import threading
@@ -224,7 +225,8 @@ class FaultProxy:
             request.method,
             self.upstream + request.rel_url.raw_path_qs,
             headers=headers,
-            data=body if body else None,
+            # A file-like body: aiohttp warns (an error under pytest) when handed a large bytes body.
+            data=io.BytesIO(body) if body else None,
         ) as resp:
             payload = await resp.read()
             out = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP}
