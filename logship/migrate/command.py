@@ -40,6 +40,13 @@ def migrate_fluentd(
     """Convert ``conf`` into ``output`` and take over its pos_files; the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
+    if output.is_dir():
+        raise ConfigError(
+            [
+                f"{output}: is a directory; --output names the TOML file to write "
+                f"(e.g. {output / 'logship.toml'})"
+            ]
+        )
     if output.exists() and not force:
         raise ConfigError([f"{output}: exists already; pass --force to replace it, or --output another file"])
     conversion = convert(parse_file(conf))
