@@ -75,7 +75,9 @@ def test_placeholders_in_record_fields_are_still_expanded_by_logship(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "logship.toml"
-    assert main(["migrate", "fluentd", str(DATA / "monitoring-guide.conf"), "--output", str(out)]) == 0
+    conf = str(DATA / "monitoring-guide.conf")
+    positions = str(tmp_path / "positions")
+    assert main(["migrate", "fluentd", conf, "--output", str(out), "--positions-dir", positions]) == 0
     assert 'environment = "${ENVIRONMENT}"' in out.read_text()
 
 
