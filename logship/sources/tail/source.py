@@ -245,7 +245,9 @@ class TailSource:
                 continue
             if c.matched:
                 offset = 0
-                if initial and self._settings.read_from == "tail":
+                # `read_from` is for the files there at the very first start; after a scan (stored, or
+                # the cut-over point of a takeover), a file not in the store was created since: all new.
+                if initial and self._settings.read_from == "tail" and self.scanned_at is None:
                     offset = last_line_end(c.open_path, c.size)
                 self._open(c, offset, key)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
