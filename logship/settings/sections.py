@@ -308,6 +308,20 @@ class DeadLetterSettings(_Section):
         Path("/var/lib/logship/dead-letter.ndjson"),
         description="NDJSON file of documents the engine rejected for good.",
     )
+    max_bytes: int = Field(
+        1024 * MiB,
+        ge=64 * 1024,
+        description="Bytes the dead-letter file and its rotated copies may hold together. Once reached, "
+        "rejected records are not acknowledged: reading pauses, as for an engine outage, until "
+        "`logship replay --dead-letter` has delivered and removed files or the bound is raised.",
+    )
+    max_files: int = Field(
+        4,
+        ge=1,
+        le=100,
+        description="The dead-letter file rotates to `<path>.1` ... `<path>.<max_files - 1>` once it holds "
+        "`max_bytes / max_files`; rotation never deletes a file.",
+    )
 
 
 class PipelineSettings(_Section):
