@@ -23,6 +23,7 @@ from pathlib import Path
 from logship.errors import ConfigError
 from logship.sources.tail.fingerprint import fingerprint_path
 from logship.sources.tail.positions import FilePosition, PositionStore
+from logship.storelock import StoreLock
 
 __all__ = ["PosEntry", "Takeover", "plan_takeover", "read_pos_file", "write_positions"]
 
@@ -138,6 +139,13 @@ def _after_newline(path: str, pos: int) -> bool:
 def write_positions(directory: Path, plan: Takeover, force: bool) -> Path:
     """Save the takeover as logship's position store; refuse to replace one unless ``force``."""
     store = PositionStore(directory)
+    # A logship running on this store would overwrite the takeover with its own positions.
+    with StoreLock(directory, "logship migrate"):
+        return _write_positions(store, plan, force)
+
+
+def _write_positions(store: PositionStore, plan: Takeover, force: bool) -> Path:
+    directory = store.directory
     if store.path.exists() and not force:
         raise ConfigError(
             [
