@@ -3,6 +3,7 @@
     LogshipError
     ├── ConfigError          a setting is missing, malformed or contradicts another (exit code 2)
     ├── PositionsError       the position store cannot be read or written
+    │   └── StoreLocked      another logship holds the position store's lock
     ├── DeadLetterError      the dead-letter file cannot be written (delivery must stop)
     ├── EngineUnreachable    no answer from the search engine (refused, reset, TLS failure)
     │   └── EngineTimeout    no answer within `elasticsearch.request_timeout_seconds`
@@ -29,6 +30,7 @@ __all__ = [
     "LogshipError",
     "PipelineFailed",
     "PositionsError",
+    "StoreLocked",
 ]
 
 
@@ -46,6 +48,10 @@ class ConfigError(LogshipError):
 
 class PositionsError(LogshipError):
     """The position store cannot be read or written."""
+
+
+class StoreLocked(PositionsError):
+    """Another process holds the position store's lock (or the lock file cannot be opened)."""
 
 
 class DeadLetterError(LogshipError):

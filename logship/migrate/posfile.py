@@ -18,6 +18,7 @@ from pathlib import Path
 
 from logship.errors import ConfigError
 from logship.sources.tail.positions import FilePosition, PositionStore
+from logship.storelock import StoreLock
 
 __all__ = ["UNWATCHED", "PosEntry", "read_pos_file", "write_positions"]
 
@@ -65,6 +66,13 @@ def write_positions(
     whole, and without one (no pos_file) logship's first start applies ``tail.read_from``.
     """
     store = PositionStore(directory)
+    # A logship running on this store would overwrite the takeover with its own positions.
+    with StoreLock(directory, "logship migrate"):
+        return _write_positions(store, plan, force)
+
+
+def _write_positions(store: PositionStore, plan: Takeover, force: bool) -> Path:
+    directory = store.directory
     if store.path.exists() and not force:
         raise ConfigError(
             [

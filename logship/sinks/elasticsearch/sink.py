@@ -22,6 +22,7 @@ from logship.observe.health import HealthState
 from logship.observe.metrics import (
     BULK_DURATION,
     BULK_REQUESTS,
+    DEAD_LETTER_FULL,
     DEAD_LETTER_WRITE_FAILURES,
     LAST_DELIVERY,
     RECORDS,
@@ -77,6 +78,7 @@ class ElasticsearchSink:
         self._settings = delivery
         self._health = health
         self._last_warning = 0.0
+        self._dead_letter_full = False
         # Grows while answers accept nothing at all; reset by any accepted item.
         self._pushback = Backoff(delivery.retry_initial_seconds, delivery.retry_max_seconds)
         self.concurrency = delivery.max_concurrent_requests
@@ -266,18 +268,28 @@ class ElasticsearchSink:
         self, letters: list[DeadLetter], owners: list[tuple[Chunk, int]], tally: Tally
     ) -> None:
         """Write the rejected documents durably, retrying until it works: until then their records
-        stay undelivered and their files' positions do not move past them."""
+        stay undelivered and their files' positions do not move past them. Past
+        `dead_letter.max_bytes` they wait likewise, and the in-flight bound pauses reading."""
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
-        while True:
+        pending = letters
+        while pending:
             try:
-                self._dead.write(letters)
-                break
+                settled = await asyncio.to_thread(self._dead.write, pending)
             except DeadLetterError as exc:
                 DEAD_LETTER_WRITE_FAILURES.inc()
                 if self._health is not None:
                     self._health.dead_letter_failed(str(exc))
                 log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(backoff.next_delay())
+                continue
+            _credit(owners, settled)
+            pending = pending[settled:]
+            tally.dead_lettered += settled
+            RECORDS.labels("dead_lettered").inc(settled)
+            if pending:
+                self._full(True)
+                await asyncio.sleep(backoff.next_delay())
+        self._full(False)
         if self._health is not None:
             self._health.dead_letter_written()
         for letter in letters[:3]:
@@ -289,10 +301,21 @@ class ElasticsearchSink:
                     "dead_letter_file": str(self._dead.path),
                 },
             )
-        for chunk, count in owners:
-            chunk.delivered(count)
-        tally.dead_lettered += len(letters)
-        RECORDS.labels("dead_lettered").inc(len(letters))
+
+    def _full(self, full: bool) -> None:
+        if full == self._dead_letter_full:
+            return
+        self._dead_letter_full = full
+        DEAD_LETTER_FULL.set(int(full))
+        if full:
+            message = self._dead.full_message()
+            log.error("The dead-letter files are full; rejected records wait", extra={"error": message})
+            if self._health is not None:
+                self._health.dead_letter_full(message)
+        else:
+            log.info("The dead-letter files have room again", extra={"file": str(self._dead.path)})
+            if self._health is not None:
+                self._health.dead_letter_full(None)
 
     def _delivered(self) -> None:
         LAST_DELIVERY.set(time.time())
@@ -311,6 +334,19 @@ class ElasticsearchSink:
                 extra={"reason": detail, "retry_in_seconds": round(delay, 2), "bytes": size},
             )
         await asyncio.sleep(delay)
+
+
+def _credit(owners: list[tuple[Chunk, int]], count: int) -> None:
+    """Mark the first ``count`` dead-lettered items of ``owners`` (in order) delivered."""
+    while count and owners:
+        chunk, n = owners[0]
+        take = min(n, count)
+        chunk.delivered(take)
+        count -= take
+        if take == n:
+            owners.pop(0)
+        else:
+            owners[0] = (chunk, n - take)
 
 
 def _halves(batch: Batch) -> tuple[Batch, Batch]:
