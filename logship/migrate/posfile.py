@@ -68,10 +68,12 @@ def write_positions(
     store = PositionStore(directory)
     # A logship running on this store would overwrite the takeover with its own positions.
     with StoreLock(directory, "logship migrate"):
-        return _write_positions(store, plan, force)
+        return _write_positions(store, positions, cutover, force)
 
 
-def _write_positions(store: PositionStore, plan: Takeover, force: bool) -> Path:
+def _write_positions(
+    store: PositionStore, positions: list[FilePosition], cutover: float | None, force: bool
+) -> Path:
     directory = store.directory
     if store.path.exists() and not force:
         raise ConfigError(

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from logship.migrate.listing import Listing
 from logship.migrate.posfile import UNWATCHED, PosEntry, read_pos_file
 from logship.settings import TailSettings
 from logship.sources.tail.discovery import Candidate, Discovery
-from logship.sources.tail.fingerprint import fingerprint_path
 from logship.sources.tail.positions import FilePosition
 from logship.sources.tail.reader import last_line_end
 
@@ -65,10 +65,13 @@ def plan_takeover(pos_files: list[Path], tail: TailSettings) -> Takeover:
         plan.cutover = mtime if plan.cutover is None else min(plan.cutover, mtime)
     if plan.cutover is None:
         return plan  # no pos_file: logship's first start applies `tail.read_from` itself
-    planner = _Planner(plan, tail)
+    followed = Discovery(tail.paths, tail.exclude, set(), [str(p) for p in tail.follow_symlinks_within])
+    around = Discovery([glob.escape(e.path) for e in entries], [], set())
+    listing = Listing(followed, around)
+    planner = _Planner(plan, tail, listing)
     claimed: set[tuple[int, int]] = set()
     for entry in entries:
-        c = _locate(entry)
+        c = _locate(entry, listing)
         if c is not None:
             claimed.add((c.dev, c.ino))
             planner.entry(entry, c)
@@ -78,32 +81,30 @@ def plan_takeover(pos_files: list[Path], tail: TailSettings) -> Takeover:
                 "rotated name of it (rotated away and deleted); what Fluentd had not shipped of it, after "
                 f"byte {entry.pos}, is gone; how much cannot be known (the pos_file records no size)"
             )
-    discovery = Discovery(tail.paths, tail.exclude, set(), [str(p) for p in tail.follow_symlinks_within])
-    for c in discovery.scan():
-        if (c.dev, c.ino) not in claimed:
-            claimed.add((c.dev, c.ino))
+    for c in sorted(listing.files.values(), key=lambda c: c.path):
+        if (c.dev, c.ino) in listing.followed and (c.dev, c.ino) not in claimed:
             planner.unclaimed(c, plan.cutover)
     return plan
 
 
-def _locate(entry: PosEntry) -> Candidate | None:
+def _locate(entry: PosEntry, listing: Listing) -> Candidate | None:
     """The file that holds the entry's inode: at its path, or at a rotated name of that path."""
-    around = Discovery([glob.escape(entry.path)], [], set()).scan()
-    # the path itself first: an inode found there was not rotated
-    around.sort(key=lambda c: c.path != os.path.abspath(entry.path))
-    return next((c for c in around if c.ino == entry.ino), None)
+    path = os.path.abspath(entry.path)
+    return next((c for c in listing.files.values() if c.ino == entry.ino and c.path.startswith(path)), None)
 
 
 class _Planner:
-    def __init__(self, plan: Takeover, tail: TailSettings) -> None:
+    def __init__(self, plan: Takeover, tail: TailSettings, listing: Listing) -> None:
         self.plan = plan
         self.tail = tail
+        self.listing = listing
         self.keys: dict[str, str] = {}  # identity -> path recorded with it
 
     def record(self, c: Candidate, offset: int, start: str, how: str) -> None:
         """Record ``c`` at ``offset``; ``start`` says where that is, ``how`` why."""
-        key = fingerprint_path(c.open_path, self.tail.fingerprint_bytes)
-        where = f"{c.path} (inode {c.ino})"
+        key = self.listing.identity(c, self.tail.fingerprint_bytes)
+        path = self.listing.path(c)  # rotation may have renamed it meanwhile
+        where = f"{path} (inode {c.ino})"
         if key is None:
             # logship identifies a file by its first line: it will find this one once that is complete
             self.plan.starts.append(f"{where}: from its start, once its first line is complete ({how})")
@@ -114,8 +115,8 @@ class _Planner:
                 "not recorded (logship reads it as a new file)"
             )
             return
-        self.keys[key] = c.path
-        self.plan.positions.append(FilePosition(key, c.path, c.dev, c.ino, offset, c.size))
+        self.keys[key] = path
+        self.plan.positions.append(FilePosition(key, path, c.dev, c.ino, offset, c.size))
         self.plan.starts.append(f"{where}: {start} ({how})")
 
     def entry(self, entry: PosEntry, c: Candidate) -> None:
@@ -123,7 +124,7 @@ class _Planner:
         if entry.pos == UNWATCHED:
             self.record(c, c.size, FINISHED, f"{entry.source} marks it unwatched{moved}")
             return
-        problem = _unusable(c, entry.pos)
+        problem = self.unusable(c, entry.pos)
         if problem is None:
             self.plan.resumed += 1
             start = f"resumes at byte {entry.pos} of {c.size}"
@@ -132,6 +133,13 @@ class _Planner:
         self.plan.skipped.append(f"{entry.source}: {c.path} (inode {c.ino}): {problem}")
         assert self.plan.cutover is not None
         self.unclaimed(c, self.plan.cutover)
+
+    def unusable(self, c: Candidate, pos: int) -> str | None:
+        if pos > c.size:
+            return f"Fluentd's position {pos} is beyond the file's size {c.size} (truncated since)"
+        if not self.listing.line_end(c, pos):
+            return f"Fluentd's position {pos} is not the end of a line"
+        return None
 
     def unclaimed(self, c: Candidate, cutover: float) -> None:
         start = f"from its start ({c.size} bytes)"
@@ -153,23 +161,6 @@ class _Planner:
                 f"from byte {end}, its end",
                 'in no pos_file entry, so Fluentd never followed it: `tail.read_from = "tail"`',
             )
-
-
-def _unusable(c: Candidate, pos: int) -> str | None:
-    if pos > c.size:
-        return f"Fluentd's position {pos} is beyond the file's size {c.size} (truncated since)"
-    if pos > 0 and not _after_newline(c.open_path, pos):
-        return f"Fluentd's position {pos} is not the end of a line"
-    return None
-
-
-def _after_newline(path: str, pos: int) -> bool:
-    try:
-        with open(path, "rb") as f:
-            f.seek(pos - 1)
-            return f.read(1) == b"\n"
-    except OSError:
-        return False
 
 
 def _utc(t: float) -> str:
