@@ -464,11 +464,13 @@ def test_an_unchanged_rotated_backup_is_not_fingerprinted_at_every_scan(
 ) -> None:
     opened: list[str] = []
 
-    def counted(path: str, limit: int) -> str | None:
-        opened.append(path)
-        return fingerprint_path(path, limit)
+    listed_identity = logship.sources.tail.source._listed_identity
 
-    monkeypatch.setattr(logship.sources.tail.source, "fingerprint_path", counted)
+    def counted(c: Candidate, limit: int) -> tuple[str | None, bool]:
+        opened.append(c.path)
+        return listed_identity(c, limit)
+
+    monkeypatch.setattr(logship.sources.tail.source, "_listed_identity", counted)
 
     async def main() -> None:
         collector = Collector()
