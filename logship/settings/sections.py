@@ -63,7 +63,7 @@ class TailSettings(_Section):
     )
     read_from: Literal["head", "tail"] = Field(
         "head",
-        description='Where to start the files present at logship\'s very first start (no position store '
+        description="Where to start the files present at logship's very first start (no position store "
         'yet): "head" or "tail". A file created later is always read from its start.',
     )
     fingerprint_bytes: int = Field(
