@@ -58,18 +58,8 @@ def migrate_fluentd(
     if output.exists() and not force and not dry_run:
         raise ConfigError([f"{output}: exists already; pass --force to replace it, or --output another file"])
     conversion = convert(parse_file(conf))
-    for note in conversion.notes:
-        print(f"note: {note}", file=err)
-    if conversion.problems:
-        print(f"logship migrate: {len(conversion.problems)} item(s) cannot be converted:", file=err)
-        for problem in conversion.problems:
-            print(f"  {problem}", file=err)
-        if not force:
-            print(
-                f"nothing written; adapt {conf} or pass --force to write {output} with a comment for each",
-                file=err,
-            )
-            return EXIT_REFUSED
+    if not _convertible(conversion, conf, output, force, err):
+        return EXIT_REFUSED
     # The store and the file that reads it go together: `run --config` must never pick up another one.
     directory = Path(os.path.abspath(positions_dir if positions_dir is not None else _DEFAULT_POSITIONS))
     conversion.settings.setdefault("tail", {})["positions_dir"] = str(directory)
@@ -106,6 +96,23 @@ def _environment(conversion: Conversion, out: TextIO) -> None:
         print("set these environment variables for logship (not written to the file):", file=out)
         for line in conversion.environment:
             print(f"  {line}", file=out)
+
+
+def _convertible(conversion: Conversion, conf: Path, output: Path, force: bool, err: TextIO) -> bool:
+    """Print the notes and problems; whether to go on (no problem, or ``force``)."""
+    for note in conversion.notes:
+        print(f"note: {note}", file=err)
+    if conversion.problems:
+        print(f"logship migrate: {len(conversion.problems)} item(s) cannot be converted:", file=err)
+        for problem in conversion.problems:
+            print(f"  {problem}", file=err)
+        if not force:
+            print(
+                f"nothing written; adapt {conf} or pass --force to write {output} with a comment for each",
+                file=err,
+            )
+            return False
+    return True
 
 
 def _report(plan: Takeover, sources: list[str], store: Path | None, out: TextIO) -> None:
