@@ -356,13 +356,21 @@ def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="write even with unconvertible items (commented in the file); replace an existing output "
         "file or position store",
     )
+    fluentd.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the configuration and where logship will start each file (path, inode, offset); "
+        "write nothing",
+    )
     fluentd.set_defaults(handler=_migrate_fluentd)
 
 
 def _migrate_fluentd(args: argparse.Namespace) -> int:
     from logship.migrate.command import migrate_fluentd  # only this command needs the converter
 
-    return migrate_fluentd(args.conf, args.output, args.pos_file, args.positions_dir, args.force)
+    return migrate_fluentd(
+        args.conf, args.output, args.pos_file, args.positions_dir, args.force, dry_run=args.dry_run
+    )
 
 
 # -- setup, prune ---------------------------------------------------------------------------

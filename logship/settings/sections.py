@@ -62,7 +62,9 @@ class TailSettings(_Section):
         "followed only when they resolve inside one of these directories; by default never.",
     )
     read_from: Literal["head", "tail"] = Field(
-        "head", description='Where to start a file seen for the first time: "head" or "tail".'
+        "head",
+        description="Where to start the files present at logship's very first start (no position store "
+        'yet): "head" or "tail". A file created later is always read from its start.',
     )
     fingerprint_bytes: int = Field(
         1024,

@@ -113,13 +113,13 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
 
 
 def test_migrate_does_not_write_a_store_another_logship_holds(tmp_path: Path) -> None:
-    from logship.migrate.posfile import Takeover, write_positions
+    from logship.migrate.posfile import write_positions
 
     held = StoreLock(tmp_path, "logship run")
     held.acquire()
     try:
         with pytest.raises(StoreLocked, match="another logship"):
-            write_positions(tmp_path, Takeover(), force=True)
+            write_positions(tmp_path, [], None, force=True)
         assert not (tmp_path / "positions.json").exists()
     finally:
         held.release()

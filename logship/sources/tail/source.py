@@ -188,18 +188,21 @@ class TailSource:
     def _scan(self, initial: bool) -> None:
         wall = time.time()
         candidates = self.discovery.scan()
+        moved: list[str] = []  # names a rotation gave to another file during this scan
         known, self._identities = self._identities, {}
 
         def key_of(c: Candidate) -> str | None:
             # Rotated backups sit unchanged for hours: a file whose inode, size and mtime are those
             # of the last scan keeps its fingerprint, rather than being opened and read every tick.
             state = (c.dev, c.ino, c.size, c.mtime)
+            if state in known:
+                self._identities[state] = known[state]
             if state not in self._identities:
-                self._identities[state] = (
-                    known[state]
-                    if state in known
-                    else fingerprint_path(c.open_path, self._settings.fingerprint_bytes)
-                )
+                key, listed = _listed_identity(c, self._settings.fingerprint_bytes)
+                if not listed:
+                    moved.append(c.path)  # renamed since the listing: not this file's identity
+                    return None
+                self._identities[state] = key
             return self._identities[state]
 
         # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
@@ -240,12 +243,16 @@ class TailSource:
                     if (pos.path, pos.dev, pos.ino) != (c.path, c.dev, c.ino):
                         self._restored[key] = replace(pos, path=c.path, dev=c.dev, ino=c.ino)
                     continue
-                del self._restored[key]
-                self._open(c, pos.offset, key)
+                if self._open(c, pos.offset, key):
+                    del self._restored[key]
+                else:
+                    moved.append(c.path)  # kept for the next scan, not taken for deleted
                 continue
             if c.matched:
                 offset = 0
-                if initial and self._settings.read_from == "tail":
+                # `read_from` is for the files there at the very first start; after a scan (stored, or
+                # the cut-over point of a takeover), a file not in the store was created since: all new.
+                if initial and self._settings.read_from == "tail" and self.scanned_at is None:
                     offset = last_line_end(c.open_path, c.size)
                 self._open(c, offset, key)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
@@ -253,8 +260,11 @@ class TailSource:
                 log.info("Found a rotated file written since the last scan", extra={"file": c.path})
                 self._open(c, 0, key)
 
-        # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone.
-        if self._restored:
+        if moved:  # a rotation ran during this scan: look again at the next tick
+            self._scan_soon = True
+        # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone. (Not
+        # while a rotation moves names: a stored file may be one whose identity could not be read.)
+        if self._restored and not moved:
             for key, pos in list(self._restored.items()):
                 if key in present:
                     continue
@@ -299,7 +309,7 @@ class TailSource:
         FILES_TRACKED.set(len(self.files))
         self.scanned_at = wall
 
-    def _open(self, c: Candidate, offset: int, key: str | None) -> None:
+    def _open(self, c: Candidate, offset: int, key: str | None) -> bool:
         try:
             fd = open_candidate(c)
         except OSError as exc:
@@ -307,10 +317,14 @@ class TailSource:
                 "Cannot open file",
                 extra={"file": c.path, "error": exc.strerror, "hint": "give logship read access to it"},
             )
-            return
+            return False
         if fd < 0:
-            return
+            return False
         st = os.fstat(fd)
+        if key is not None and (st.st_dev, st.st_ino) != (c.dev, c.ino):
+            os.close(fd)  # renamed since the listing: its name leads to another file now
+            self._scan_soon = True
+            return False
         if offset > st.st_size:
             log.warning(
                 "Stored position is past the end of the file; reading it from the start",
@@ -325,6 +339,7 @@ class TailSource:
             tracked.key = key
         self.files.append(tracked)
         log.info("Following file", extra={"file": c.path, "offset": offset})
+        return True
 
     def _relabel(self, tracked: TrackedFile, path: str) -> None:
         log.info("File renamed", extra={"file": tracked.path, "renamed_to": path})
@@ -390,6 +405,26 @@ class TailSource:
     def close_all(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()
+
+
+def _listed_identity(c: Candidate, limit: int) -> tuple[str | None, bool]:
+    """The identity of the inode the scan listed under ``c.path``, and whether that name still led to
+    it (a rotation renames every backup between the listing and this read)."""
+    try:
+        fd = open_candidate(c)
+    except OSError:
+        return None, True
+    if fd < 0:
+        return None, True
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (c.dev, c.ino):
+            return None, False
+        return fingerprint_fd(fd, limit), True
+    except OSError:
+        return None, True
+    finally:
+        os.close(fd)
 
 
 def _renamed_away(tracked: TrackedFile) -> bool:
