@@ -13,10 +13,11 @@ import logging
 import time
 
 from logship import STARTED_AT
+from logship.deadletter_files import existing, total_bytes
 from logship.errors import EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
 from logship.observe.logs import redact
-from logship.observe.metrics import POSITION_WRITE_FAILURES
+from logship.observe.metrics import DEAD_LETTER_BYTES, POSITION_WRITE_FAILURES
 from logship.pipeline import Flow, Stages, elasticsearch_sink, inflight_budget, splitter
 from logship.settings import Settings
 from logship.sinks.elasticsearch.prune import prune_daily
@@ -69,7 +70,7 @@ class Service:
         sink = elasticsearch_sink(s, self.stages.namespace, self.health)
         budget = inflight_budget(s)
         flow = Flow(self.stages, sink, s.batch, budget)
-        ignore = {str(s.dead_letter.path), str(self.store.path)}
+        ignore = {str(p) for p in (*existing(s.dead_letter.path), s.dead_letter.path, self.store.path)}
         source = self.source = TailSource(
             s.tail, splitter(s), s.multiline.flush_timeout_seconds, state, budget, ignore, flow.flush
         )
@@ -158,6 +159,8 @@ class Service:
         """Ask the engine for its name now and then, so readiness reflects it even when idle."""
         every = max(1.0, self.settings.http.engine_timeout_seconds / 4)
         while True:
+            # Here too, not only at writes: a replay may have removed dead-letter files meanwhile.
+            DEAD_LETTER_BYTES.set(await asyncio.to_thread(total_bytes, self.settings.dead_letter.path))
             try:
                 await sink.ping()
                 self.health.engine_answered()

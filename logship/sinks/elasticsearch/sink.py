@@ -79,6 +79,7 @@ class ElasticsearchSink:
         self._health = health
         self._last_warning = 0.0
         self._dead_letter_full = False
+        self._waiting_for_room = 0  # senders whose rejected records wait for room in the files
         # Grows while answers accept nothing at all; reset by any accepted item.
         self._pushback = Backoff(delivery.retry_initial_seconds, delivery.retry_max_seconds)
         self.concurrency = delivery.max_concurrent_requests
@@ -272,27 +273,42 @@ class ElasticsearchSink:
         `dead_letter.max_bytes` they wait likewise, and the in-flight bound pauses reading."""
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
         pending = letters
-        while pending:
-            try:
-                settled = await asyncio.to_thread(self._dead.write, pending)
-            except DeadLetterError as exc:
-                DEAD_LETTER_WRITE_FAILURES.inc()
-                if self._health is not None:
-                    self._health.dead_letter_failed(str(exc))
-                log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
+        waits = 0  # rounds spent waiting for room
+        try:
+            while pending:
+                try:
+                    settled = await asyncio.to_thread(self._dead.write, pending)
+                except DeadLetterError as exc:
+                    DEAD_LETTER_WRITE_FAILURES.inc()
+                    if self._health is not None:
+                        self._health.dead_letter_failed(str(exc))
+                    log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                _credit(owners, settled)
+                pending = pending[settled:]
+                tally.dead_lettered += settled
+                RECORDS.labels("dead_lettered").inc(settled)
+                if not pending:
+                    break
+                if not waits:
+                    self._waiting_for_room += 1
+                    self._room_changed()
+                waits += 1
+                if self._abandon_after and waits > self._abandon_after:
+                    # A replay does not wait without end: these records count as not delivered.
+                    for chunk, count in owners:
+                        chunk.abandon(count)
+                    tally.undelivered += len(pending)
+                    break
                 await asyncio.sleep(backoff.next_delay())
-                continue
-            _credit(owners, settled)
-            pending = pending[settled:]
-            tally.dead_lettered += settled
-            RECORDS.labels("dead_lettered").inc(settled)
-            if pending:
-                self._full(True)
-                await asyncio.sleep(backoff.next_delay())
-        self._full(False)
+        finally:
+            if waits:
+                self._waiting_for_room -= 1
+                self._room_changed()
         if self._health is not None:
             self._health.dead_letter_written()
-        for letter in letters[:3]:
+        for letter in letters[: min(3, len(letters) - len(pending))]:
             log.warning(
                 "Document rejected by the engine, written to the dead-letter file",
                 extra={
@@ -302,7 +318,9 @@ class ElasticsearchSink:
                 },
             )
 
-    def _full(self, full: bool) -> None:
+    def _room_changed(self) -> None:
+        """Report the dead-letter files full while any sender waits for room in them."""
+        full = self._waiting_for_room > 0
         if full == self._dead_letter_full:
             return
         self._dead_letter_full = full
