@@ -76,7 +76,7 @@ class Service:
         reading = asyncio.create_task(source.run(flow.emit), name="reader")
         flushing = asyncio.create_task(self._flush_positions(source, flow.settled), name="position writer")
         pinging = asyncio.create_task(self._ping(sink), name="engine probe")
-        pruning = asyncio.create_task(prune_daily(s))  # retention by logship; idle otherwise
+        pruning = asyncio.create_task(prune_daily(s, sink.pool))  # retention by logship; idle otherwise
         log.info(
             "Started",
             extra={

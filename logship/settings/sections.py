@@ -199,6 +199,12 @@ class ElasticsearchSettings(_Section):
     verify_certs: bool = Field(True, description="Verify the engine's TLS certificate.")
     request_timeout_seconds: float = Field(60.0, gt=0, description="Time allowed for one bulk request.")
     gzip: bool = Field(False, description="Compress bulk request bodies.")
+    max_answer_bytes: int = Field(
+        64 << 20,
+        ge=1 << 16,
+        description="Largest answer accepted from the engine, as sent and once decompressed; a larger one "
+        "(a proxy's page, a gzip bomb) fails the request, which is retried.",
+    )
 
     @field_validator("index_prefix")
     @classmethod

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from elastic_transport import BaseAsyncNode
-
 from logship.errors import EngineRejected
 from logship.settings import Settings
 from logship.sinks.elasticsearch.admin import AdminClient
@@ -29,13 +27,12 @@ async def install(
     dry_run: bool = False,
     overwrite: bool = False,
     out: Callable[[str], None] = print,
-    node_class: type[BaseAsyncNode] | str = "aiohttp",
 ) -> bool:
     """Run `logship setup`, writing one line per finding to ``out``; False if an object was left alone.
 
     Raises EngineUnreachable or EngineRejected when the engine does not answer or refuses.
     """
-    client = AdminClient(settings.elasticsearch, node_class)
+    client = AdminClient(settings.elasticsearch)
     try:
         return await _install(client, settings, dry_run, overwrite, out)
     finally:

@@ -17,7 +17,7 @@ import logging
 import time
 
 from logship.block import Events
-from logship.errors import DeadLetterError, EngineTimeout, EngineUnreachable
+from logship.errors import BadAnswer, DeadLetterError, EngineRedirected, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import (
     BULK_DURATION,
@@ -40,6 +40,7 @@ from logship.sinks.elasticsearch.bulk import (
 )
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
+from logship.sinks.elasticsearch.nodes import NodePool
 from logship.sinks.elasticsearch.retry import (
     Backoff,
     Verdict,
@@ -88,6 +89,11 @@ class ElasticsearchSink:
         """Ask the engine for its name; raises EngineUnreachable when it does not answer."""
         await self._client.info()
 
+    @property
+    def pool(self) -> NodePool | None:
+        """The session to the engine, for the administration requests of `logship run`."""
+        return self._client.pool if isinstance(self._client, BulkClient) else None
+
     async def close(self) -> None:
         await self._client.close()
 
@@ -122,9 +128,9 @@ class ElasticsearchSink:
             started = time.monotonic()
             try:
                 response = await self._client.bulk(body)
-            except EngineUnreachable as exc:
-                BULK_REQUESTS.labels("error").inc()
-                reason = "timeout" if isinstance(exc, EngineTimeout) else "connection"
+            except (EngineUnreachable, EngineRedirected) as exc:
+                BULK_REQUESTS.labels("3xx" if isinstance(exc, EngineRedirected) else "error").inc()
+                reason = _failure_reason(exc)
                 last_reason = str(exc)
                 if self._health is not None:
                     self._health.engine_failed(last_reason)
@@ -311,6 +317,15 @@ class ElasticsearchSink:
                 extra={"reason": detail, "retry_in_seconds": round(delay, 2), "bytes": size},
             )
         await asyncio.sleep(delay)
+
+
+def _failure_reason(exc: EngineUnreachable | EngineRedirected) -> str:
+    """The retry label of a request that got no usable answer."""
+    if isinstance(exc, EngineRedirected):
+        return "http_3xx"  # a configuration error: retried until the operator fixes the URL
+    if isinstance(exc, BadAnswer):
+        return "bad_response"
+    return "timeout" if isinstance(exc, EngineTimeout) else "connection"
 
 
 def _halves(batch: Batch) -> tuple[Batch, Batch]:
