@@ -55,7 +55,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parent.parent
 SEARCH_NODE = REPO / "scripts" / "search-node"
-ENGINES = ("elasticsearch", "opensearch")
+ENGINES = ("elasticsearch", "elasticsearch8", "opensearch")
 # first start may build the launcher with Maven (a cold ~/.m2 downloads ~150 MB)
 START_TIMEOUT_S = 900.0
 

@@ -108,9 +108,12 @@ def test_opensearch_with_ism_gets_a_policy_with_an_ism_template() -> None:
     assert engine.ism["aichat-logship-retention"]["_version"] == 2
 
 
-@pytest.mark.parametrize("distribution", ["elasticsearch", "opensearch"])
-def test_without_a_lifecycle_service_auto_falls_back_and_engine_fails(distribution: str) -> None:
-    engine = FakeEngine(distribution, lifecycle=False, match_only_text=False)
+ENGINES_WITHOUT_LIFECYCLE = [("elasticsearch", ""), ("elasticsearch", "8.19.8"), ("opensearch", "")]
+
+
+@pytest.mark.parametrize(("distribution", "version"), ENGINES_WITHOUT_LIFECYCLE)
+def test_without_a_lifecycle_service_auto_falls_back(distribution: str, version: str) -> None:
+    engine = FakeEngine(distribution, lifecycle=False, match_only_text=False, version=version)
     ok, lines = run_setup(engine, settings())
     assert ok
     service = "ILM" if distribution == "elasticsearch" else "ISM"
@@ -125,7 +128,7 @@ def test_without_a_lifecycle_service_auto_falls_back_and_engine_fails(distributi
     assert any(line.startswith("field `message`: text (the engine has no match_only_text") for line in lines)
 
     with pytest.raises(EngineRejected, match=f"no {service} service"):
-        run_setup(FakeEngine(distribution, lifecycle=False), settings(retention="engine"))
+        run_setup(FakeEngine(distribution, lifecycle=False, version=version), settings(retention="engine"))
 
 
 def test_retention_off_installs_no_policy() -> None:

@@ -12,7 +12,8 @@ The Maven-built test nodes have neither Elasticsearch's ILM (x-pack) nor OpenSea
   "error_notification"}}`` or 404 ``status_exception`` "Policy not found"; ``PUT`` creates (201,
   the policy nested once more under ``policy``) or, with ``if_seq_no`` and ``if_primary_term``
   matching, updates (200); a mismatch or a missing pair on an existing policy is a 409.
-* Without a lifecycle service both engines answer 400 ``no handler found for uri``.
+* Without a lifecycle service both engines answer 400 ``no handler found for uri``, except
+  Elasticsearch 8, which answers ``GET /_ilm/status`` 405 (the path matches a POST route).
 
 ``serve()`` runs it as a local HTTP server, so the requests go through logship's own HTTP stack.
 """
@@ -88,6 +89,10 @@ class FakeEngine:
         if parts[:1] == ["_index_template"]:
             return self._template(method, parts[1], body)
         if parts[:1] == ["_ilm"]:
+            if not self.lifecycle and self.version.startswith("8."):  # the path matches a POST route
+                return 405, {
+                    "error": f"Incorrect HTTP method for uri [{path}] and method [{method}], allowed: [POST]"
+                }
             if not self.lifecycle or self.distribution != "elasticsearch":
                 return no_handler
             if parts == ["_ilm", "status"]:

@@ -46,18 +46,22 @@ async def read_bounded(response: aiohttp.ClientResponse, limit: int, name: str) 
         if received > limit:
             response.close()
             raise _too_large(name, "a body", limit)
-        if unpack is not None:
+        if unpack is None:
+            parts.append(chunk)
+            continue
+        while chunk:  # in steps of _CHUNK, so that no step allocates much beyond the bound
             try:
-                chunk = unpack.decompress(chunk, limit - size + 1)
+                piece = unpack.decompress(chunk, min(_CHUNK, limit - size + 1))
             except zlib.error as exc:
                 response.close()
                 why = f"bad answer: {name} sent a gzip body that does not decompress ({exc})"
                 raise BadAnswer(why) from exc
-        size += len(chunk)
-        if size > limit:
-            response.close()
-            raise _too_large(name, "a gzip body expanding", limit)
-        parts.append(chunk)
+            size += len(piece)
+            if size > limit:
+                response.close()
+                raise _too_large(name, "a gzip body expanding", limit)
+            parts.append(piece)
+            chunk = unpack.unconsumed_tail
     if unpack is not None and received and not unpack.eof:
         raise BadAnswer(f"bad answer: {name} sent a gzip body that ends early")
     return b"".join(parts)

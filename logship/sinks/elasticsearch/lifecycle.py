@@ -103,7 +103,9 @@ class Ilm:
         if answer.ok:
             return None
         reason = error_reason(answer.body)
-        if answer.status in (400, 404, 405) and _NO_HANDLER in reason:
+        # Without the module, the path is unknown (400 "no handler found", Elasticsearch 9) or
+        # matches another route that has no GET (405, Elasticsearch 8).
+        if answer.status == 405 or (answer.status in (400, 404) and _NO_HANDLER in reason):
             return f"{self._info} has no ILM service (its x-pack-ilm module is not installed)"
         raise EngineRejected(f"GET {request.path}: HTTP {answer.status}: {reason}")
 
