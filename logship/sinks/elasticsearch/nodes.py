@@ -1,8 +1,10 @@
 """Every request to the engine's nodes, over one ``aiohttp.ClientSession`` per configured cluster.
 
-aiohttp keeps the connections alive, speaks TLS with the configured CA (or unverified, when told),
-skips interim answers (``100 Continue``), and with ``trust_env`` sends through the proxy that
-``HTTPS_PROXY``/``HTTP_PROXY`` name (``NO_PROXY`` excepted). What logship adds on top:
+aiohttp keeps the connections alive, speaks TLS with the configured CA (or unverified, when told)
+and skips interim answers (``100 Continue``). Requests go through the proxy that
+``HTTPS_PROXY``/``HTTP_PROXY`` name (``NO_PROXY`` excepted), read once per node at start: aiohttp's
+own ``trust_env`` would look them (and ~/.netrc) up in a worker thread at every request, which
+costs more CPU than the request. What logship adds on top:
 
 * Each request goes to the next node in turn, from a random first one. A node that cannot be
   reached (refused, reset, closed before answering) hands the request on to the next one at once,
@@ -26,6 +28,7 @@ import logging
 import random
 import ssl
 import time
+import urllib.request
 import zlib
 from dataclasses import dataclass
 
@@ -69,6 +72,7 @@ class _Node:
     config: NodeConfig
     base: str  # scheme://host:port/prefix
     headers: dict[str, str]
+    proxy: str | None
     failures: int = 0  # failed requests in a row: it is down
     resting_until: float = 0.0  # monotonic; asked after the nodes awake until then
 
@@ -87,6 +91,14 @@ def tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def proxy_for(config: NodeConfig) -> str | None:
+    """The proxy the environment names for this node (HTTPS_PROXY or HTTP_PROXY, unless NO_PROXY)."""
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(config.host, proxies):  # type: ignore[attr-defined]
+        return None
+    return proxies.get(config.scheme)
 
 
 def _gzip(body: bytes) -> bytes:
@@ -113,7 +125,7 @@ class NodePool:
         label: str = "",
     ) -> None:
         """``label`` names the cluster in errors (the redacted hosts)."""
-        self._nodes = [_Node(c, f"{c.name}{c.path_prefix}", {**dict(c.headers)}) for c in configs]
+        self._nodes = [_Node(c, f"{c.name}{c.path_prefix}", dict(c.headers), proxy_for(c)) for c in configs]
         self._next = random.randrange(len(self._nodes))  # so that many shippers do not start on one node
         self._timeout = timeout
         self._tls = tls
@@ -128,7 +140,6 @@ class NodePool:
             connector = aiohttp.TCPConnector(ssl=self._tls if self._tls is not None else True, limit=0)
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY
                 auto_decompress=False,  # read_bounded decompresses, within the bound
                 timeout=aiohttp.ClientTimeout(total=None),  # request() bounds the whole exchange
                 headers={"User-Agent": USER_AGENT},
@@ -213,6 +224,7 @@ class NodePool:
             data=body,
             headers={**node.headers, **headers},
             allow_redirects=False,
+            proxy=node.proxy,
         ) as response:
             if 300 <= response.status < 400:
                 location = response.headers.get("Location", "(no Location header)")
