@@ -257,6 +257,13 @@ class IndexSettings(_Section):
         '"logship" (`logship prune`, run daily by `logship run`), "auto" (the engine when it has a '
         'lifecycle service, else logship) or "off".',
     )
+    setup: Literal["install", "check", "off"] = Field(
+        "install",
+        description="What `logship run` does about the index template (and the retention policy) at start "
+        'and when the engine answers again after being unreachable: "install" creates what is missing '
+        "(it warns about, and leaves, an outdated or foreign one: `logship setup` updates, `--overwrite` "
+        'replaces), "check" only warns, "off" does neither. It never delays shipping.',
+    )
 
 
 class BatchSettings(_Section):

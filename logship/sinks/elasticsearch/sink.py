@@ -13,6 +13,7 @@ engine holds it or the dead-letter file does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -81,6 +82,13 @@ class ElasticsearchSink:
         # Grows while answers accept nothing at all; reset by any accepted item.
         self._pushback = Backoff(delivery.retry_initial_seconds, delivery.retry_max_seconds)
         self.concurrency = delivery.max_concurrent_requests
+        self._gate: asyncio.Event | None = None
+        self._gate_until = 0.0
+
+    def hold_first_send(self, gate: asyncio.Event, seconds: float) -> None:
+        """The first requests wait until ``gate`` is set, for at most ``seconds`` from now (the
+        engine's setup at start: an index created before the template would miss its mappings)."""
+        self._gate, self._gate_until = gate, time.monotonic() + seconds
 
     def encode(self, events: Events) -> Chunk:
         return Chunk(self._encoder.encode(events), events.ack)
@@ -98,6 +106,11 @@ class ElasticsearchSink:
         await self._client.close()
 
     async def send(self, batch: Batch) -> Sent:
+        if self._gate is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, self._gate_until - time.monotonic())):
+                    await self._gate.wait()
+            self._gate = None
         sent = Sent(Tally())
         await self._deliver(batch, sent)
         return sent
