@@ -262,7 +262,8 @@ class IndexSettings(_Section):
         description="What `logship run` does about the index template (and the retention policy) at start "
         'and when the engine answers again after being unreachable: "install" creates what is missing '
         "(it warns about, and leaves, an outdated or foreign one: `logship setup` updates, `--overwrite` "
-        'replaces), "check" only warns, "off" does neither. It never delays shipping.',
+        'replaces), "check" only warns, "off" does neither. It runs beside the pipeline; only the first '
+        "bulk request waits for the first check, at most 5 s.",
     )
 
 
