@@ -38,6 +38,8 @@ async def read_bounded(response: aiohttp.ClientResponse, limit: int, name: str) 
     if encoding and encoding != "identity" and not zipped:
         response.close()
         raise BadAnswer(f"bad answer: {name} sent a body encoded as {encoding!r}, which logship cannot read")
+    if length is not None and not zipped:
+        return await response.read()  # exactly `length` bytes, which fit
     unpack = zlib.decompressobj(47) if zipped else None  # 47: a gzip or zlib header
     parts: list[bytes] = []
     received = size = 0
