@@ -209,6 +209,12 @@ class ElasticsearchSettings(_Section):
     verify_certs: bool = Field(True, description="Verify the engine's TLS certificate.")
     request_timeout_seconds: float = Field(60.0, gt=0, description="Time allowed for one bulk request.")
     gzip: bool = Field(False, description="Compress bulk request bodies.")
+    max_answer_bytes: int = Field(
+        64 << 20,
+        ge=1 << 16,
+        description="Largest answer accepted from the engine, as sent and once decompressed; a larger one "
+        "(a proxy's page, a gzip bomb) fails the request, which is retried.",
+    )
 
     @field_validator("index_prefix")
     @classmethod
@@ -274,6 +280,14 @@ class IndexSettings(_Section):
         description='Who deletes old indices: "engine" (an ILM or ISM policy installed by `logship setup`), '
         '"logship" (`logship prune`, run daily by `logship run`), "auto" (the engine when it has a '
         'lifecycle service, else logship) or "off".',
+    )
+    setup: Literal["install", "check", "off"] = Field(
+        "install",
+        description="What `logship run` does about the index template (and the retention policy) at start "
+        'and when the engine answers again after being unreachable: "install" creates what is missing '
+        "(it warns about, and leaves, an outdated or foreign one: `logship setup` updates, `--overwrite` "
+        'replaces), "check" only warns, "off" does neither. It runs beside the pipeline; only the first '
+        "bulk request waits for the first check, at most 5 s.",
     )
 
 

@@ -4,6 +4,7 @@ and its holder, leaves the store alone, and a holder killed with SIGKILL never b
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -123,3 +124,60 @@ def test_migrate_does_not_write_a_store_another_logship_holds(tmp_path: Path) ->
         assert not (tmp_path / "positions.json").exists()
     finally:
         held.release()
+
+
+def test_a_reload_onto_a_store_another_logship_holds_is_refused(tmp_path: Path) -> None:
+    logs, state = tmp_path / "logs", tmp_path / "state"
+    logs.mkdir()
+    (logs / "app.log").write_text('{"timestamp": "2026-11-26 10:00:00", "message": "x"}\n')
+    port = free_port()
+    dead_engine = f"http://127.0.0.1:{free_port()}"  # nothing is delivered; the stores are what counts
+
+    def config(store: str) -> Path:
+        return toml_config(
+            tmp_path / "c.toml",
+            logs=logs,
+            state=state,
+            es_url=dead_engine,
+            http_port=port,
+            index_prefix="reload",
+            overrides={
+                "tail": {"positions_dir": str(state / store)},
+                "pipeline": {"drain_timeout_seconds": 1},
+            },
+        )
+
+    ship = Logship(config("a"), port, tmp_path / "logship.log").start()
+    other = StoreLock(state / "b", "logship run")
+    other.acquire()
+    try:
+        config("b")
+        ship.signal(signal.SIGHUP)
+        wait_until(
+            lambda: any(
+                r.get("message") == "Configuration reload refused; the running configuration stays in force"
+                for r in ship.log_records()
+            ),
+            30,
+            what="the reload refused",
+        )
+        refused = next(
+            r for r in ship.log_records() if r.get("message", "").startswith("Configuration reload")
+        )
+        assert str(state / "b" / LOCK_NAME) in refused["problems"][0], refused
+        with pytest.raises(StoreLocked):
+            StoreLock(state / "a", "test").acquire()  # still logship's
+        other.release()
+        ship.signal(signal.SIGHUP)
+        wait_until(
+            lambda: any(r.get("message") == "Configuration reloaded" for r in ship.log_records()),
+            60,
+            what="the reload",
+        )
+        with pytest.raises(StoreLocked):
+            StoreLock(state / "b", "test").acquire()  # now logship's
+        with StoreLock(state / "a", "test"):  # and the old store left
+            pass
+    finally:
+        other.release()
+        assert ship.stop() == 0, ship.log_tail()

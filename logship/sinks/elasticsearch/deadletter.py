@@ -71,7 +71,7 @@ class DeadLetterFile:
         total = deadletter_files.total_bytes(self.path)
         room = self.max_bytes - total
         lines: list[bytes] = []
-        ids: list[str] = []
+        ids: dict[str, None] = {}  # ordered, and a set for the lookups
         size = settled = 0
         for letter in letters:
             index, doc_id, doc = parse_item(letter.item)
@@ -82,7 +82,7 @@ class DeadLetterFile:
             if size + len(line) > room:
                 break
             lines.append(line)
-            ids.append(doc_id)
+            ids[doc_id] = None
             size += len(line)
             settled += 1
         if lines:

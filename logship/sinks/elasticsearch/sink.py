@@ -13,11 +13,12 @@ engine holds it or the dead-letter file does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 from logship.block import Events
-from logship.errors import DeadLetterError, EngineTimeout, EngineUnreachable
+from logship.errors import BadAnswer, DeadLetterError, EngineRedirected, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import (
     BULK_DURATION,
@@ -41,6 +42,7 @@ from logship.sinks.elasticsearch.bulk import (
 )
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
+from logship.sinks.elasticsearch.nodes import NodePool
 from logship.sinks.elasticsearch.retry import (
     Backoff,
     Verdict,
@@ -79,9 +81,17 @@ class ElasticsearchSink:
         self._health = health
         self._last_warning = 0.0
         self._dead_letter_full = False
+        self._waiting_for_room = 0  # senders whose rejected records wait for room in the files
         # Grows while answers accept nothing at all; reset by any accepted item.
         self._pushback = Backoff(delivery.retry_initial_seconds, delivery.retry_max_seconds)
         self.concurrency = delivery.max_concurrent_requests
+        self._gate: asyncio.Event | None = None
+        self._gate_until = 0.0
+
+    def hold_first_send(self, gate: asyncio.Event, seconds: float) -> None:
+        """The first requests wait until ``gate`` is set, for at most ``seconds`` from now (the
+        engine's setup at start: an index created before the template would miss its mappings)."""
+        self._gate, self._gate_until = gate, time.monotonic() + seconds
 
     def encode(self, events: Events) -> Chunk:
         return Chunk(self._encoder.encode(events), events.ack)
@@ -90,10 +100,20 @@ class ElasticsearchSink:
         """Ask the engine for its name; raises EngineUnreachable when it does not answer."""
         await self._client.info()
 
+    @property
+    def pool(self) -> NodePool | None:
+        """The session to the engine, for the administration requests of `logship run`."""
+        return self._client.pool if isinstance(self._client, BulkClient) else None
+
     async def close(self) -> None:
         await self._client.close()
 
     async def send(self, batch: Batch) -> Sent:
+        if self._gate is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, self._gate_until - time.monotonic())):
+                    await self._gate.wait()
+            self._gate = None
         sent = Sent(Tally())
         await self._deliver(batch, sent)
         return sent
@@ -124,9 +144,9 @@ class ElasticsearchSink:
             started = time.monotonic()
             try:
                 response = await self._client.bulk(body)
-            except EngineUnreachable as exc:
-                BULK_REQUESTS.labels("error").inc()
-                reason = "timeout" if isinstance(exc, EngineTimeout) else "connection"
+            except (EngineUnreachable, EngineRedirected) as exc:
+                BULK_REQUESTS.labels("3xx" if isinstance(exc, EngineRedirected) else "error").inc()
+                reason = _failure_reason(exc)
                 last_reason = str(exc)
                 if self._health is not None:
                     self._health.engine_failed(last_reason)
@@ -272,27 +292,42 @@ class ElasticsearchSink:
         `dead_letter.max_bytes` they wait likewise, and the in-flight bound pauses reading."""
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
         pending = letters
-        while pending:
-            try:
-                settled = await asyncio.to_thread(self._dead.write, pending)
-            except DeadLetterError as exc:
-                DEAD_LETTER_WRITE_FAILURES.inc()
-                if self._health is not None:
-                    self._health.dead_letter_failed(str(exc))
-                log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
+        waits = 0  # rounds spent waiting for room
+        try:
+            while pending:
+                try:
+                    settled = await asyncio.to_thread(self._dead.write, pending)
+                except DeadLetterError as exc:
+                    DEAD_LETTER_WRITE_FAILURES.inc()
+                    if self._health is not None:
+                        self._health.dead_letter_failed(str(exc))
+                    log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                _credit(owners, settled)
+                pending = pending[settled:]
+                tally.dead_lettered += settled
+                RECORDS.labels("dead_lettered").inc(settled)
+                if not pending:
+                    break
+                if not waits:
+                    self._waiting_for_room += 1
+                    self._room_changed()
+                waits += 1
+                if self._abandon_after and waits > self._abandon_after:
+                    # A replay does not wait without end: these records count as not delivered.
+                    for chunk, count in owners:
+                        chunk.abandon(count)
+                    tally.undelivered += len(pending)
+                    break
                 await asyncio.sleep(backoff.next_delay())
-                continue
-            _credit(owners, settled)
-            pending = pending[settled:]
-            tally.dead_lettered += settled
-            RECORDS.labels("dead_lettered").inc(settled)
-            if pending:
-                self._full(True)
-                await asyncio.sleep(backoff.next_delay())
-        self._full(False)
+        finally:
+            if waits:
+                self._waiting_for_room -= 1
+                self._room_changed()
         if self._health is not None:
             self._health.dead_letter_written()
-        for letter in letters[:3]:
+        for letter in letters[: min(3, len(letters) - len(pending))]:
             log.warning(
                 "Document rejected by the engine, written to the dead-letter file",
                 extra={
@@ -302,7 +337,9 @@ class ElasticsearchSink:
                 },
             )
 
-    def _full(self, full: bool) -> None:
+    def _room_changed(self) -> None:
+        """Report the dead-letter files full while any sender waits for room in them."""
+        full = self._waiting_for_room > 0
         if full == self._dead_letter_full:
             return
         self._dead_letter_full = full
@@ -347,6 +384,15 @@ def _credit(owners: list[tuple[Chunk, int]], count: int) -> None:
             owners.pop(0)
         else:
             owners[0] = (chunk, n - take)
+
+
+def _failure_reason(exc: EngineUnreachable | EngineRedirected) -> str:
+    """The retry label of a request that got no usable answer."""
+    if isinstance(exc, EngineRedirected):
+        return "http_3xx"  # a configuration error: retried until the operator fixes the URL
+    if isinstance(exc, BadAnswer):
+        return "bad_response"
+    return "timeout" if isinstance(exc, EngineTimeout) else "connection"
 
 
 def _halves(batch: Batch) -> tuple[Batch, Batch]:

@@ -131,3 +131,29 @@ def test_past_the_bound_records_wait_unacknowledged_and_go_on_once_there_is_room
         await sink.close()
 
     asyncio.run(scenario())
+
+
+def test_a_replay_does_not_wait_for_room_without_end(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        path = tmp_path / "dl.ndjson"
+        sink = ElasticsearchSink(
+            ElasticsearchSettings(),
+            DeliverySettings(retry_initial_seconds=0.01, retry_max_seconds=0.05),
+            DeadLetterFile(path, max_bytes=64 * 1024, max_files=1),
+            namespace="h",
+            health=None,
+            abandon_after=3,
+            transport=RejectEverything(),
+        )
+        acks = FileAcks(0)
+        chunk = Chunk([item(i) for i in range(100)], acks.block(1000))
+        async with asyncio.timeout(30):
+            sent = await sink.send([(chunk, range(100))])
+        written = len(ids_in(path))
+        assert 0 < written < 100
+        assert sent.tally.dead_lettered == written and sent.tally.undelivered == 100 - written
+        assert chunk.abandoned and acks.committed == 0  # never past what was not kept
+        assert DEAD_LETTER_FULL._value.get() == 0  # nobody waits any more
+        await sink.close()
+
+    asyncio.run(scenario())
