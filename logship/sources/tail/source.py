@@ -20,7 +20,7 @@ from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
 from logship.settings import TailSettings
 from logship.sources import Emit
-from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
+from logship.sources.tail.discovery import Candidate, Discovery, listed_identity, open_candidate
 from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
@@ -61,6 +61,8 @@ class TailSource:
         self._orphans: list[tuple[TrackedFile, Block]] = []  # read from a retired file, not yet emitted
         self._restored = dict(restored.files)
         self.scanned_at: float | None = restored.scanned_at
+        self._first_start = not restored.files  # no store yet, or an empty one: `read_from` applies
+        self._limit = tail.fingerprint_bytes
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
         self._scan_soon = False  # a followed file changed identity or name: scan at the next tick
@@ -188,22 +190,18 @@ class TailSource:
     def _scan(self, initial: bool) -> None:
         wall = time.time()
         candidates = self.discovery.scan()
-        moved: list[str] = []  # names a rotation gave to another file during this scan
         known, self._identities = self._identities, {}
 
         def key_of(c: Candidate) -> str | None:
             # Rotated backups sit unchanged for hours: a file whose inode, size and mtime are those
             # of the last scan keeps its fingerprint, rather than being opened and read every tick.
             state = (c.dev, c.ino, c.size, c.mtime)
-            if state in known:
-                self._identities[state] = known[state]
             if state not in self._identities:
-                key, listed = _listed_identity(c, self._settings.fingerprint_bytes)
-                if not listed:
-                    moved.append(c.path)  # renamed since the listing: not this file's identity
-                    return None
-                self._identities[state] = key
-            return self._identities[state]
+                key, listed = (known[state], True) if state in known else listed_identity(c, self._limit)
+                self._scan_soon |= not listed  # renamed since the listing (a rotation): look again soon
+                if listed:
+                    self._identities[state] = key
+            return self._identities.get(state)
 
         # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
         for tracked in list(self.files):
@@ -243,16 +241,12 @@ class TailSource:
                     if (pos.path, pos.dev, pos.ino) != (c.path, c.dev, c.ino):
                         self._restored[key] = replace(pos, path=c.path, dev=c.dev, ino=c.ino)
                     continue
-                if self._open(c, pos.offset, key):
+                if self._open(c, pos.offset, key):  # else kept for the next scan
                     del self._restored[key]
-                else:
-                    moved.append(c.path)  # kept for the next scan, not taken for deleted
                 continue
             if c.matched:
                 offset = 0
-                # `read_from` is for the files there at the very first start; after a scan (stored, or
-                # the cut-over point of a takeover), a file not in the store was created since: all new.
-                if initial and self._settings.read_from == "tail" and self.scanned_at is None:
+                if initial and self._settings.read_from == "tail" and self._first_start:
                     offset = last_line_end(c.open_path, c.size)
                 self._open(c, offset, key)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
@@ -260,11 +254,8 @@ class TailSource:
                 log.info("Found a rotated file written since the last scan", extra={"file": c.path})
                 self._open(c, 0, key)
 
-        if moved:  # a rotation ran during this scan: look again at the next tick
-            self._scan_soon = True
-        # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone. (Not
-        # while a rotation moves names: a stored file may be one whose identity could not be read.)
-        if self._restored and not moved:
+        # 3. Stored files gone from everywhere: their undelivered bytes are lost (unknown while names move)
+        if self._restored and not self._scan_soon:
             for key, pos in list(self._restored.items()):
                 if key in present:
                     continue
@@ -321,8 +312,8 @@ class TailSource:
         if fd < 0:
             return False
         st = os.fstat(fd)
-        if key is not None and (st.st_dev, st.st_ino) != (c.dev, c.ino):
-            os.close(fd)  # renamed since the listing: its name leads to another file now
+        if key is not None and (st.st_dev, st.st_ino) != (c.dev, c.ino):  # renamed since the listing
+            os.close(fd)
             self._scan_soon = True
             return False
         if offset > st.st_size:
@@ -405,26 +396,6 @@ class TailSource:
     def close_all(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()
-
-
-def _listed_identity(c: Candidate, limit: int) -> tuple[str | None, bool]:
-    """The identity of the inode the scan listed under ``c.path``, and whether that name still led to
-    it (a rotation renames every backup between the listing and this read)."""
-    try:
-        fd = open_candidate(c)
-    except OSError:
-        return None, True
-    if fd < 0:
-        return None, True
-    try:
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != (c.dev, c.ino):
-            return None, False
-        return fingerprint_fd(fd, limit), True
-    except OSError:
-        return None, True
-    finally:
-        os.close(fd)
 
 
 def _renamed_away(tracked: TrackedFile) -> bool:
