@@ -432,6 +432,7 @@ SUMMARY_ROWS = (
     ("records/s before final flush", "records_per_second_before_final_flush"),
     ("wall s", "wall_seconds"),
     ("CPU s per million records", "cpu_seconds_per_million"),
+    ("engine CPU s per million records", "engine_cpu_seconds_per_million"),
     ("share of a core", "share_of_a_core"),
     ("peak RSS MB", "peak_rss_mb"),
 )

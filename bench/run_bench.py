@@ -15,6 +15,7 @@ and peak RSS of each shipper (JSON on stdout, a table on stderr).
     python bench/run_bench.py --runs 3 --peers BIN              # and Fluent Bit (or FLUENT_BIT=BIN)
     python bench/run_bench.py --logship-src ../old              # and a second checkout: before/after
     python bench/run_bench.py --engine http://127.0.0.1:9200    # what the engine limits
+    python bench/run_bench.py --engine URL --engine-pid PID     # and the engine's CPU per million
     python bench/run_bench.py --reject 0.2                      # the endpoint refuses 20 % with 429
     python bench/run_bench.py --set batch.max_documents=2000    # vary a setting (repeatable)
 
@@ -133,6 +134,14 @@ def discard_session(
     return runs
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (its threads included), from /proc."""
+    if pid is None:
+        return None
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def engine_session(
     args: argparse.Namespace, data: Input, shippers: list[Checkout], scratch: Path
 ) -> list[Run]:
@@ -158,7 +167,11 @@ def engine_session(
                 )
                 if setup.returncode != 0:
                     raise SystemExit(f"logship setup failed:\n{setup.stdout}{setup.stderr}")
+                engine_cpu = process_cpu_seconds(args.engine_pid)
                 run = run_logship_replay(number, data, checkout, config, scratch)
+                if engine_cpu is not None:
+                    used = (process_cpu_seconds(args.engine_pid) or engine_cpu) - engine_cpu
+                    run.extra["engine_cpu_seconds_per_million"] = round(used / data.records * 1e6, 2)
                 engine_request(args.engine, "POST", f"/{prefix}-*/_refresh")
                 count = engine_request(args.engine, "GET", f"/{prefix}-*/_count")
                 run.documents = int(count["count"]) if count else 0
@@ -191,6 +204,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--engine", metavar="URL", help="replay into this Elasticsearch/OpenSearch node, not the endpoint"
+    )
+    parser.add_argument(
+        "--engine-pid",
+        type=int,
+        help="with --engine: also report the CPU the engine's process (this pid) spent per million records",
     )
     add_settings_option(parser)
     parser.add_argument(

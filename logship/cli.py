@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from logship import __version__
+from logship import __version__, deadletter_files
 from logship.allocator import keep_freed_memory
 from logship.errors import ConfigError, EngineRejected, EngineUnreachable, LogshipError, PipelineFailed
 from logship.observe.logs import configure_logging, redact, redact_mapping
@@ -206,6 +206,8 @@ def _replay(args: argparse.Namespace) -> int:
     _keep_freed_memory(settings)
     if not args.print_only:
         warn_about_transport(settings.elasticsearch)
+    if args.dead_letter:  # with its rotated copies, oldest first
+        args.files = list(dict.fromkeys(p for f in args.files for p in deadletter_files.existing(f) or [f]))
     missing = [f"{f}: no such file" for f in args.files if not f.is_file()]
     if missing:
         for line in missing:
@@ -354,13 +356,21 @@ def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="write even with unconvertible items (commented in the file); replace an existing output "
         "file or position store",
     )
+    fluentd.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the configuration and where logship will start each file (path, inode, offset); "
+        "write nothing",
+    )
     fluentd.set_defaults(handler=_migrate_fluentd)
 
 
 def _migrate_fluentd(args: argparse.Namespace) -> int:
     from logship.migrate.command import migrate_fluentd  # only this command needs the converter
 
-    return migrate_fluentd(args.conf, args.output, args.pos_file, args.positions_dir, args.force)
+    return migrate_fluentd(
+        args.conf, args.output, args.pos_file, args.positions_dir, args.force, dry_run=args.dry_run
+    )
 
 
 # -- setup, prune ---------------------------------------------------------------------------

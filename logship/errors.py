@@ -2,10 +2,13 @@
 
     LogshipError
     ├── ConfigError          a setting is missing, malformed or contradicts another (exit code 2)
+    │   └── EngineRedirected the engine's URL answers with a redirect (3xx)
     ├── PositionsError       the position store cannot be read or written
+    │   └── StoreLocked      another logship holds the position store's lock
     ├── DeadLetterError      the dead-letter file cannot be written (delivery must stop)
     ├── EngineUnreachable    no answer from the search engine (refused, reset, TLS failure)
-    │   └── EngineTimeout    no answer within `elasticsearch.request_timeout_seconds`
+    │   ├── EngineTimeout    no answer within `elasticsearch.request_timeout_seconds`
+    │   └── BadAnswer        an answer that is not HTTP, is broken or exceeds `max_answer_bytes`
     ├── EngineRejected       the engine answered an administration request with an error
     └── PipelineFailed       a part of `logship run` failed unexpectedly (a bug): it stops, exit 1
 
@@ -21,14 +24,17 @@ if TYPE_CHECKING:
     import asyncio
 
 __all__ = [
+    "BadAnswer",
     "ConfigError",
     "DeadLetterError",
+    "EngineRedirected",
     "EngineRejected",
     "EngineTimeout",
     "EngineUnreachable",
     "LogshipError",
     "PipelineFailed",
     "PositionsError",
+    "StoreLocked",
 ]
 
 
@@ -48,6 +54,10 @@ class PositionsError(LogshipError):
     """The position store cannot be read or written."""
 
 
+class StoreLocked(PositionsError):
+    """Another process holds the position store's lock (or the lock file cannot be opened)."""
+
+
 class DeadLetterError(LogshipError):
     """A rejected document could not be made durable in the dead-letter file."""
 
@@ -58,6 +68,15 @@ class EngineUnreachable(LogshipError):
 
 class EngineTimeout(EngineUnreachable):
     """The search engine did not answer in time."""
+
+
+class BadAnswer(EngineUnreachable):
+    """The engine (or what stands in front of it) answered, but not with a usable HTTP answer:
+    retried like a 5xx."""
+
+
+class EngineRedirected(ConfigError):
+    """A node answered with a redirect: `elasticsearch.hosts` names the wrong URL."""
 
 
 class PipelineFailed(LogshipError):

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import BinaryIO
 
 from logship.block import Block, Events
 from logship.budget import InflightBudget
+from logship.deadletter_files import remove_unchanged
 from logship.errors import PipelineFailed
 from logship.observe.health import HealthState
 from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INFLIGHT_BYTES
@@ -45,6 +47,8 @@ __all__ = [
     "replay_files",
     "splitter",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class Stages:
@@ -89,7 +93,12 @@ def elasticsearch_sink(
     return ElasticsearchSink(
         settings.elasticsearch,
         settings.delivery,
-        DeadLetterFile(settings.dead_letter.path, settings.state_file_mode),
+        DeadLetterFile(
+            settings.dead_letter.path,
+            settings.state_file_mode,
+            settings.dead_letter.max_bytes,
+            settings.dead_letter.max_files,
+        ),
         namespace=namespace,
         health=health,
         abandon_after=abandon_after,
@@ -217,6 +226,15 @@ async def replay_dead_letters(
     sink = elasticsearch_sink(settings, stages.namespace, None, abandon_after)
     tally = await _replay(settings, stages, source, sink, inflight_budget(settings))
     tally.undelivered += source.skipped
+    if not tally.dead_lettered and not tally.undelivered:
+        # Every document is in the engine now: the dead-letter files read make room (for a
+        # `logship run` waiting on `dead_letter.max_bytes`). Those written to since stay.
+        removed = await asyncio.to_thread(remove_unchanged, settings.dead_letter.path, source.read_files)
+        if removed:
+            log.info(
+                "Removed the dead-letter files whose documents were all delivered",
+                extra={"files": [str(p) for p in removed]},
+            )
     return tally
 
 

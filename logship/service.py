@@ -13,12 +13,14 @@ import logging
 import time
 
 from logship import STARTED_AT
-from logship.errors import EngineUnreachable, PipelineFailed, PositionsError
+from logship.deadletter_files import existing, total_bytes
+from logship.errors import EngineRedirected, EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
 from logship.observe.logs import redact
-from logship.observe.metrics import POSITION_WRITE_FAILURES
+from logship.observe.metrics import DEAD_LETTER_BYTES, POSITION_WRITE_FAILURES
 from logship.pipeline import Flow, Stages, elasticsearch_sink, inflight_budget, splitter
 from logship.settings import Settings
+from logship.sinks.elasticsearch.ensure import FIRST_CHECK_WAIT_SECONDS, EngineSetup
 from logship.sinks.elasticsearch.prune import prune_daily
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
 from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
@@ -70,16 +72,19 @@ class Service:
             state = StoreState({}, STARTED_AT, state.recovered_from)
             self._save_list([], STARTED_AT)
         sink = elasticsearch_sink(s, self.stages.namespace, self.health)
+        engine_setup = EngineSetup(s, sink.pool)
+        sink.hold_first_send(engine_setup.first_check, FIRST_CHECK_WAIT_SECONDS)
+        setting_up = asyncio.create_task(engine_setup.run())  # `index.setup`, beside the pipeline
         budget = inflight_budget(s)
         flow = Flow(self.stages, sink, s.batch, budget)
-        ignore = {str(s.dead_letter.path), str(self.store.path)}
+        ignore = {str(p) for p in (*existing(s.dead_letter.path), s.dead_letter.path, self.store.path)}
         source = self.source = TailSource(
             s.tail, splitter(s), s.multiline.flush_timeout_seconds, state, budget, ignore, flow.flush
         )
         reading = asyncio.create_task(source.run(flow.emit), name="reader")
         flushing = asyncio.create_task(self._flush_positions(source, flow.settled), name="position writer")
-        pinging = asyncio.create_task(self._ping(sink), name="engine probe")
-        pruning = asyncio.create_task(prune_daily(s))  # retention by logship; idle otherwise
+        pinging = asyncio.create_task(self._ping(sink, engine_setup), name="engine probe")
+        pruning = asyncio.create_task(prune_daily(s, sink.pool))  # retention by logship; idle otherwise
         log.info(
             "Started",
             extra={
@@ -115,9 +120,9 @@ class Service:
                     drained = closing.result()  # raises PipelineFailed when a sender crashed
             finally:
                 # Whatever happened above: the last position write and the sink's close.
-                for task in (flushing, pinging, pruning):
+                for task in (flushing, pinging, pruning, setting_up):
                     task.cancel()
-                await asyncio.wait([flushing, pinging, pruning])
+                await asyncio.wait([flushing, pinging, pruning, setting_up])
                 if self._saving is not None:  # a cancelled flusher's write still runs in its thread
                     await asyncio.wait([self._saving])
                 saved = self._save(source)
@@ -157,15 +162,19 @@ class Service:
                 return failed
         return None
 
-    async def _ping(self, sink: ElasticsearchSink) -> None:
+    async def _ping(self, sink: ElasticsearchSink, engine_setup: EngineSetup) -> None:
         """Ask the engine for its name now and then, so readiness reflects it even when idle."""
         every = max(1.0, self.settings.http.engine_timeout_seconds / 4)
         while True:
+            # Here too, not only at writes: a replay may have removed dead-letter files meanwhile.
+            DEAD_LETTER_BYTES.set(await asyncio.to_thread(total_bytes, self.settings.dead_letter.path))
             try:
                 await sink.ping()
                 self.health.engine_answered()
-            except EngineUnreachable as exc:
+                engine_setup.engine_answered()
+            except (EngineUnreachable, EngineRedirected) as exc:
                 self.health.engine_failed(str(exc))
+                engine_setup.engine_failed()
             await asyncio.sleep(every)
 
     async def _flush_positions(self, source: TailSource, settled: asyncio.Event) -> None:

@@ -12,7 +12,7 @@ import logging
 import signal
 from pathlib import Path
 
-from logship.errors import ConfigError
+from logship.errors import ConfigError, StoreLocked
 from logship.observe.health import HealthState
 from logship.observe.logs import configure_logging
 from logship.observe.server import HttpServer, HttpSettings
@@ -20,6 +20,7 @@ from logship.service import Service
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import warn_about_transport
 from logship.sources.tail.descriptors import raise_open_file_limit
+from logship.storelock import StoreLock
 from logship.transforms.enrich import configured_fields
 
 __all__ = ["supervise"]
@@ -29,6 +30,19 @@ log = logging.getLogger("logship")
 
 async def supervise(config: Path | None, settings: Settings) -> int:
     """Run the service until SIGTERM/SIGINT; exit code 0 once it has drained."""
+    # Before the HTTP server and before any position is read: a second instance on this store
+    # must leave without touching it (StoreLocked, exit 1).
+    locks = [StoreLock(settings.tail.positions_dir, "logship run")]
+    locks[0].acquire()
+    try:
+        return await _supervise(config, settings, locks)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+async def _supervise(config: Path | None, settings: Settings, locks: list[StoreLock]) -> int:
+    """``locks``: the position stores held, the last one the current settings'."""
     loop = asyncio.get_running_loop()
     pipeline: Service | None = None
 
@@ -70,13 +84,15 @@ async def supervise(config: Path | None, settings: Settings) -> int:
                     running.result()
                     return 0
                 reload_requested.clear()
-                fresh = _reload(config)
+                fresh = _reload(config, locks)
                 if fresh is not None and not stops:
                     break
             pipeline.stop()
             await running
             if stops:  # SIGTERM/SIGINT while the old pipeline drained: it was the last one
                 return 0
+            while len(locks) > 1:  # the old store's last positions are written: leave it
+                locks.pop(0).release()
             if fresh.http != settings.http:
                 await server.stop()
                 health = health_for(fresh.http)
@@ -92,14 +108,21 @@ async def supervise(config: Path | None, settings: Settings) -> int:
         await server.stop()
 
 
-def _reload(config: Path | None) -> Settings | None:
+def _reload(config: Path | None, locks: list[StoreLock]) -> Settings | None:
     try:
         fresh = load_settings(config, refuse_empty=True)
         configured_fields(fresh)
-    except ConfigError as exc:
+        if fresh.tail.positions_dir != locks[-1].directory:
+            # Another store: locked now, the old one left once the old pipeline has written its
+            # last positions there.
+            lock = StoreLock(fresh.tail.positions_dir, "logship run")
+            lock.acquire()
+            locks.append(lock)
+    except (ConfigError, StoreLocked) as exc:
+        problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         log.error(
             "Configuration reload refused; the running configuration stays in force",
-            extra={"config": str(config), "problems": exc.problems},
+            extra={"config": str(config), "problems": problems},
         )
         return None
     return fresh

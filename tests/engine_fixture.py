@@ -4,8 +4,8 @@ Wired in by ``from engine_fixture import *`` in tests/conftest.py.
 
 * ``search_engine`` (session fixture): the engine for the whole run. Reuses
   ``LOGSHIP_TEST_ES_URL`` when set (never started or stopped here); otherwise starts a
-  node of engine ``LOGSHIP_TEST_ENGINE`` (``elasticsearch`` by default, or ``opensearch``)
-  on a free port with a fresh data directory, and stops it at session end.
+  node of engine ``LOGSHIP_TEST_ENGINE`` (``elasticsearch`` by default, ``elasticsearch8`` or
+  ``opensearch``) on a free port with a fresh data directory, and stops it at session end.
 * ``SearchNode``: a dedicated node driven through ``scripts/search-node``, for outage
   tests: ``stop()`` it, wait, ``start()`` it again on the same port with the same data.
 * ``index_prefix`` (fixture): an index prefix that belongs to one test alone (its name and a
@@ -55,7 +55,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parent.parent
 SEARCH_NODE = REPO / "scripts" / "search-node"
-ENGINES = ("elasticsearch", "opensearch")
+ENGINES = ("elasticsearch", "elasticsearch8", "opensearch")
 # first start may build the launcher with Maven (a cold ~/.m2 downloads ~150 MB)
 START_TIMEOUT_S = 900.0
 

@@ -150,3 +150,14 @@ def test_run_exits_1_when_a_part_of_the_pipeline_fails(tmp_path: Path) -> None:
     assert last["message"] == "Stopped after a failure inside the pipeline"
     assert "RuntimeError: a bug in the sink" in last["error.stack_trace"]
     assert any(line["message"] == "A part of the pipeline failed; stopping" for line in lines)
+
+
+def test_check_refuses_an_index_date_format_the_engine_would_refuse(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[tail]\npositions_dir = "{tmp_path}"\n[dead_letter]\npath = "{tmp_path}/dl"\n'
+        '[elasticsearch]\nindex_date_format = "%Y %m/%d"\n'
+    )
+    result = logship("check", "--config", str(cfg))
+    assert result.returncode == 2
+    assert "`elasticsearch.index_date_format`" in result.stderr and "'2026 01/02'" in result.stderr

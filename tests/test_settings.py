@@ -97,3 +97,26 @@ def test_index_prefix_follows_the_engine_rules(tmp_path: Path) -> None:
     cfg.write_text('[elasticsearch]\nindex_prefix = "AI Chat"\n')
     with pytest.raises(ConfigError, match=r"elasticsearch\.index_prefix.*not a valid index name"):
         load_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    ("date_format", "rendered"),
+    [("%Y.%b.%d", "2026.Jan.02"), ("%Y %m/%d", "2026 01/02"), ("%Y.%m.%d#%H", "2026.01.02#13")],
+)
+def test_index_date_format_must_render_a_valid_index_name(
+    tmp_path: Path, date_format: str, rendered: str
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[elasticsearch]\nindex_date_format = "{date_format}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg)
+    message = str(caught.value)
+    assert "elasticsearch.index_date_format" in message and str(cfg) in message
+    assert repr(rendered) in message and "not valid in an index name" in message
+
+
+@pytest.mark.parametrize("date_format", ["%Y.%m.%d", "%Y-%m-%d", "%Y.%m", "%Y.%m.%d_%H"])
+def test_index_date_formats_giving_valid_names_pass(tmp_path: Path, date_format: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[elasticsearch]\nindex_date_format = "{date_format}"\n')
+    assert load_settings(cfg).elasticsearch.index_date_format == date_format

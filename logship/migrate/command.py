@@ -19,13 +19,17 @@ from logship.errors import ConfigError, PositionsError
 from logship.fsio import sync_directory, write_all
 from logship.migrate.fluentd import Conversion, convert
 from logship.migrate.fluentd_conf import parse_file
-from logship.migrate.posfile import Takeover, plan_takeover, write_positions
+from logship.migrate.posfile import write_positions
+from logship.migrate.takeover import Takeover, plan_takeover
 from logship.migrate.toml_out import dumps
 from logship.settings import Settings, load_settings
+from logship.settings.sections import TailSettings
+from logship.sources.tail.positions import PositionStore
 
 __all__ = ["migrate_fluentd"]
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+_DEFAULT_POSITIONS: Path = TailSettings.model_fields["positions_dir"].default
 
 
 def migrate_fluentd(
@@ -36,13 +40,66 @@ def migrate_fluentd(
     force: bool = False,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    dry_run: bool = False,
 ) -> int:
-    """Convert ``conf`` into ``output`` and take over its pos_files; the exit code."""
+    """Convert ``conf`` into ``output`` and take over its pos_files; the exit code.
+
+    ``dry_run``: print the configuration and where logship would start each file; write nothing.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
-    if output.exists() and not force:
+    if output.is_dir():
+        raise ConfigError(
+            [
+                f"{output}: is a directory; --output names the TOML file to write "
+                f"(e.g. {output / 'logship.toml'})"
+            ]
+        )
+    if output.exists() and not force and not dry_run:
         raise ConfigError([f"{output}: exists already; pass --force to replace it, or --output another file"])
     conversion = convert(parse_file(conf))
+    if not _convertible(conversion, conf, output, force, err):
+        return EXIT_REFUSED
+    # The store and the file that reads it go together: `run --config` must never pick up another one.
+    directory = Path(os.path.abspath(positions_dir if positions_dir is not None else _DEFAULT_POSITIONS))
+    conversion.settings.setdefault("tail", {})["positions_dir"] = str(directory)
+    text = dumps(conversion.settings, _header(conf, conversion, force))
+    with _staged(output, text, dry_run) as settings:
+        plan, sources = _takeover(conversion, pos_files, settings, err)
+        store = PositionStore(directory).path
+        if store.exists() and not force and not dry_run:
+            raise ConfigError(
+                [
+                    f"{store}: a logship position store exists already (logship has run here); "
+                    "pass --force to replace it, or --positions-dir for another one"
+                ]
+            )
+    if dry_run:
+        print(text, file=out)
+        print(f"dry run: nothing written (would write {output} and {store})", file=out)
+        _report(plan, sources, None, out)
+        _environment(conversion, out)
+        return EXIT_OK
+    print(f"wrote {output} (from {conf}; check it with `logship check --config {output}`)", file=out)
+    try:
+        write_positions(directory, plan.positions, plan.cutover, force)
+    except (ConfigError, PositionsError) as exc:
+        print(f"logship migrate: position store not written: {exc}", file=err)
+        return EXIT_FAILED
+    _report(plan, sources, store, out)
+    _environment(conversion, out)
+    return EXIT_OK
+
+
+def _environment(conversion: Conversion, out: TextIO) -> None:
+    if conversion.environment:
+        print("set these environment variables for logship (not written to the file):", file=out)
+        for line in conversion.environment:
+            print(f"  {line}", file=out)
+
+
+def _convertible(conversion: Conversion, conf: Path, output: Path, force: bool, err: TextIO) -> bool:
+    """Print the notes and problems; whether to go on (no problem, or ``force``)."""
     for note in conversion.notes:
         print(f"note: {note}", file=err)
     if conversion.problems:
@@ -54,44 +111,36 @@ def migrate_fluentd(
                 f"nothing written; adapt {conf} or pass --force to write {output} with a comment for each",
                 file=err,
             )
-            return EXIT_REFUSED
-    text = dumps(conversion.settings, _header(conf, conversion, force))
-    with _staged(output, text) as settings:
-        plan, sources = _takeover(conversion, pos_files, settings, err)
-        directory = positions_dir if positions_dir is not None else settings.tail.positions_dir
-        if plan.positions and (directory / "positions.json").exists() and not force:
-            raise ConfigError(
-                [
-                    f"{directory / 'positions.json'}: a logship position store exists already "
-                    "(logship has run here); pass --force to replace it, or --positions-dir for another one"
-                ]
-            )
-    print(f"wrote {output} (from {conf}; check it with `logship check --config {output}`)", file=out)
-    code = EXIT_OK
-    if plan.positions:
-        try:
-            store = write_positions(directory, plan, force)
-        except (ConfigError, PositionsError) as exc:
-            print(f"logship migrate: positions not taken over: {exc}", file=err)
-            code = EXIT_FAILED
-        else:
-            print(
-                f"took over {len(plan.positions)} position(s) from {', '.join(sources)} into {store}:",
-                file=out,
-            )
-    elif sources:
-        print(f"no position taken over from {', '.join(sources)}", file=out)
-    for line in plan.taken:
+            return False
+    return True
+
+
+def _report(plan: Takeover, sources: list[str], store: Path | None, out: TextIO) -> None:
+    """Where logship starts each file, what could not be used, and what is lost."""
+    verb = "wrote" if store is not None else "would write"
+    if sources:
+        print(
+            f"took over {plan.resumed} position(s) from {', '.join(sources)}; cut-over point (the "
+            f"pos_file's last write) {_utc(plan.cutover)}",
+            file=out,
+        )
+    else:
+        print("no pos_file: logship reads the files per `tail.read_from` at its first start", file=out)
+    print(f"{verb} the position store ({len(plan.positions)} file(s)); logship starts:", file=out)
+    for line in plan.starts:
         print(f"  {line}", file=out)
     if plan.skipped:
-        print("not taken over (logship reads these per `tail.read_from`):", file=out)
+        print("not taken over:", file=out)
         for line in plan.skipped:
             print(f"  {line}", file=out)
-    if conversion.environment:
-        print("set these environment variables for logship (not written to the file):", file=out)
-        for line in conversion.environment:
+    if plan.lost:
+        print("lost (Fluentd had not shipped these and they are gone):", file=out)
+        for line in plan.lost:
             print(f"  {line}", file=out)
-    return code
+
+
+def _utc(t: float | None) -> str:
+    return "none" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _header(conf: Path, conversion: Conversion, force: bool) -> list[str]:
@@ -131,23 +180,27 @@ def _takeover(
                     "(run the command on the host where Fluentd ran, or pass --pos-file)",
                     file=err,
                 )
-    plan = plan_takeover(chosen, settings.tail.fingerprint_bytes)
-    return plan, [str(p) for p in chosen]
+    return plan_takeover(chosen, settings.tail), [str(p) for p in chosen]
 
 
 class _staged:
-    """Write ``text`` beside ``target``, fsync and validate it; rename it into place on success only."""
+    """Write ``text`` beside ``target``, fsync and validate it; rename it into place on success only.
 
-    def __init__(self, target: Path, text: str) -> None:
+    ``dry_run``: validate it in a private temporary directory, and never put it in place.
+    """
+
+    def __init__(self, target: Path, text: str, dry_run: bool = False) -> None:
         self.target = target
         self.text = text
         self.tmp: str | None = None
+        self.scratch = tempfile.TemporaryDirectory(prefix="logship-migrate-") if dry_run else None
 
     def __enter__(self) -> Settings:
         directory = self.target.parent
         if not directory.is_dir():
             raise ConfigError([f"{self.target}: directory {directory} does not exist"])
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=directory)
+        where = self.scratch.name if self.scratch is not None else directory
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=where)
         try:
             try:
                 write_all(fd, self.text.encode())
@@ -170,7 +223,7 @@ class _staged:
             raise
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
-        if kind is not None or self.tmp is None:
+        if kind is not None or self.tmp is None or self.scratch is not None:
             self._discard()
             return
         os.replace(self.tmp, self.target)
@@ -183,3 +236,5 @@ class _staged:
             except FileNotFoundError:
                 pass
             self.tmp = None
+        if self.scratch is not None:
+            self.scratch.cleanup()

@@ -44,6 +44,11 @@ _RUBY_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"""ENV\.fetch\(\s*(['"])({_ENV_VAR})\1\s*\)"""), r"${\2}"),
 )
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
+# Bounds on what one configuration may expand to: real ones nest a few levels and include tens of
+# files; beyond these, a file is a mistake (or an @include that doubles at every level).
+MAX_DEPTH = 64
+MAX_INCLUDED_FILES = 1000
+MAX_TOTAL_BYTES = 16 * 1024 * 1024
 
 
 def translate_ruby(code: str) -> str | None:
@@ -64,7 +69,16 @@ def parse_file(path: Path) -> ConfTree:
     return tree
 
 
-def _parse_into(tree: ConfTree, path: Path, target: Directive, including: list[Path]) -> None:
+def _parse_into(
+    tree: ConfTree,
+    path: Path,
+    target: Directive,
+    including: list[Path],
+    including_where: Where | None = None,
+    depth: int = 0,
+) -> None:
+    """Parse ``path`` into ``target``; ``including_where``: the @include line that named it;
+    ``depth``: sections open around that line."""
     resolved = path.resolve()
     if resolved in including:
         raise ConfigError([f"{path}: included again by itself (an @include cycle)"])
@@ -75,12 +89,23 @@ def _parse_into(tree: ConfTree, path: Path, target: Directive, including: list[P
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from exc
     tree.files.append(path)
-    _Parser(tree, text, path, [*including, resolved]).body(target, root=True)
+    tree.total_bytes += len(text)
+    if len(tree.files) > MAX_INCLUDED_FILES or tree.total_bytes > MAX_TOTAL_BYTES:
+        raise ConfigError(
+            [
+                f"{including_where or path}: @include expands to more than {MAX_INCLUDED_FILES} files or "
+                f"{MAX_TOTAL_BYTES // (1024 * 1024)} MiB ({len(tree.files)} files, {tree.total_bytes} "
+                "characters so far): an @include repeated at several levels multiplies; include each "
+                "file once"
+            ]
+        )
+    _Parser(tree, text, path, [*including, resolved], depth).body(target, root=True)
 
 
 class _Parser:
-    def __init__(self, tree: ConfTree, text: str, path: Path, including: list[Path]) -> None:
+    def __init__(self, tree: ConfTree, text: str, path: Path, including: list[Path], depth: int) -> None:
         self.tree = tree
+        self.depth = depth  # sections open around the current position, in this file and its includers
         self.text = text
         self.path = path
         self.including = including
@@ -149,7 +174,15 @@ class _Parser:
                     raise self.error(f"expected '>' to end <{opened}")
                 self.line_end(f"<{opened}>")
                 child = Directive(opened, arg.strip(), self.where(start))
+                if self.depth >= MAX_DEPTH:
+                    raise self.error(
+                        f"<{opened}> is nested more than {MAX_DEPTH} sections deep; Fluentd "
+                        "configurations nest a few levels (is a closing tag missing?)",
+                        start,
+                    )
+                self.depth += 1
                 self.body(child, root=False)
+                self.depth -= 1
                 directive.children.append(child)
                 continue
             key = self.skip(_KEY) or ""
@@ -184,7 +217,7 @@ class _Parser:
             if not matches:
                 self.tree.warnings.append((where, f"@include {pattern} matches no file"))
         for match in matches:
-            _parse_into(self.tree, Path(match), directive, self.including)
+            _parse_into(self.tree, Path(match), directive, self.including, where, self.depth)
 
     # -- values ----------------------------------------------------------------------------
 
@@ -328,6 +361,8 @@ class _Parser:
                 continue
             elif ch in "[{":
                 depth += 1
+                if depth > MAX_DEPTH:
+                    raise self.error(f"JSON {kind} nested more than {MAX_DEPTH} levels deep", start)
             elif ch in "]}":
                 depth -= 1
             out.append(ch)

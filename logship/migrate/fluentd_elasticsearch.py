@@ -45,7 +45,12 @@ def elasticsearch(ctx: Context, m: Directive) -> None:
     logstash = given.get("logstash_format")
     if logstash is not None and boolean(logstash):
         prefix = given.get("logstash_prefix")
-        ctx.set("elasticsearch", "index_prefix", prefix.text if prefix else "logstash", m.where)
+        ctx.set(
+            "elasticsearch",
+            "index_prefix",
+            prefix.text if prefix else "logstash",
+            prefix.where if prefix else m.where,
+        )
         index_name = given.get("index_name")
         if index_name is not None:
             ctx.note(index_name.where, "`index_name` ignored: `logstash_format true` names the indices")

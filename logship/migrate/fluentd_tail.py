@@ -47,11 +47,16 @@ def tail(ctx: Context, s: Directive) -> None:
             continue
         if name == "path":
             paths = split_list(p, delimiter.text if delimiter else ",")
+            if not ctx.literal("tail", "paths", paths, p.where):
+                continue
             current = ctx.out.settings.setdefault("tail", {}).setdefault("paths", [])
             current.extend(x for x in paths if x not in current)
         elif name == "exclude_path":
+            excluded = split_list(p)
+            if not ctx.literal("tail", "exclude", excluded, p.where):
+                continue
             current = ctx.out.settings.setdefault("tail", {}).setdefault("exclude", [])
-            current.extend(x for x in split_list(p) if x not in current)
+            current.extend(x for x in excluded if x not in current)
         elif name == "pos_file":
             ctx.out.pos_files.append((p.where, p.text))
         elif name == "read_from_head":

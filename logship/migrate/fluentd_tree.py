@@ -74,3 +74,4 @@ class ConfTree:
     root: Directive
     files: list[Path]
     warnings: list[tuple[Where, str]]
+    total_bytes: int = 0  # characters read from all files, bounded against @include blow-ups

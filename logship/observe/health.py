@@ -53,6 +53,7 @@ class HealthState:
         self._positions_failure: str | None = None
         self._delivered: float | None = None
         self._dead_letter_failure: str | None = None
+        self._dead_letter_full: str | None = None
 
     # -- updates from the pipeline ------------------------------------------------------------
 
@@ -77,6 +78,10 @@ class HealthState:
 
     def dead_letter_failed(self, reason: str) -> None:
         self._dead_letter_failure = reason
+
+    def dead_letter_full(self, reason: str | None) -> None:
+        """The dead-letter files reached their bound (``reason``), or have room again (None)."""
+        self._dead_letter_full = reason
 
     def delivered(self) -> None:
         """A batch reached its final outcome (indexed, already present or dead-lettered)."""
@@ -123,6 +128,8 @@ class HealthState:
     def _check_dead_letter(self) -> CheckResult:
         if self._dead_letter_failure is not None:
             return _fail(f"last write failed: {self._dead_letter_failure}")
+        if self._dead_letter_full is not None:
+            return _fail(f"full: {self._dead_letter_full}")
         return _pass("writable")
 
     def _check_files(self) -> CheckResult:

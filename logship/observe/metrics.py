@@ -24,6 +24,8 @@ __all__ = [
     "BULK_REQUESTS",
     "BULK_STATUS_CLASSES",
     "CONCURRENCY_LIMIT",
+    "DEAD_LETTER_BYTES",
+    "DEAD_LETTER_FULL",
     "DEAD_LETTER_WRITE_FAILURES",
     "FILES_NOT_OPENED",
     "FILES_TRACKED",
@@ -168,6 +170,16 @@ CONCURRENCY_LIMIT = Gauge(
 DEAD_LETTER_WRITE_FAILURES = Counter(
     "logship_dead_letter_write_failures",
     "Failed attempts to write rejected documents to the dead-letter file (they stay undelivered).",
+    registry=REGISTRY,
+)
+DEAD_LETTER_BYTES = Gauge(
+    "logship_dead_letter_bytes",
+    "Bytes held by the dead-letter file and its rotated copies (bounded by `dead_letter.max_bytes`).",
+    registry=REGISTRY,
+)
+DEAD_LETTER_FULL = Gauge(
+    "logship_dead_letter_full",
+    "1 while rejected records wait because the dead-letter files reached `dead_letter.max_bytes`.",
     registry=REGISTRY,
 )
 POSITION_WRITE_FAILURES = Counter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +39,10 @@ BACKEND_TEMPLATE = (
     r'"line": "(?P<line>[^"]*)"\}\s*$'
 )
 
+# Characters the engine refuses in an index name (besides uppercase letters).
+_INDEX_NAME_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:]')
+_SAMPLE_DAYS = [datetime(2026, month, 1 + month, 13, 5, 9, tzinfo=UTC) for month in range(1, 13)]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,7 +62,9 @@ class TailSettings(_Section):
         "followed only when they resolve inside one of these directories; by default never.",
     )
     read_from: Literal["head", "tail"] = Field(
-        "head", description='Where to start a file seen for the first time: "head" or "tail".'
+        "head",
+        description="Where to start the files present at logship's very first start (no position store "
+        'yet): "head" or "tail". A file created later is always read from its start.',
     )
     fingerprint_bytes: int = Field(
         1024,
@@ -186,7 +193,10 @@ class ElasticsearchSettings(_Section):
     )
     index_prefix: str = Field("aichat", description="Index name prefix: <prefix>-<date>.")
     index_date_format: str = Field(
-        "%Y.%m.%d", description="strftime format of the index date, taken from @timestamp in UTC."
+        "%Y.%m.%d",
+        description="strftime format of the index date, taken from @timestamp in UTC; what it renders must "
+        "be valid in an index name (lowercase; no space, comma, colon, hash, quote, slash, backslash, *, ?, "
+        "<, > or pipe), which `check` verifies.",
     )
     username: str | None = Field(None, description="Basic authentication user.")
     password: str | None = Field(
@@ -199,16 +209,36 @@ class ElasticsearchSettings(_Section):
     verify_certs: bool = Field(True, description="Verify the engine's TLS certificate.")
     request_timeout_seconds: float = Field(60.0, gt=0, description="Time allowed for one bulk request.")
     gzip: bool = Field(False, description="Compress bulk request bodies.")
+    max_answer_bytes: int = Field(
+        64 << 20,
+        ge=1 << 16,
+        description="Largest answer accepted from the engine, as sent and once decompressed; a larger one "
+        "(a proxy's page, a gzip bomb) fails the request, which is retried.",
+    )
 
     @field_validator("index_prefix")
     @classmethod
     def _index_name(cls, value: str) -> str:
         # The engine's own rules for index names.
-        if not value or value != value.lower() or value[0] in "-_+" or re.search(r'[\\/*?"<>| ,#:]', value):
+        if not value or value != value.lower() or value[0] in "-_+" or _INDEX_NAME_FORBIDDEN.search(value):
             raise ValueError(
                 f'{value!r} is not a valid index name prefix (lowercase, no spaces or \\/*?"<>|,#:, '
                 "not starting with -, _ or +)"
             )
+        return value
+
+    @field_validator("index_date_format")
+    @classmethod
+    def _date_in_index_name(cls, value: str) -> str:
+        # Rendered for a date in every month and on every weekday, so that names of months and days
+        # (%b, %A) and any other directive show what the engine would be sent.
+        for day in _SAMPLE_DAYS:
+            rendered = day.strftime(value)
+            if rendered != rendered.lower() or _INDEX_NAME_FORBIDDEN.search(rendered):
+                raise ValueError(
+                    f"{value!r} renders {day:%Y-%m-%d} as {rendered!r}, which is not valid in an index "
+                    'name (lowercase, no spaces or \\/*?"<>|,#:); use digits and . or -, e.g. "%Y.%m.%d"'
+                )
         return value
 
     @field_validator("hosts")
@@ -251,6 +281,14 @@ class IndexSettings(_Section):
         '"logship" (`logship prune`, run daily by `logship run`), "auto" (the engine when it has a '
         'lifecycle service, else logship) or "off".',
     )
+    setup: Literal["install", "check", "off"] = Field(
+        "install",
+        description="What `logship run` does about the index template (and the retention policy) at start "
+        'and when the engine answers again after being unreachable: "install" creates what is missing '
+        "(it warns about, and leaves, an outdated or foreign one: `logship setup` updates, `--overwrite` "
+        'replaces), "check" only warns, "off" does neither. It runs beside the pipeline; only the first '
+        "bulk request waits for the first check, at most 5 s.",
+    )
 
 
 class BatchSettings(_Section):
@@ -285,6 +323,20 @@ class DeadLetterSettings(_Section):
     path: Path = Field(
         Path("/var/lib/logship/dead-letter.ndjson"),
         description="NDJSON file of documents the engine rejected for good.",
+    )
+    max_bytes: int = Field(
+        1024 * MiB,
+        ge=64 * 1024,
+        description="Bytes the dead-letter file and its rotated copies may hold together. Once reached, "
+        "rejected records are not acknowledged: reading pauses, as for an engine outage, until "
+        "`logship replay --dead-letter` has delivered and removed files or the bound is raised.",
+    )
+    max_files: int = Field(
+        4,
+        ge=1,
+        le=100,
+        description="The dead-letter file rotates to `<path>.1` ... `<path>.<max_files - 1>` once it holds "
+        "`max_bytes / max_files`; rotation never deletes a file.",
     )
 
 

@@ -16,6 +16,7 @@ import orjson
 
 from logship.acks import FileAcks
 from logship.block import DocRecord, Events, Origin
+from logship.deadletter_files import ReadFile
 from logship.sources import Emit, FileListSource
 
 __all__ = ["DeadLetterSource"]
@@ -31,6 +32,7 @@ class DeadLetterSource(FileListSource):
         super().__init__(paths)
         self._on_read = on_read
         self.skipped = 0  # lines that are not dead-letter entries
+        self.read_files: list[ReadFile] = []  # the files read to the end, as they were then
 
     async def _read(self, path: Path, emit: Emit) -> None:
         origin = Origin(str(path), "")
@@ -40,7 +42,8 @@ class DeadLetterSource(FileListSource):
             # Only what the file held at the start: when it is `dead_letter.path` itself, documents
             # rejected again are appended to it while it is read, and reading those too would send
             # them round forever.
-            end = os.fstat(f.fileno()).st_size
+            st = os.fstat(f.fileno())
+            end = st.st_size
             read = 0
             for number, line in enumerate(f, 1):
                 if read >= end or self._stopping:
@@ -69,3 +72,5 @@ class DeadLetterSource(FileListSource):
                     docs = []
         if docs:
             await emit(Events(origin, acks.block(read), docs=docs))
+        if not self._stopping:
+            self.read_files.append(ReadFile(path, st.st_dev, st.st_ino, end))

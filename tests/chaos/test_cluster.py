@@ -178,11 +178,11 @@ def test_node_holding_primaries_killed_and_restarted(tmp_path: Path, cluster: Se
     request, and the restarted node recovers its copies. Every record exactly once."""
     cluster.heal()
     run = Run(tmp_path, cluster, "other-node", hosts=[cluster.urls[0]])
-    records = 20_000
+    records = 30_000  # 30 s of writing: the kill must fall mid-stream even when the start is slow
     try:
         run.ship.start()
         writer = run.writer(records, rate=1000)
-        run.wait_for(2000, 60)
+        run.wait_for(1000, 60)
         primaries = cluster.primaries(run.pattern)
         victim = max((1, 2), key=lambda i: primaries[i])
         assert writer.poll() is None, "the application finished writing before the kill"
@@ -210,11 +210,11 @@ def test_first_listed_node_killed(tmp_path: Path, cluster: SearchCluster) -> Non
     exactly once."""
     cluster.heal()
     run = Run(tmp_path, cluster, "first-node", hosts=cluster.urls)
-    records = 20_000
+    records = 30_000  # 30 s of writing: the kill must fall mid-stream even when the start is slow
     try:
         run.ship.start()
         writer = run.writer(records, rate=1000)
-        run.wait_for(2000, 60)
+        run.wait_for(1000, 60)
         assert writer.poll() is None, "the application finished writing before the kill"
         killed = time.monotonic()
         before, after = _grows_while_down(run, lambda: cluster.kill(0))
@@ -294,7 +294,7 @@ def test_cluster_without_master_for_20_seconds(tmp_path: Path, cluster: SearchCl
     try:
         run.ship.start()
         writer = run.writer(records, rate=800)
-        run.wait_for(2000, 60)
+        run.wait_for(1000, 60)
         master = cluster.master()
         survivor = 0 if master != 0 else 1
         victims = tuple(i for i in range(3) if i != survivor)

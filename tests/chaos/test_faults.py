@@ -119,7 +119,7 @@ def test_item_level_rejections_and_bursts(make_rig: MakeRig, search_engine: Any)
 # -- 7. mapping conflicts and the dead-letter replay ----------------------------------------------
 
 
-def _replay(rig: Rig, **env: str) -> subprocess.CompletedProcess[str]:
+def _replay(rig: Rig, dead_letter: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -127,7 +127,7 @@ def _replay(rig: Rig, **env: str) -> subprocess.CompletedProcess[str]:
             "logship",
             "replay",
             "--dead-letter",
-            str(rig.dead_letter),
+            str(dead_letter or rig.dead_letter),
             "--config",
             str(rig.config),
         ],
@@ -141,9 +141,10 @@ def _replay(rig: Rig, **env: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.opensearch
 def test_mapping_conflicts_dead_letter_and_replay(make_rig: MakeRig, search_engine: Any) -> None:
     """Records whose `line` does not fit the template's integer mapping are dead-lettered with the
-    engine's reason while the rest is indexed. A replay before the fix rejects each once more and
-    ends; once the mapping is fixed, `logship replay --dead-letter` delivers them exactly once,
-    and a second replay adds nothing."""
+    engine's reason while the rest is indexed. A replay before the fix rejects each once more
+    (already in the file: not written again) and ends; once the mapping is fixed, `logship replay
+    --dead-letter` delivers them exactly once and removes the file, and a second replay (of a copy)
+    adds nothing."""
     started = time.monotonic()
     url = search_engine.url
     rig = make_rig("mapping")
@@ -210,29 +211,29 @@ def test_mapping_conflicts_dead_letter_and_replay(make_rig: MakeRig, search_engi
     warned = [r for r in rig.ship.log_records() if "dead-letter" in str(r.get("message", ""))]
     assert warned and "line" in str(warned[0].get("reason")), "the rejection is not logged with its reason"
 
-    # Replaying before the fix: each document is rejected once more (appended to the very file
-    # being replayed) and the replay ends with exit 1.
+    # Replaying before the fix: each document is rejected once more, but its id is in the file
+    # already, so nothing is appended; the replay ends with exit 1 and the file stays.
+    before = rig.dead_letter.read_bytes()
     early = _replay(rig, LOGSHIP_DELIVERY__MAX_INFLIGHT_BYTES=str(1024 * 1024))
     assert early.returncode == 1, early.stdout + early.stderr[-2000:]
     assert f"indexed: 0, already present: 0, dead-lettered: {len(clashing)}," in early.stdout, early.stdout
-    assert len(rig.dead_letter.read_bytes().splitlines()) == 2 * len(clashing)
+    assert rig.dead_letter.read_bytes() == before
 
-    # The fix: drop the clashing template and the (empty) old-day index, then replay.
+    # The fix: drop the clashing template and the (empty) old-day index, then replay. Every
+    # document is delivered, so the dead-letter file is removed; a copy kept elsewhere by the
+    # operator is left alone, and replaying it adds nothing.
     assert http_json("DELETE", f"{url}/_index_template/{template}")[0] == 200
     delete_indices(url, old_index)
-    size = rig.dead_letter.stat().st_size
+    copy = rig.dead_letter.with_name("kept-by-the-operator.ndjson")
+    copy.write_bytes(before)
     first = _replay(rig)
     assert first.returncode == 0, first.stdout + first.stderr[-2000:]
-    # Every id is in the file twice now: the first copy is indexed, the second already present.
-    assert f"indexed: {len(clashing)}, already present: {len(clashing)}, dead-lettered: 0," in first.stdout, (
-        first.stdout
-    )
-    second = _replay(rig)
+    assert f"indexed: {len(clashing)}, already present: 0, dead-lettered: 0," in first.stdout, first.stdout
+    assert not rig.dead_letter.exists()
+    second = _replay(rig, dead_letter=copy)
     assert second.returncode == 0, second.stdout + second.stderr[-2000:]
-    assert f"indexed: 0, already present: {2 * len(clashing)}, dead-lettered: 0," in second.stdout, (
-        second.stdout
-    )
-    assert rig.dead_letter.stat().st_size == size  # nothing was rejected again
+    assert f"indexed: 0, already present: {len(clashing)}, dead-lettered: 0," in second.stdout, second.stdout
+    assert copy.read_bytes() == before and not rig.dead_letter.exists()  # nothing was rejected again
 
     docs = rig.documents()
     delivery = check_documents(docs, [*range(3000), *clashing])

@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
-from elastic_transport import ConnectionError as TransportConnectionError
 
 from logship.acks import FileAcks
 from logship.errors import ConfigError, EngineUnreachable
@@ -101,11 +101,11 @@ def test_unreachable_engine_error_is_redacted() -> None:
 
 def test_transport_messages_quoting_a_url_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     async def failing(*args: Any, **kwargs: Any) -> Any:
-        raise TransportConnectionError(f"refused by http://elastic:{SECRET}@proxy:3128")
+        raise aiohttp.ClientConnectionError(f"refused by http://elastic:{SECRET}@proxy:3128")
 
     async def go() -> str:
         client = BulkClient(ElasticsearchSettings())
-        monkeypatch.setattr(client._nodes, "request", failing)
+        monkeypatch.setattr(client.pool, "_exchange", failing)
         try:
             await client.info()
         except EngineUnreachable as exc:

@@ -20,7 +20,8 @@ from logship.settings import Settings
 from logship.sinks.elasticsearch.prune import prune
 from logship.sinks.elasticsearch.setup import install
 
-from engine_fixture import SearchNode, delete_indices, http_json, refresh
+from engine_fixture import SearchNode, count, delete_indices, free_port, http_json, refresh
+from support.harness import Logship, toml_config, wait_until, write_logs
 
 pytestmark = [pytest.mark.integration, pytest.mark.opensearch]
 
@@ -113,6 +114,41 @@ def test_setup_installs_the_template_once_and_new_indices_get_its_mappings(
     assert hits({"term": {"level": "ERROR"}}) == 1
     assert hits({"match": {"message": "timed out"}}) == 1
     assert hits({"match": {"error.stack_trace": "ValueError"}}) == 1
+
+
+def test_run_on_a_bare_engine_installs_the_template(
+    search_engine: SearchNode, prefix: str, tmp_path: Path
+) -> None:
+    """`logship run` alone (index.setup = "install", the default) leaves mapped indices."""
+    url = search_engine.url
+    logs = tmp_path / "logs"
+    write_logs(logs, 500)
+    port = free_port()
+    config = toml_config(
+        tmp_path / "logship.toml",
+        logs=logs,
+        state=tmp_path / "state",
+        es_url=url,
+        http_port=port,
+        index_prefix=prefix,
+        overrides={"index": {"replicas": 0}},
+    )
+    assert http_json("GET", f"{url}/_index_template/{prefix}-logship")[0] == 404
+    ship = Logship(config, port, tmp_path / "logship.log").start()
+    try:
+        wait_until(lambda: count(url, f"{prefix}-*") >= 500, 90, what="500 documents")
+    finally:
+        code = ship.stop()
+    assert code == 0, ship.log_tail()
+    assert "Installed on the engine" in ship.log_tail(400)
+    status, answer = http_json("GET", f"{url}/{prefix}-*/_mapping")
+    assert status == 200 and answer, answer
+    message_type = "text" if search_engine.engine == "elasticsearch" else "match_only_text"
+    for index, mapping in answer.items():
+        props = mapping["mappings"]["properties"]
+        found = {name: props[name]["type"] for name in ("message", "level", "line", "@timestamp")}
+        wanted = {"message": message_type, "level": "keyword", "line": "integer", "@timestamp": "date"}
+        assert found == wanted, index
 
 
 def _create(url: str, name: str) -> None:

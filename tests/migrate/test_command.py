@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tomllib
 from pathlib import Path
@@ -12,6 +13,7 @@ from migrate.logfiles import entry, line_end, write_log
 from logship import __version__
 from logship.cli import main
 from logship.settings import load_settings
+from logship.sources.tail.positions import PositionStore, StoreState
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fluentd"
 
@@ -24,7 +26,18 @@ def test_the_guide_block_converts_and_passes_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "logship.toml"
-    code = main(["migrate", "fluentd", str(DATA / "monitoring-guide.conf"), "--output", str(out)])
+    positions = tmp_path / "positions"
+    code = main(
+        [
+            "migrate",
+            "fluentd",
+            str(DATA / "monitoring-guide.conf"),
+            "--output",
+            str(out),
+            "--positions-dir",
+            str(positions),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     text = out.read_text()
@@ -37,6 +50,9 @@ def test_the_guide_block_converts_and_passes_check(
     assert f"wrote {out}" in captured.out
     assert "pos_file /var/log/fluentd/aichat.log.pos does not exist here" in captured.err
     assert leftovers(tmp_path) == []
+    # No pos_file: the store is written all the same, empty, and the file names it.
+    assert settings.tail.positions_dir == positions
+    assert PositionStore(positions).load() == StoreState({}, None, None)
 
 
 def test_unmappable_items_exit_2_and_write_nothing(
@@ -55,7 +71,11 @@ def test_unmappable_items_exit_2_and_write_nothing(
 def test_force_writes_a_comment_for_each_item(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = DATA / "unsupported.conf"
     out = tmp_path / "logship.toml"
-    assert main(["migrate", "fluentd", str(conf), "--output", str(out), "--force"]) == 0
+    positions = str(tmp_path / "positions")
+    assert (
+        main(["migrate", "fluentd", str(conf), "--output", str(out), "--force", "--positions-dir", positions])
+        == 0
+    )
     text = out.read_text()
     comments = [line for line in text.splitlines() if line.startswith("#   ")]
     for line in (1, 14, 19, 21, 22, 23, 27, 34, 35, 38):
@@ -108,8 +128,13 @@ def test_pos_file_takeover_through_the_command(tmp_path: Path, capsys: pytest.Ca
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert f"took over 1 position(s) from {pos_file} into {positions / 'positions.json'}" in out
-    assert f"{app}: resumes at byte {line_end(app, 20)} of {app.stat().st_size}" in out
+    assert f"took over 1 position(s) from {pos_file}; cut-over point" in out
+    assert "wrote the position store (1 file(s)); logship starts:" in out
+    assert (
+        f"{app} (inode {app.stat().st_ino}): resumes at byte {line_end(app, 20)} of {app.stat().st_size}"
+        in out
+    )
+    assert load_settings(tmp_path / "l.toml").tail.positions_dir == positions
     # A second run refuses to replace the store logship may have advanced since.
     shutil.copy(positions / "positions.json", tmp_path / "saved.json")
     again = [*args[:4], str(tmp_path / "other.toml"), *args[5:], "--pos-file", str(pos_file)]
@@ -142,3 +167,40 @@ def test_migrate_needs_a_source(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["migrate"])
     assert caught.value.code == 2
+
+
+def test_dry_run_prints_the_file_and_where_each_file_starts_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    app = logs / "app.log"
+    write_log(app, 50)
+    fluentd_ino = app.stat().st_ino
+    pos_file = tmp_path / "aichat.log.pos"
+    pos_file.write_text(entry(app, line_end(app, 20), fluentd_ino))
+    past = pos_file.stat().st_mtime - 10
+    os.utime(app, (past, past))
+    os.rename(app, logs / "app.log.1")  # rotated since Fluentd's last position update
+    write_log(app, 5, start=50)
+    conf = tmp_path / "fluent.conf"
+    guide = (DATA / "monitoring-guide.conf").read_text()
+    conf.write_text(
+        guide.replace("/var/log/aichat/*.log", f"{logs}/*.log").replace(
+            "/var/log/fluentd/aichat.log.pos", str(pos_file)
+        )
+    )
+    out, positions = tmp_path / "l.toml", tmp_path / "state"
+    args = ["migrate", "fluentd", str(conf), "--output", str(out), "--positions-dir", str(positions)]
+    assert main([*args, "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert tomllib.loads(printed.split("dry run:")[0])["tail"]["positions_dir"] == str(positions)
+    assert f"dry run: nothing written (would write {out} and {positions / 'positions.json'})" in printed
+    rotated = logs / "app.log.1"
+    at = f"resumes at byte {line_end(rotated, 20)} of {rotated.stat().st_size}"
+    assert f"{rotated} (inode {fluentd_ino}): {at}" in printed
+    assert f"{app} (inode {app.stat().st_ino}): from its start ({app.stat().st_size} bytes)" in printed
+    assert not out.exists() and not positions.exists() and leftovers(tmp_path) == []
+    # The same, for real, writes what the dry run announced.
+    assert main(args) == 0
+    assert capsys.readouterr().out.split("logship starts:")[1] == printed.split("logship starts:")[1]

@@ -29,10 +29,26 @@ def settings(**index: Any) -> Settings:
     return Settings.model_validate({"index": index})
 
 
+def at(s: Settings, url: str) -> Settings:
+    return s.model_copy(update={"elasticsearch": s.elasticsearch.model_copy(update={"hosts": [url]})})
+
+
 def run_setup(engine: FakeEngine, s: Settings, **kw: Any) -> tuple[bool, list[str]]:
     lines: list[str] = []
-    ok = asyncio.run(install(s, out=lines.append, node_class=engine.node_class(), **kw))
-    return ok, lines
+
+    async def go() -> bool:
+        async with engine.serve() as url:
+            return await install(at(s, url), out=lines.append, **kw)
+
+    return asyncio.run(go()), lines
+
+
+def run_prune(engine: FakeEngine, s: Settings, lines: list[str], **kw: Any) -> list[str]:
+    async def go() -> list[str]:
+        async with engine.serve() as url:
+            return await prune(at(s, url), out=lines.append, now=NOW, **kw)
+
+    return asyncio.run(go())
 
 
 def test_elasticsearch_with_ilm_gets_a_policy_attached_by_the_template() -> None:
@@ -92,9 +108,12 @@ def test_opensearch_with_ism_gets_a_policy_with_an_ism_template() -> None:
     assert engine.ism["aichat-logship-retention"]["_version"] == 2
 
 
-@pytest.mark.parametrize("distribution", ["elasticsearch", "opensearch"])
-def test_without_a_lifecycle_service_auto_falls_back_and_engine_fails(distribution: str) -> None:
-    engine = FakeEngine(distribution, lifecycle=False, match_only_text=False)
+ENGINES_WITHOUT_LIFECYCLE = [("elasticsearch", ""), ("elasticsearch", "8.19.8"), ("opensearch", "")]
+
+
+@pytest.mark.parametrize(("distribution", "version"), ENGINES_WITHOUT_LIFECYCLE)
+def test_without_a_lifecycle_service_auto_falls_back(distribution: str, version: str) -> None:
+    engine = FakeEngine(distribution, lifecycle=False, match_only_text=False, version=version)
     ok, lines = run_setup(engine, settings())
     assert ok
     service = "ILM" if distribution == "elasticsearch" else "ISM"
@@ -109,7 +128,7 @@ def test_without_a_lifecycle_service_auto_falls_back_and_engine_fails(distributi
     assert any(line.startswith("field `message`: text (the engine has no match_only_text") for line in lines)
 
     with pytest.raises(EngineRejected, match=f"no {service} service"):
-        run_setup(FakeEngine(distribution, lifecycle=False), settings(retention="engine"))
+        run_setup(FakeEngine(distribution, lifecycle=False, version=version), settings(retention="engine"))
 
 
 def test_retention_off_installs_no_policy() -> None:
@@ -142,15 +161,15 @@ def test_a_template_logship_did_not_install_is_left_alone_unless_overwrite() -> 
     assert any(line.endswith(": updated") for line in lines)
 
 
-def test_an_older_elasticsearch_than_the_client_is_refused_clearly() -> None:
-    from importlib.metadata import version
-
-    major = int(version("elasticsearch").split(".")[0])
-    if major < 9:
-        pytest.skip("the installed client speaks to Elasticsearch 8")
-    engine = FakeEngine("elasticsearch", version="8.15.0")
-    with pytest.raises(EngineRejected, match=r"install elasticsearch<9"):
-        run_setup(engine, settings())
+def test_elasticsearch_8_gets_its_ilm_policy_too() -> None:
+    engine = FakeEngine("elasticsearch", version="8.19.8")
+    ok, lines = run_setup(engine, settings(retention_days=30))
+    assert ok, lines
+    assert [(m, p) for m, p, _ in engine.writes()] == [
+        ("PUT", "/_ilm/policy/aichat-logship-retention"),
+        ("PUT", "/_index_template/aichat-logship"),
+    ]
+    assert lines[0].startswith("engine: Elasticsearch 8.19.8 at http://127.0.0.1:")
 
 
 def test_index_patterns_follow_the_date_format() -> None:
@@ -184,12 +203,10 @@ def test_prune_deletes_by_name_and_dry_run_deletes_nothing() -> None:
     engine = FakeEngine("elasticsearch")
     engine.indices = ["aichat-2026.02.03", "aichat-2026.03.15", "aichat-archive-2026.01.01"]
     lines: list[str] = []
-    old = asyncio.run(
-        prune(settings(), dry_run=True, out=lines.append, node_class=engine.node_class(), now=NOW)
-    )
+    old = run_prune(engine, settings(), lines, dry_run=True)
     assert old == ["aichat-2026.02.03"] and engine.writes() == []
     assert lines[0] == "DELETE /aichat-2026.02.03"
-    old = asyncio.run(prune(settings(), out=lines.append, node_class=engine.node_class(), now=NOW))
+    old = run_prune(engine, settings(), lines)
     assert engine.indices == ["aichat-2026.03.15", "aichat-archive-2026.01.01"]
 
 

@@ -12,20 +12,21 @@ The Maven-built test nodes have neither Elasticsearch's ILM (x-pack) nor OpenSea
   "error_notification"}}`` or 404 ``status_exception`` "Policy not found"; ``PUT`` creates (201,
   the policy nested once more under ``policy``) or, with ``if_seq_no`` and ``if_primary_term``
   matching, updates (200); a mismatch or a missing pair on an existing policy is a 409.
-* Without a lifecycle service both engines answer 400 ``no handler found for uri``.
+* Without a lifecycle service both engines answer 400 ``no handler found for uri``, except
+  Elasticsearch 8, which answers ``GET /_ilm/status`` 405 (the path matches a POST route).
 
-``node_class()`` plugs it into elastic_transport (and so into the typed client) as a node.
+``serve()`` runs it as a local HTTP server, so the requests go through logship's own HTTP stack.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from elastic_transport import ApiResponseMeta, BaseAsyncNode, HttpHeaders, NodeConfig
-from elastic_transport._node._base import NodeApiResponse
-from elastic_transport.client_utils import DEFAULT, DefaultType
+from aiohttp import web
 
 __all__ = ["FakeEngine"]
 
@@ -53,32 +54,26 @@ class FakeEngine:
     def writes(self) -> list[tuple[str, str, Any]]:
         return [r for r in self.requests if r[0] in ("PUT", "DELETE")]
 
-    def node_class(self) -> type[BaseAsyncNode]:
-        engine = self
+    @asynccontextmanager
+    async def serve(self) -> AsyncIterator[str]:
+        """Answer HTTP on a free loopback port; yields the URL."""
 
-        class FakeNode(BaseAsyncNode):
-            def __init__(self, config: NodeConfig) -> None:
-                super().__init__(config)
+        async def handle(request: web.Request) -> web.Response:
+            raw = await request.read()
+            status, payload = self.answer(request.method, request.path_qs, json.loads(raw) if raw else None)
+            headers = {"X-Elastic-Product": "Elasticsearch"} if self.distribution == "elasticsearch" else {}
+            text = json.dumps(payload) if payload is not None else ""
+            return web.Response(status=status, text=text, content_type="application/json", headers=headers)
 
-            async def perform_request(  # type: ignore[override]
-                self,
-                method: str,
-                target: str,
-                body: bytes | None = None,
-                headers: HttpHeaders | None = None,
-                request_timeout: DefaultType | float | None = DEFAULT,
-            ) -> NodeApiResponse:
-                status, payload = engine.answer(method, target, json.loads(body) if body else None)
-                out = HttpHeaders({"content-type": "application/json"})
-                if engine.distribution == "elasticsearch":
-                    out["x-elastic-product"] = "Elasticsearch"
-                raw = json.dumps(payload).encode() if payload is not None else b""
-                return NodeApiResponse(ApiResponseMeta(status, "1.1", out, 0.001, self.config), raw)
-
-            async def close(self) -> None:  # type: ignore[override]
-                pass
-
-        return FakeNode
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        finally:
+            await runner.cleanup()
 
     def answer(self, method: str, target: str, body: Any) -> tuple[int, Any]:
         self.requests.append((method, target, body))
@@ -94,6 +89,10 @@ class FakeEngine:
         if parts[:1] == ["_index_template"]:
             return self._template(method, parts[1], body)
         if parts[:1] == ["_ilm"]:
+            if not self.lifecycle and self.version.startswith("8."):  # the path matches a POST route
+                return 405, {
+                    "error": f"Incorrect HTTP method for uri [{path}] and method [{method}], allowed: [POST]"
+                }
             if not self.lifecycle or self.distribution != "elasticsearch":
                 return no_handler
             if parts == ["_ilm", "status"]:

@@ -77,8 +77,12 @@ class FaultProxy:
         seed: int = 4,
         host: str = "127.0.0.1",
         port: int = 0,
+        interim: bool = False,
     ) -> None:
+        """``interim``: write ``HTTP/1.1 100 Continue`` before every answer, as some proxies and
+        servers do (unasked, or to a client that sent ``Expect: 100-continue``)."""
         self.upstream = upstream.rstrip("/")
+        self.interim = interim
         self.host = host
         self.port = port
         self._lock = threading.Lock()
@@ -211,6 +215,9 @@ class FaultProxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._count(requests=1)
         body = await request.read()
+        if self.interim and request.transport is not None:
+            request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._count(interim_answers=1)
         if request.headers.get("content-encoding", "").lower() == "gzip":
             body = gzip.decompress(body)
         if request.method == "POST" and request.path.rstrip("/").endswith("/_bulk"):

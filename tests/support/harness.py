@@ -149,11 +149,12 @@ class Logship:
         if self.nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
-    def start(self) -> Logship:
+    def start(self, command: list[str] | None = None) -> Logship:
+        """Start `logship run --config` (or ``command``, which runs it) and wait for /health."""
         env = {**os.environ, **self.env}
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "logship", "run", "--config", str(self.config)],
+            command or [sys.executable, "-m", "logship", "run", "--config", str(self.config)],
             stdout=self._log,
             stderr=self._log,
             env=env,

@@ -1,28 +1,23 @@
-"""Administration requests to the engine (`logship setup`, `logship prune`): JSON in, JSON out.
+"""Administration requests to the engine (`logship setup`, `logship prune`, the checks of `run`):
+JSON in, JSON out, over the same session, nodes, credentials and TLS as the bulk requests.
 
-The plain transport (the same node settings, authentication and TLS as the bulk client) serves
-both Elasticsearch and OpenSearch. For Elasticsearch-only APIs (ILM) ``elasticsearch()`` hands
-out the typed ``AsyncElasticsearch`` client over the same nodes; it refuses servers that are not
-Elasticsearch, so nothing OpenSearch needs goes through it. Every failure leaves this module as
-a logship error: no answer is EngineUnreachable, an error answer EngineRejected.
+Plain requests serve Elasticsearch 8 and 9 and OpenSearch alike, ILM and ISM included. Every
+failure leaves this module as a logship error: no answer is EngineUnreachable, an error answer
+EngineRejected, a redirect EngineRedirected.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
-from elastic_transport import AsyncTransport, BaseAsyncNode, TransportError
-from elastic_transport.client_utils import DEFAULT
-
-if TYPE_CHECKING:
-    from elasticsearch import AsyncElasticsearch
 
 from logship.errors import EngineRejected
 from logship.observe.logs import redact
 from logship.settings import ElasticsearchSettings
-from logship.sinks.elasticsearch.bulk import error_reason, no_answer, node_configs
+from logship.sinks.elasticsearch.bulk import error_reason, node_pool
+from logship.sinks.elasticsearch.nodes import NodePool
 
 __all__ = ["AdminClient", "Answer", "EngineInfo", "Request"]
 
@@ -70,32 +65,24 @@ class EngineInfo:
 
 
 class AdminClient:
-    """JSON requests to the configured engine; ``node_class`` lets tests answer in-process."""
+    """JSON requests to the configured engine; over ``pool`` when given (it stays open), else over
+    a session of its own."""
 
-    def __init__(
-        self, settings: ElasticsearchSettings, node_class: type[BaseAsyncNode] | str = "aiohttp"
-    ) -> None:
+    def __init__(self, settings: ElasticsearchSettings, pool: NodePool | None = None) -> None:
         self.hosts = ", ".join(redact(h) for h in settings.hosts)
-        self._nodes = node_configs(settings)
-        self._node_class = node_class
-        self._transport = AsyncTransport(
-            self._nodes, node_class=node_class, max_retries=1, retry_on_timeout=False, meta_header=False
-        )
-        self._es: AsyncElasticsearch | None = None
+        self._own = pool is None
+        self._pool = pool if pool is not None else node_pool(settings)
         self._info: EngineInfo | None = None
 
     async def send(self, request: Request) -> Answer:
         """Send ``request``; any HTTP answer is returned, no answer raises EngineUnreachable."""
         headers = {"accept": "application/json"}
+        body = None
         if request.body is not None:
             headers["content-type"] = "application/json"
-        try:
-            resp = await self._transport.perform_request(
-                request.method, request.path, body=request.body, headers=headers
-            )
-        except TransportError as exc:
-            raise no_answer(exc, self.hosts) from exc
-        return Answer(resp.meta.status, resp.body if resp.body not in ("", b"") else None)
+            body = orjson.dumps(request.body)
+        status, raw = await self._pool.request(request.method, request.path, body, headers)
+        return Answer(status, _decoded(raw))
 
     async def expect(self, request: Request, *also_ok: int) -> Answer:
         """Send ``request``; an answer that is neither 2xx nor in ``also_ok`` raises EngineRejected."""
@@ -117,21 +104,16 @@ class AdminClient:
             self._info = EngineInfo(distribution, str(version.get("number", "0")))
         return self._info
 
-    def elasticsearch(self) -> AsyncElasticsearch:
-        """The typed client over the same nodes (Elasticsearch servers only)."""
-        if self._es is None:
-            # Imported here: the typed client is heavy, and only the ILM calls of `setup` need it.
-            from elasticsearch import AsyncElasticsearch
-
-            self._es = AsyncElasticsearch(
-                self._nodes,
-                node_class=DEFAULT if isinstance(self._node_class, str) else self._node_class,
-                max_retries=1,
-                retry_on_timeout=False,
-            )
-        return self._es
-
     async def close(self) -> None:
-        await self._transport.close()
-        if self._es is not None:
-            await self._es.close()
+        if self._own:
+            await self._pool.close()
+
+
+def _decoded(raw: bytes) -> Any:
+    """JSON, or the text of a body that is not (a proxy's page), or None for an empty one."""
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:2000].decode("utf-8", "replace")

@@ -1,13 +1,12 @@
 """The bulk HTTP service: one NDJSON body in, the status and raw body out.
 
-It speaks plain ``application/x-ndjson`` over logship's own keep-alive connections
-(:mod:`.nodes`), so Elasticsearch 8 and 9 and OpenSearch 2 all accept it (the ``Elasticsearch``
-client class would pin the server's vendor and major version). Responses are not deserialized on
-the way: the sink decides whether it needs to look at the items at all.
+It speaks plain ``application/x-ndjson`` over the session of :mod:`.nodes`, so Elasticsearch 8
+and 9 and OpenSearch 2 all accept it. Responses are not deserialized on the way: the sink decides
+whether it needs to look at the items at all.
 
-Credentials in a host URL (``http://user:pass@host:9200``) authenticate requests to that host.
-They never reach the transport and never appear in an error: every message leaving this module is
-passed through :func:`redact`.
+Credentials in a host URL (``http://user:pass@host:9200``) authenticate requests to that host:
+they become that node's Authorization header and never appear in an error (every message leaving
+this module is passed through :func:`redact`).
 """
 
 from __future__ import annotations
@@ -20,15 +19,10 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import orjson
-from elastic_transport import (
-    ConnectionError as TransportConnectionError,
-)
-from elastic_transport import ConnectionTimeout, NodeConfig, TlsError, TransportError
 
-from logship.errors import EngineTimeout, EngineUnreachable
 from logship.observe.logs import redact
 from logship.settings import ElasticsearchSettings
-from logship.sinks.elasticsearch.nodes import NodePool
+from logship.sinks.elasticsearch.nodes import NodeConfig, NodePool, tls_context
 
 __all__ = [
     "BulkClient",
@@ -38,17 +32,17 @@ __all__ = [
     "Transport",
     "error_reason",
     "item_results",
-    "no_answer",
     "node_configs",
+    "node_pool",
     "transport_warnings",
     "warn_about_transport",
 ]
 
-# The transport logs every request at INFO and every failed node at WARNING; the sink reports
-# failures itself, once, with what it will do about them.
 log = logging.getLogger(__name__)
-logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
-logging.getLogger("elastic_transport.node_pool").setLevel(logging.ERROR)
+
+# Only what the item handling reads: the engine neither serializes nor sends each item's index,
+# id, version and shards (about 100 bytes an item).
+BULK_TARGET = "/_bulk?filter_path=errors,items.*.error,items.*.status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +99,6 @@ def error_reason(body: Any) -> str:
     return reason
 
 
-def no_answer(exc: TransportError, hosts: str) -> EngineUnreachable:
-    """The logship error for a request that got no HTTP answer; the transport's message may quote a
-    URL, so it is redacted."""
-    if isinstance(exc, ConnectionTimeout):
-        return EngineTimeout(f"timeout: no answer from {hosts} in time")
-    if isinstance(exc, TlsError):
-        return EngineUnreachable(redact(f"TLS failure talking to {hosts}: {exc.message}"))
-    if isinstance(exc, TransportConnectionError):
-        return EngineUnreachable(redact(f"connection: cannot reach {hosts}: {exc.message}"))
-    return EngineUnreachable(redact(f"connection: bad answer from {hosts}: {exc}"))
-
-
 class Transport(Protocol):
     """What the sink needs of the engine; tests swap in a fake that answers in-process."""
 
@@ -167,9 +149,9 @@ def transport_warnings(settings: ElasticsearchSettings) -> list[str]:
     return warnings
 
 
-def node_configs(settings: ElasticsearchSettings, *, compress: bool = False) -> list[NodeConfig]:
-    """The transport's view of `elasticsearch.hosts`: one node each, with its credentials (from the
-    settings, or from the URL itself, which never reaches the HTTP library)."""
+def node_configs(settings: ElasticsearchSettings) -> list[NodeConfig]:
+    """`elasticsearch.hosts`, one node each, with its credentials (from the settings, or from the
+    URL itself, which never reaches the HTTP library)."""
     common: dict[str, str] = {}
     if settings.api_key:
         common["authorization"] = f"ApiKey {settings.api_key}"
@@ -187,27 +169,37 @@ def node_configs(settings: ElasticsearchSettings, *, compress: bool = False) -> 
                 host=url.hostname or "localhost",
                 port=url.port or (443 if url.scheme == "https" else 9200),
                 path_prefix=url.path.rstrip("/"),
-                headers=headers,
-                request_timeout=settings.request_timeout_seconds,
-                http_compress=compress,
-                verify_certs=settings.verify_certs,
-                ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                ssl_show_warn=False,
+                headers=tuple(headers.items()),
             )
         )
     return nodes
+
+
+def node_pool(settings: ElasticsearchSettings, *, compress: bool = False) -> NodePool:
+    """The session to the configured cluster."""
+    https = any(host.startswith("https:") for host in settings.hosts)
+    ca = str(settings.ca_file) if settings.ca_file else None
+    return NodePool(
+        node_configs(settings),
+        timeout=settings.request_timeout_seconds,
+        tls=tls_context(ca, settings.verify_certs) if https else None,
+        compress=compress,
+        max_answer_bytes=settings.max_answer_bytes,
+        label=", ".join(redact(h) for h in settings.hosts),
+    )
 
 
 class BulkClient:
     """Sends bulk bodies to the configured engine nodes."""
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
-        self._nodes = NodePool(node_configs(settings, compress=settings.gzip))
+        self.pool = node_pool(settings, compress=settings.gzip)
         self.hosts = [redact(h) for h in settings.hosts]
 
     async def bulk(self, body: bytes) -> BulkResponse:
-        """POST one bulk body; raises EngineUnreachable when no HTTP answer came back."""
-        return await self._request("POST", "/_bulk", body, "application/x-ndjson")
+        """POST one bulk body; raises EngineUnreachable when no usable HTTP answer came back,
+        EngineRedirected on a redirect."""
+        return await self._request("POST", BULK_TARGET, body, "application/x-ndjson")
 
     async def info(self) -> BulkResponse:
         """GET / (the engine's name and version)."""
@@ -219,13 +211,8 @@ class BulkClient:
         headers = {"accept": "application/json"}
         if content_type is not None:
             headers["content-type"] = content_type
-        hosts = ", ".join(self.hosts)
-        # The transport's messages may quote a URL: each is redacted before it leaves this module.
-        try:
-            status, answer = await self._nodes.request(method, target, body, headers)
-        except TransportError as exc:  # TlsError and the timeouts among them
-            raise no_answer(exc, hosts) from exc
+        status, answer = await self.pool.request(method, target, body, headers)
         return BulkResponse(status, answer)
 
     async def close(self) -> None:
-        await self._nodes.close()
+        await self.pool.close()

@@ -5,10 +5,11 @@ waits `retention_days + 1` days from the index's origination, which is the start
 (ILM parses it from the name when the date format is `%Y.%m.%d`; otherwise, and on ISM, it is
 the creation time, which for live logs is the first record of the day).
 
-* ILM: the policy is attached by the index template (`index.lifecycle.name`). ILM requests go
-  through the typed `elasticsearch` client.
+* ILM: the policy is attached by the index template (`index.lifecycle.name`).
 * ISM: the policy's `ism_template` attaches it to new indices matching the template's patterns.
-  OpenSearch requests go through the plain transport (the typed client refuses OpenSearch).
+
+Both are plain JSON requests (the bodies the engines document), so one logship speaks to
+Elasticsearch 8 and 9 and OpenSearch alike.
 
 ``decide`` maps `index.retention` to who deletes: "engine", "logship" or "off".
 """
@@ -16,14 +17,9 @@ the creation time, which for live logs is the first record of the day).
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Awaitable
-from importlib.metadata import version
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
 
-from elastic_transport import ConnectionTimeout, TransportError
-
-from logship.errors import EngineRejected, EngineTimeout, EngineUnreachable
+from logship.errors import EngineRejected
 from logship.settings import Settings
 from logship.sinks.elasticsearch.admin import AdminClient, EngineInfo, Request
 from logship.sinks.elasticsearch.bulk import error_reason
@@ -33,8 +29,6 @@ from logship.sinks.elasticsearch.templates import PRIORITY, index_patterns
 __all__ = ["Ilm", "Ism", "Lifecycle", "Retention", "decide", "lifecycle_for", "policy_name"]
 
 Retention = Literal["engine", "logship", "off"]
-
-T = TypeVar("T")
 
 _NO_HANDLER = "no handler found"
 _ISM_MARKER = re.compile(r"\[" + MANAGED_BY + r" digest ([0-9a-f]+)\]")
@@ -81,7 +75,7 @@ def _describe(settings: Settings) -> str:
 
 
 class Ilm:
-    """Elasticsearch index lifecycle management, through the typed client."""
+    """Elasticsearch index lifecycle management (`/_ilm`)."""
 
     service = "ILM"
 
@@ -103,42 +97,17 @@ class Ilm:
         }
         return {"policy": policy}
 
-    async def _call(self, what: str, call: Awaitable[T]) -> T:
-        """Await a typed-client call, translating its errors into logship's."""
-        # The typed client is imported only where ILM is managed: it is heavy for `logship run`.
-        from elasticsearch import ApiError, ElasticsearchWarning
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ElasticsearchWarning)
-                return await call
-        except ApiError as exc:
-            raise EngineRejected(f"{what}: HTTP {exc.meta.status}: {error_reason(exc.body)}") from exc
-        except ConnectionTimeout as exc:
-            raise EngineTimeout(f"{what}: no answer from {self._client.hosts} in time") from exc
-        except TransportError as exc:
-            raise EngineUnreachable(f"{what}: cannot reach {self._client.hosts}: {exc}") from exc
-
     async def missing(self) -> str | None:
-        installed = version("elasticsearch")
-        client_major = int(installed.split(".", 1)[0])
-        if 0 < self._info.major < client_major:
-            raise EngineRejected(
-                f"ILM on {self._info} cannot be managed by the installed elasticsearch client "
-                f"{installed}: install elasticsearch<{self._info.major + 1}, "
-                'or set `index.retention = "logship"`'
-            )
-        from elasticsearch import ApiError
-
-        es = self._client.elasticsearch()
-        try:
-            await self._call("GET /_ilm/status", es.ilm.get_status())
-        except EngineRejected as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ApiError) and _NO_HANDLER in str(cause.body):
-                return f"{self._info} has no ILM service (its x-pack-ilm module is not installed)"
-            raise
-        return None
+        request = Request("GET", "/_ilm/status")
+        answer = await self._client.send(request)
+        if answer.ok:
+            return None
+        reason = error_reason(answer.body)
+        # Without the module, the path is unknown (400 "no handler found", Elasticsearch 9) or
+        # matches another route that has no GET (405, Elasticsearch 8).
+        if answer.status == 405 or (answer.status in (400, 404) and _NO_HANDLER in reason):
+            return f"{self._info} has no ILM service (its x-pack-ilm module is not installed)"
+        raise EngineRejected(f"GET {request.path}: HTTP {answer.status}: {reason}")
 
     def template_settings(self) -> dict[str, Any]:
         lifecycle: dict[str, Any] = {"name": self.name}
@@ -148,28 +117,22 @@ class Ilm:
         return {"lifecycle": lifecycle}
 
     async def step(self, overwrite: bool) -> Step:
-        from elasticsearch import NotFoundError
-
-        es = self._client.elasticsearch()
         body = self.body()
         path = f"/_ilm/policy/{self.name}"
-        try:
-            found = await self._call(f"GET {path}", es.ilm.get_lifecycle(name=self.name))
-        except EngineRejected as exc:
-            if not isinstance(exc.__cause__, NotFoundError):
-                raise
-            present, marker = False, None
-        else:
-            present = True
-            entry = found.body.get(self.name, {})
+        answer = await self._client.expect(Request("GET", path), 404)
+        present = answer.status != 404
+        marker = None
+        if present and isinstance(answer.body, dict):
+            entry = answer.body.get(self.name, {})
             marker = entry.get("policy", {}).get("_meta") if isinstance(entry, dict) else None
         outcome = judge(present, marker, body["policy"]["_meta"]["digest"], overwrite)
+        request = Request("PUT", path, body)
 
         async def send() -> None:
-            await self._call(f"PUT {path}", es.ilm.put_lifecycle(name=self.name, policy=body["policy"]))
+            await self._client.expect(request)
 
         what = f"ILM policy {self.name} ({_describe(self._settings)})"
-        return Step(what, outcome, Request("PUT", path, body), send)
+        return Step(what, outcome, request, send)
 
 
 class Ism:

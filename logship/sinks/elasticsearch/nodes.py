@@ -1,113 +1,159 @@
-"""Keep-alive HTTP/1.1 to the engine's nodes, for the bulk path: one request, its whole answer.
+"""Every request to the engine's nodes, over one ``aiohttp.ClientSession`` per configured cluster.
 
-Each request goes to the next node in turn, from a random first one. A node that cannot be
-reached (refused, reset, closed before answering) hands the request on to the next one at once, so
-one dead node among several fails no request: each hand-over counts as a retry (reason
-"connection"), and a node going down or coming back is logged once. Every node failing raises. A
-timeout is not handed on: waiting again elsewhere would multiply the time the setting allows.
+aiohttp keeps the connections alive, speaks TLS with the configured CA (or unverified, when told)
+and skips interim answers (``100 Continue``). Requests go through the proxy that
+``HTTPS_PROXY``/``HTTP_PROXY`` name (``NO_PROXY`` excepted), read once per node at start: aiohttp's
+own ``trust_env`` would look them (and ~/.netrc) up in a worker thread at every request, which
+costs more CPU than the request. What logship adds on top:
 
-A node that failed rests: for 1 s, doubling with each failure in a row up to 30 s, it is asked
-only after every node awake has failed, so a node that accepts connections and never answers costs
-one timeout per rest rather than one per turn. Its first answer ends the rest.
+* Each request goes to the next node in turn, from a random first one. A node that cannot be
+  reached (refused, reset, closed before answering) hands the request on to the next one at once,
+  so one dead node among several fails no request: each hand-over counts as a retry (reason
+  "connection"), and a node going down or coming back is logged once. Every node failing raises.
+  A timeout is not handed on: waiting again elsewhere would multiply the time the setting allows.
+* A node that failed rests: for 1 s, doubling with each failure in a row up to 30 s, it is asked
+  only after every node awake has failed, so a node that accepts connections and never answers
+  costs one timeout per rest rather than one per turn. Its first answer ends the rest.
+* Bodies are gzipped (when configured) in a worker thread at a low level, off the event loop.
+* Answers are bounded (:mod:`.answers`); a redirect is a configuration error naming its Location.
 
-Why not aiohttp under elastic_transport, as the admin client does: at one 280 KB bulk request a
-second they cost about 1.1 ms of CPU per request against 0.45 ms here, a sixth of all the work of
-logship following files written at 1,000 records/s. What is kept of them: TLS with the configured
-CA (or unverified, when told), each node's credentials and path prefix, gzip bodies, one timeout
-per request, chunked and gzip answers, a kept-alive connection closed by the server meanwhile.
-
-Failures are raised as elastic_transport's errors, so that ``bulk.no_answer`` alone turns them
-into logship's, for this client and the admin client alike.
+Failures leave as logship's errors with redacted messages: EngineUnreachable (EngineTimeout,
+BadAnswer among them) or EngineRedirected.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gzip
 import logging
 import random
 import ssl
 import time
+import urllib.request
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout, NodeConfig, TlsError, TransportError
+import aiohttp
 
 from logship import __version__
-from logship.errors import ConfigError
+from logship.errors import BadAnswer, ConfigError, EngineRedirected, EngineTimeout, EngineUnreachable
+from logship.observe.logs import redact
 from logship.observe.metrics import RETRIES
+from logship.sinks.elasticsearch.answers import read_bounded
 
-__all__ = ["Answer", "NodePool"]
+__all__ = ["Answer", "NodeConfig", "NodePool", "tls_context"]
 
 Answer = tuple[int, bytes]  # status, body
 
 log = logging.getLogger(__name__)
 
-_USER_AGENT = f"logship/{__version__}"
+USER_AGENT = f"logship/{__version__}"
+REST_SECONDS, MAX_REST_SECONDS = 1.0, 30.0
+GZIP_LEVEL = 1  # `gzip.compress` defaults to 9: several times the CPU for a few percent less
 
-REST_SECONDS, MAX_REST_SECONDS = 1.0, 30.0  # as elastic_transport's dead-node backoff
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """One node of `elasticsearch.hosts`: where it is and the headers (credentials) it gets."""
+
+    scheme: str
+    host: str
+    port: int
+    path_prefix: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def name(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+@dataclass(slots=True)
+class _Node:
+    config: NodeConfig
+    base: str  # scheme://host:port/prefix
+    headers: dict[str, str]
+    proxy: str | None
+    failures: int = 0  # failed requests in a row: it is down
+    resting_until: float = 0.0  # monotonic; asked after the nodes awake until then
+
+
+def tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            [
+                f"setting `elasticsearch.ca_file`: cannot load {ca_file} ({exc}); give the PEM "
+                "file of the CA that signed the engine's certificate"
+            ]
+        ) from exc
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def proxy_for(config: NodeConfig) -> str | None:
+    """The proxy the environment names for this node (HTTPS_PROXY or HTTP_PROXY, unless NO_PROXY)."""
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(config.host, proxies):  # type: ignore[attr-defined]
+        return None
+    return proxies.get(config.scheme)
+
+
+def _gzip(body: bytes) -> bytes:
+    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+    return packer.compress(body) + packer.flush()
 
 
 class _Lost(Exception):
     """The connection failed before an answer began: the request may be sent again elsewhere."""
 
 
-@dataclass(slots=True)
-class _Node:
-    config: NodeConfig
-    tls: ssl.SSLContext | None
-    head: bytes  # the Host and credential header lines of every request to this node
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
-    failures: int = 0  # failed requests in a row: it is down
-    resting_until: float = 0.0  # monotonic; asked after the nodes awake until then
-
-    @property
-    def name(self) -> str:
-        return f"{self.config.scheme}://{self.config.host}:{self.config.port}"
-
-
-def _tls_context(config: NodeConfig) -> ssl.SSLContext:
-    try:
-        context = ssl.create_default_context(cafile=config.ca_certs)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            [
-                f"setting `elasticsearch.ca_file`: cannot load {config.ca_certs} ({exc}); give the PEM "
-                "file of the CA that signed the engine's certificate"
-            ]
-        ) from exc
-    if not config.verify_certs:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _node(config: NodeConfig) -> _Node:
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    lines = [f"Host: {host}:{config.port}", f"User-Agent: {_USER_AGENT}"]
-    lines += [f"{name}: {value}" for name, value in config.headers.items()]
-    head = "".join(line + "\r\n" for line in lines).encode("latin-1")
-    return _Node(config, _tls_context(config) if config.scheme == "https" else None, head)
-
-
 class NodePool:
-    """Requests to the nodes of ``configs`` in turn, each over a kept-alive connection."""
+    """Requests to the nodes of ``configs`` in turn, over one session (created on first use, in
+    the running event loop)."""
 
-    def __init__(self, configs: list[NodeConfig]) -> None:
-        self._nodes = [_node(c) for c in configs]
+    def __init__(
+        self,
+        configs: list[NodeConfig],
+        *,
+        timeout: float,
+        tls: ssl.SSLContext | None,
+        compress: bool = False,
+        max_answer_bytes: int = 64 << 20,
+        label: str = "",
+    ) -> None:
+        """``label`` names the cluster in errors (the redacted hosts)."""
+        self._nodes = [_Node(c, f"{c.name}{c.path_prefix}", dict(c.headers), proxy_for(c)) for c in configs]
         self._next = random.randrange(len(self._nodes))  # so that many shippers do not start on one node
-        self._compress = configs[0].http_compress  # one setting for all nodes
+        self._timeout = timeout
+        self._tls = tls
+        self._compress = compress
+        self._max = max_answer_bytes
         self._many = len(self._nodes) > 1
+        self._session: aiohttp.ClientSession | None = None
+        self._label = label or ", ".join(c.name for c in configs)
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._tls if self._tls is not None else True, limit=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,  # read_bounded decompresses, within the bound
+                timeout=aiohttp.ClientTimeout(total=None),  # request() bounds the whole exchange
+                headers={"User-Agent": USER_AGENT},
+                skip_auto_headers=("Accept-Encoding",),
+            )
+        return self._session
 
     async def request(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Answer:
-        """Send one request; raises elastic_transport's ConnectionError, ConnectionTimeout or
-        TlsError when no node answered, TransportError when an answer was not HTTP."""
+        """Send one request and read its whole (bounded) answer."""
         first = self._next
         self._next = (first + 1) % len(self._nodes)
         if body is not None and self._compress:
-            body, headers = gzip.compress(body), {**headers, "content-encoding": "gzip"}
+            body = await asyncio.to_thread(_gzip, body)
+            headers = {**headers, "content-encoding": "gzip"}
         now = time.monotonic()
         turns = [self._nodes[(first + step) % len(self._nodes)] for step in range(len(self._nodes))]
         # The nodes awake in their turn (the sort is stable), then the resting ones, soonest awake first.
@@ -119,17 +165,17 @@ class NodePool:
             try:
                 answer = await self._send(node, method, target, body, headers)
             except _Lost as exc:
-                problems.append(f"{node.name}: {exc}")
+                problems.append(f"{node.config.name}: {exc}")
                 self._failed(node, str(exc))
                 continue
-            except ConnectionTimeout as exc:
+            except EngineTimeout as exc:
                 self._failed(node, str(exc))
                 raise
             if node.failures and self._many:
-                log.warning("Engine node answers again", extra={"node": node.name})
+                log.warning("Engine node answers again", extra={"node": node.config.name})
             node.failures, node.resting_until = 0, 0.0
             return answer
-        raise TransportConnectionError("; ".join(problems))
+        raise EngineUnreachable(redact(f"connection: cannot reach {self._label}: " + "; ".join(problems)))
 
     def _failed(self, node: _Node, error: str) -> None:
         node.failures += 1
@@ -138,137 +184,59 @@ class NodePool:
         if node.failures == 1 and self._many:
             log.warning(
                 "Engine node unreachable; its requests go to the other nodes until it answers",
-                extra={"node": node.name, "error": error},
+                extra={"node": node.config.name, "error": error},
             )
 
     async def close(self) -> None:
-        """Close the idle connections (the ones in use close when their request ends)."""
-        for node in self._nodes:
-            while node.idle:
-                _, writer = node.idle.pop()
-                writer.close()
-                with contextlib.suppress(OSError, ssl.SSLError):
-                    await writer.wait_closed()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def _send(
         self, node: _Node, method: str, target: str, body: bytes | None, headers: dict[str, str]
     ) -> Answer:
-        config = node.config
-        lines = [f"{method} {config.path_prefix}{target} HTTP/1.1"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        if body is not None:
-            lines.append(f"Content-Length: {len(body)}")
-        head = "\r\n".join(lines).encode("latin-1") + b"\r\n" + node.head + b"\r\n"
+        name = node.config.name
         try:
-            async with asyncio.timeout(config.request_timeout):
-                # A kept-alive connection the server closed meanwhile fails before any answer: the
-                # request then goes once more over a new connection to the same node.
-                while node.idle:
-                    reader, writer = node.idle.pop()
-                    if reader.at_eof() or writer.is_closing():
-                        writer.close()
-                        continue
-                    try:
-                        return await _exchange(node, reader, writer, head, body)
-                    except _Lost:
-                        break
-                reader, writer = await _connect(node)
-                return await _exchange(node, reader, writer, head, body)
+            async with asyncio.timeout(self._timeout):
+                try:
+                    return await self._exchange(node, method, target, body, headers)
+                except aiohttp.ServerDisconnectedError:
+                    # A kept-alive connection the server closed meanwhile: once more, on a new one.
+                    return await self._exchange(node, method, target, body, headers)
         except TimeoutError:
-            raise ConnectionTimeout(f"no answer from {node.name} in {config.request_timeout:g} s") from None
+            raise EngineTimeout(f"timeout: no answer from {name} in {self._timeout:g} s") from None
+        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            raise EngineUnreachable(redact(f"TLS failure talking to {name}: {exc}")) from exc
+        except aiohttp.ClientResponseError as exc:  # the parser's: not HTTP
+            raise BadAnswer(f"bad answer: {name} sent an answer that is not HTTP/1.1: {exc.message}") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise BadAnswer(f"bad answer: {name} sent a broken body: {exc}") from exc
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise _Lost(str(exc) or type(exc).__name__) from exc
 
-
-async def _connect(node: _Node) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    config = node.config
-    try:
-        return await asyncio.open_connection(
-            config.host, config.port, ssl=node.tls, server_hostname=config.host if node.tls else None
-        )
-    except ssl.SSLError as exc:
-        raise TlsError(f"{node.name}: {exc}") from exc
-    except OSError as exc:
-        raise _Lost(exc.strerror or str(exc)) from exc
-
-
-async def _exchange(
-    node: _Node,
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    head: bytes,
-    body: bytes | None,
-) -> Answer:
-    """Write the request, read its answer, keep the connection for the next one when it may be."""
-    keep = False
-    try:
-        writer.write(head)
-        if body:
-            writer.write(body)
-        await writer.drain()
-        status_line = await reader.readline()
-        if not status_line:
-            raise _Lost("the connection was closed before an answer")
-        status, body, keep = await _answer(status_line, reader)
-        return status, body
-    except (ConnectionError, asyncio.IncompleteReadError) as exc:
-        raise _Lost(str(exc) or type(exc).__name__) from exc
-    except ssl.SSLError as exc:
-        raise TlsError(f"{node.name}: {exc}") from exc
-    except (ValueError, IndexError) as exc:  # also what StreamReader raises past its line limit
-        raise TransportError(f"{node.name} sent an answer that is not HTTP/1.1: {exc}") from exc
-    finally:
-        if keep:
-            node.idle.append((reader, writer))
-        else:
-            writer.close()
-
-
-async def _answer(status_line: bytes, reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    version, code, *_ = status_line.split(None, 2)
-    if not version.startswith(b"HTTP/1."):
-        raise ValueError(f"status line {status_line[:80]!r}")
-    status = int(code)
-    keep = version == b"HTTP/1.1"
-    length: int | None = None
-    chunked = zipped = False
-    while (line := await _line(reader)) not in (b"\r\n", b"\n"):
-        name, _, value = line.partition(b":")
-        name, value = name.strip().lower(), value.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding":
-            chunked = value.endswith(b"chunked")
-        elif name == b"content-encoding":
-            zipped = value == b"gzip"
-        elif name == b"connection":
-            keep = value == b"keep-alive" or (keep and value != b"close")
-    if chunked:
-        body = await _chunks(reader)
-    elif length is not None:
-        body = await reader.readexactly(length)
-    elif status in (204, 304) or status < 200:
-        body = b""
-    else:  # delimited by the end of the connection
-        body, keep = await reader.read(), False
-    if zipped:
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"a gzip body that does not decompress ({exc})") from exc
-    return status, body, keep
-
-
-async def _line(reader: asyncio.StreamReader) -> bytes:
-    line = await reader.readline()
-    if not line:
-        raise asyncio.IncompleteReadError(b"", None)  # the connection ended inside the answer
-    return line
-
-
-async def _chunks(reader: asyncio.StreamReader) -> bytes:
-    parts = []
-    while size := int((await _line(reader)).split(b";", 1)[0], 16):
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)
-    while (await reader.readline()) not in (b"\r\n", b"\n", b""):  # trailers
-        pass
-    return b"".join(parts)
+    async def _exchange(
+        self, node: _Node, method: str, target: str, body: bytes | None, headers: dict[str, str]
+    ) -> Answer:
+        session = self._open()
+        async with session.request(
+            method,
+            node.base + target,
+            data=body,
+            headers={**node.headers, **headers},
+            allow_redirects=False,
+            proxy=node.proxy,
+        ) as response:
+            if 300 <= response.status < 400:
+                location = response.headers.get("Location", "(no Location header)")
+                raise EngineRedirected(
+                    [
+                        redact(
+                            f"setting `elasticsearch.hosts`: {node.config.name} answered {method} "
+                            f"{target.split('?', 1)[0]} with HTTP {response.status}, a redirect to "
+                            f"{location}; logship does not follow redirects: set the URL the engine "
+                            "answers at"
+                        )
+                    ]
+                )
+            data = await read_bounded(response, self._max, node.config.name)
+            return response.status, data

@@ -15,12 +15,11 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from elastic_transport import BaseAsyncNode
-
 from logship.errors import LogshipError
 from logship.settings import Settings
 from logship.sinks.elasticsearch.admin import AdminClient, Request
 from logship.sinks.elasticsearch.lifecycle import decide, lifecycle_for
+from logship.sinks.elasticsearch.nodes import NodePool
 
 __all__ = ["expired", "period_end", "prune", "prune_daily"]
 
@@ -103,14 +102,13 @@ async def prune(
     *,
     dry_run: bool = False,
     out: Callable[[str], None] = print,
-    node_class: type[BaseAsyncNode] | str = "aiohttp",
     now: datetime | None = None,
 ) -> list[str]:
     """`logship prune`; raises EngineUnreachable or EngineRejected when the engine fails."""
     if settings.index.retention == "off" or settings.index.retention_days == 0:
         out("retention is off (`index.retention` or `index.retention_days`): nothing to delete")
         return []
-    client = AdminClient(settings.elasticsearch, node_class)
+    client = AdminClient(settings.elasticsearch)
     try:
         return await prune_with(client, settings, dry_run, out, now or datetime.now(UTC))
     finally:
@@ -123,7 +121,7 @@ async def _engine_retains(client: AdminClient, settings: Settings) -> bool:
     return decide("auto", settings.index.retention_days, missing is None) == "engine"
 
 
-async def prune_daily(settings: Settings, node_class: type[BaseAsyncNode] | str = "aiohttp") -> None:
+async def prune_daily(settings: Settings, pool: NodePool | None = None) -> None:
     """For `logship run`: when retention falls to logship, prune five minutes after start, then daily.
 
     It never raises: a failure is logged and retried an hour later.
@@ -133,7 +131,7 @@ async def prune_daily(settings: Settings, node_class: type[BaseAsyncNode] | str 
         return
     await asyncio.sleep(FIRST_PRUNE_DELAY_SECONDS)
     while True:
-        client = AdminClient(settings.elasticsearch, node_class)
+        client = AdminClient(settings.elasticsearch, pool)
         try:
             if index.retention == "auto" and await _engine_retains(client, settings):
                 log.info("Old indices are deleted by the engine's lifecycle policy (`logship setup`)")

@@ -9,9 +9,8 @@ requests are sent, and the writing ones are printed (method, path, body) instead
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-
-from elastic_transport import BaseAsyncNode
 
 from logship.errors import EngineRejected
 from logship.settings import Settings
@@ -20,7 +19,19 @@ from logship.sinks.elasticsearch.lifecycle import decide, lifecycle_for, policy_
 from logship.sinks.elasticsearch.managed import Step
 from logship.sinks.elasticsearch.templates import index_template, message_field_type, template_step
 
-__all__ = ["install"]
+__all__ = ["Plan", "install", "plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What setup found: one step per object, and how the engine is served."""
+
+    steps: list[Step]
+    message_type: str
+    why: str
+    retention: str
+    service: str
+    missing: str | None
 
 
 async def install(
@@ -29,25 +40,22 @@ async def install(
     dry_run: bool = False,
     overwrite: bool = False,
     out: Callable[[str], None] = print,
-    node_class: type[BaseAsyncNode] | str = "aiohttp",
 ) -> bool:
     """Run `logship setup`, writing one line per finding to ``out``; False if an object was left alone.
 
     Raises EngineUnreachable or EngineRejected when the engine does not answer or refuses.
     """
-    client = AdminClient(settings.elasticsearch, node_class)
+    client = AdminClient(settings.elasticsearch)
     try:
         return await _install(client, settings, dry_run, overwrite, out)
     finally:
         await client.close()
 
 
-async def _install(
-    client: AdminClient, settings: Settings, dry_run: bool, overwrite: bool, out: Callable[[str], None]
-) -> bool:
+async def plan(client: AdminClient, settings: Settings, overwrite: bool) -> Plan:
+    """Ask the engine what it offers and compare each object with what is installed (reads only)."""
     index = settings.index
     info = await client.info()
-    out(f"engine: {info} at {client.hosts}{' (dry run: nothing is changed)' if dry_run else ''}")
     lifecycle = lifecycle_for(client, info, settings)
     steps: list[Step] = []
     template_lifecycle: dict[str, Any] = {}
@@ -66,9 +74,17 @@ async def _install(
     message_type, why = await message_field_type(client)
     template = index_template(settings, message_type, template_lifecycle)
     steps.append(await template_step(client, settings, template, overwrite))
+    return Plan(steps, message_type, why, retention, lifecycle.service, missing)
 
+
+async def _install(
+    client: AdminClient, settings: Settings, dry_run: bool, overwrite: bool, out: Callable[[str], None]
+) -> bool:
+    info = await client.info()
+    out(f"engine: {info} at {client.hosts}{' (dry run: nothing is changed)' if dry_run else ''}")
+    found = await plan(client, settings, overwrite)
     ok = True
-    for step in steps:
+    for step in found.steps:
         out(step.line(dry_run))
         if step.outcome == "foreign":
             ok = False
@@ -77,8 +93,8 @@ async def _install(
                 out(step.request.render())
             elif step.send is not None:
                 await step.send()
-    out(f"field `message`: {message_type} ({why})")
-    out(_retention_line(settings, retention, lifecycle.service, missing))
+    out(f"field `message`: {found.message_type} ({found.why})")
+    out(_retention_line(settings, found.retention, found.service, found.missing))
     return ok
 
 

@@ -13,15 +13,17 @@ engine holds it or the dead-letter file does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 from logship.block import Events
-from logship.errors import DeadLetterError, EngineTimeout, EngineUnreachable
+from logship.errors import BadAnswer, DeadLetterError, EngineRedirected, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import (
     BULK_DURATION,
     BULK_REQUESTS,
+    DEAD_LETTER_FULL,
     DEAD_LETTER_WRITE_FAILURES,
     LAST_DELIVERY,
     RECORDS,
@@ -40,6 +42,7 @@ from logship.sinks.elasticsearch.bulk import (
 )
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
+from logship.sinks.elasticsearch.nodes import NodePool
 from logship.sinks.elasticsearch.retry import (
     Backoff,
     Verdict,
@@ -77,9 +80,18 @@ class ElasticsearchSink:
         self._settings = delivery
         self._health = health
         self._last_warning = 0.0
+        self._dead_letter_full = False
+        self._waiting_for_room = 0  # senders whose rejected records wait for room in the files
         # Grows while answers accept nothing at all; reset by any accepted item.
         self._pushback = Backoff(delivery.retry_initial_seconds, delivery.retry_max_seconds)
         self.concurrency = delivery.max_concurrent_requests
+        self._gate: asyncio.Event | None = None
+        self._gate_until = 0.0
+
+    def hold_first_send(self, gate: asyncio.Event, seconds: float) -> None:
+        """The first requests wait until ``gate`` is set, for at most ``seconds`` from now (the
+        engine's setup at start: an index created before the template would miss its mappings)."""
+        self._gate, self._gate_until = gate, time.monotonic() + seconds
 
     def encode(self, events: Events) -> Chunk:
         return Chunk(self._encoder.encode(events), events.ack)
@@ -88,10 +100,20 @@ class ElasticsearchSink:
         """Ask the engine for its name; raises EngineUnreachable when it does not answer."""
         await self._client.info()
 
+    @property
+    def pool(self) -> NodePool | None:
+        """The session to the engine, for the administration requests of `logship run`."""
+        return self._client.pool if isinstance(self._client, BulkClient) else None
+
     async def close(self) -> None:
         await self._client.close()
 
     async def send(self, batch: Batch) -> Sent:
+        if self._gate is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, self._gate_until - time.monotonic())):
+                    await self._gate.wait()
+            self._gate = None
         sent = Sent(Tally())
         await self._deliver(batch, sent)
         return sent
@@ -122,9 +144,9 @@ class ElasticsearchSink:
             started = time.monotonic()
             try:
                 response = await self._client.bulk(body)
-            except EngineUnreachable as exc:
-                BULK_REQUESTS.labels("error").inc()
-                reason = "timeout" if isinstance(exc, EngineTimeout) else "connection"
+            except (EngineUnreachable, EngineRedirected) as exc:
+                BULK_REQUESTS.labels("3xx" if isinstance(exc, EngineRedirected) else "error").inc()
+                reason = _failure_reason(exc)
                 last_reason = str(exc)
                 if self._health is not None:
                     self._health.engine_failed(last_reason)
@@ -266,21 +288,46 @@ class ElasticsearchSink:
         self, letters: list[DeadLetter], owners: list[tuple[Chunk, int]], tally: Tally
     ) -> None:
         """Write the rejected documents durably, retrying until it works: until then their records
-        stay undelivered and their files' positions do not move past them."""
+        stay undelivered and their files' positions do not move past them. Past
+        `dead_letter.max_bytes` they wait likewise, and the in-flight bound pauses reading."""
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
-        while True:
-            try:
-                self._dead.write(letters)
-                break
-            except DeadLetterError as exc:
-                DEAD_LETTER_WRITE_FAILURES.inc()
-                if self._health is not None:
-                    self._health.dead_letter_failed(str(exc))
-                log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
+        pending = letters
+        waits = 0  # rounds spent waiting for room
+        try:
+            while pending:
+                try:
+                    settled = await asyncio.to_thread(self._dead.write, pending)
+                except DeadLetterError as exc:
+                    DEAD_LETTER_WRITE_FAILURES.inc()
+                    if self._health is not None:
+                        self._health.dead_letter_failed(str(exc))
+                    log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                _credit(owners, settled)
+                pending = pending[settled:]
+                tally.dead_lettered += settled
+                RECORDS.labels("dead_lettered").inc(settled)
+                if not pending:
+                    break
+                if not waits:
+                    self._waiting_for_room += 1
+                    self._room_changed()
+                waits += 1
+                if self._abandon_after and waits > self._abandon_after:
+                    # A replay does not wait without end: these records count as not delivered.
+                    for chunk, count in owners:
+                        chunk.abandon(count)
+                    tally.undelivered += len(pending)
+                    break
                 await asyncio.sleep(backoff.next_delay())
+        finally:
+            if waits:
+                self._waiting_for_room -= 1
+                self._room_changed()
         if self._health is not None:
             self._health.dead_letter_written()
-        for letter in letters[:3]:
+        for letter in letters[: min(3, len(letters) - len(pending))]:
             log.warning(
                 "Document rejected by the engine, written to the dead-letter file",
                 extra={
@@ -289,10 +336,23 @@ class ElasticsearchSink:
                     "dead_letter_file": str(self._dead.path),
                 },
             )
-        for chunk, count in owners:
-            chunk.delivered(count)
-        tally.dead_lettered += len(letters)
-        RECORDS.labels("dead_lettered").inc(len(letters))
+
+    def _room_changed(self) -> None:
+        """Report the dead-letter files full while any sender waits for room in them."""
+        full = self._waiting_for_room > 0
+        if full == self._dead_letter_full:
+            return
+        self._dead_letter_full = full
+        DEAD_LETTER_FULL.set(int(full))
+        if full:
+            message = self._dead.full_message()
+            log.error("The dead-letter files are full; rejected records wait", extra={"error": message})
+            if self._health is not None:
+                self._health.dead_letter_full(message)
+        else:
+            log.info("The dead-letter files have room again", extra={"file": str(self._dead.path)})
+            if self._health is not None:
+                self._health.dead_letter_full(None)
 
     def _delivered(self) -> None:
         LAST_DELIVERY.set(time.time())
@@ -311,6 +371,28 @@ class ElasticsearchSink:
                 extra={"reason": detail, "retry_in_seconds": round(delay, 2), "bytes": size},
             )
         await asyncio.sleep(delay)
+
+
+def _credit(owners: list[tuple[Chunk, int]], count: int) -> None:
+    """Mark the first ``count`` dead-lettered items of ``owners`` (in order) delivered."""
+    while count and owners:
+        chunk, n = owners[0]
+        take = min(n, count)
+        chunk.delivered(take)
+        count -= take
+        if take == n:
+            owners.pop(0)
+        else:
+            owners[0] = (chunk, n - take)
+
+
+def _failure_reason(exc: EngineUnreachable | EngineRedirected) -> str:
+    """The retry label of a request that got no usable answer."""
+    if isinstance(exc, EngineRedirected):
+        return "http_3xx"  # a configuration error: retried until the operator fixes the URL
+    if isinstance(exc, BadAnswer):
+        return "bad_response"
+    return "timeout" if isinstance(exc, EngineTimeout) else "connection"
 
 
 def _halves(batch: Batch) -> tuple[Batch, Batch]:

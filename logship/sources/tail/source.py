@@ -21,8 +21,8 @@ from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, R
 from logship.settings import TailSettings
 from logship.sources import Emit
 from logship.sources.tail.descriptors import files_room
-from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
-from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
+from logship.sources.tail.discovery import Candidate, Discovery, listed_identity, open_candidate
+from logship.sources.tail.fingerprint import fingerprint_fd
 from logship.sources.tail.identity import Held, IdentityResolver, Resolution, announce, base_of, bases_on_disk
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
@@ -65,6 +65,8 @@ class TailSource:
         self._orphans: list[tuple[TrackedFile, Block]] = []  # read from a retired file, not yet emitted
         self._restored = dict(restored.files)
         self.scanned_at: float | None = restored.scanned_at
+        self._first_start = not restored.files  # no store yet, or an empty one: `read_from` applies
+        self._limit = tail.fingerprint_bytes
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
         self._scan_soon = False  # a followed file changed identity or name: scan at the next tick
@@ -121,12 +123,8 @@ class TailSource:
             # A followed file whose name now leads elsewhere was rotated (renamed or deleted): scan
             # now rather than at the scan interval, so the application's new file is followed at once,
             # also while reading is behind. One stat per followed file per tick.
-            if (
-                self._scan_soon
-                or self._unopened.files
-                or ticks % scan_every == 0
-                or any(f.renamed_away() for f in self.files)
-            ):
+            due = self._scan_soon or bool(self._unopened.files) or ticks % scan_every == 0
+            if due or any(f.renamed_away() for f in self.files):
                 self._scan_soon = False
                 self._scan(initial=False)
             self._wake.set()
@@ -223,12 +221,11 @@ class TailSource:
             # of the last scan keeps its fingerprint, rather than being opened and read every tick.
             state = (c.dev, c.ino, c.size, c.mtime)
             if state not in self._identities:
-                self._identities[state] = (
-                    known[state]
-                    if state in known
-                    else fingerprint_path(c.open_path, self._settings.fingerprint_bytes)
-                )
-            return self._identities[state]
+                key, listed = (known[state], True) if state in known else listed_identity(c, self._limit)
+                self._scan_soon |= not listed  # renamed since the listing (a rotation): look again soon
+                if listed:
+                    self._identities[state] = key
+            return self._identities.get(state)
 
         # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
         for tracked in list(self.files):
@@ -279,11 +276,12 @@ class TailSource:
                 if self._open(c, pos.offset, key, stored=True):
                     del self._restored[key]
                 else:
-                    present.add(key)  # still on disk, position kept: not lost
+                    present.add(key)  # still on disk, position kept for the next scan: not lost
                 continue
             if c.matched or (c.dev, c.ino) in self._unopened:
                 offset = 0
-                if initial and self._settings.read_from == "tail" and res.collision != "read_from_start":
+                at_tail = initial and self._settings.read_from == "tail" and self._first_start
+                if at_tail and res.collision != "read_from_start":
                     offset = last_line_end(c.open_path, c.size)
                 self._open(c, offset, key, res, base)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
@@ -291,8 +289,9 @@ class TailSource:
                 log.info("Found a rotated file written since the last scan", extra={"file": c.path})
                 self._open(c, 0, key, res, base)
 
-        # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone.
-        forget_gone(self._restored, present, self._settings.fingerprint_bytes)
+        # 3. Stored files gone from everywhere: their undelivered bytes are lost (unknown while names move)
+        if not self._scan_soon:
+            forget_gone(self._restored, present, self._settings.fingerprint_bytes)
 
         # 4. Close what is finished: rotated away or deleted, read to the end, delivered, quiet.
         now = time.monotonic()
@@ -338,11 +337,15 @@ class TailSource:
             self._unopened.failed(c, offset, stored, exc)
             return False
         if fd < 0:
-            return True  # no longer a regular file: nothing to follow
+            return False
         self._unopened.opened(c)
         if self._room is not None:
             self._room -= 1
         st = os.fstat(fd)
+        if key is not None and (st.st_dev, st.st_ino) != (c.dev, c.ino):  # renamed since the listing
+            os.close(fd)
+            self._scan_soon = True
+            return False
         if offset > st.st_size:
             log.warning(
                 "Stored position is past the end of the file; reading it from the start",

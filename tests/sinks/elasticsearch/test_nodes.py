@@ -327,7 +327,7 @@ def test_an_answer_that_is_not_http_is_reported() -> None:
     with pytest.raises(EngineUnreachable) as err:
         asyncio.run(go())
     message = str(err.value)
-    assert message.startswith("connection: bad answer from http://127.0.0.1:") and "not HTTP/1.1" in message
+    assert message.startswith("bad answer: http://127.0.0.1:") and "not HTTP/1.1" in message
 
 
 def test_a_gzip_answer_that_does_not_decompress_is_reported() -> None:

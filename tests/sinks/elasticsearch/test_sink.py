@@ -287,14 +287,15 @@ class WatchedDeadLetters(DeadLetterFile):
         super().__init__(path)
         self.failures = 0
         self.failed = asyncio.Event()
+        self._loop = asyncio.get_running_loop()  # writes run in a worker thread
 
-    def write(self, letters: list[DeadLetter]) -> None:
+    def write(self, letters: list[DeadLetter]) -> int:
         try:
-            super().write(letters)
+            return super().write(letters)
         except DeadLetterError:
             self.failures += 1
             if self.failures >= 2:
-                self.failed.set()
+                self._loop.call_soon_threadsafe(self.failed.set)
             raise
 
 

@@ -22,12 +22,11 @@ from typing import Any
 import orjson
 import pytest
 
-import logship.sources.tail.source
 from logship.block import Block, Events
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
 from logship.settings import MultilineSettings, TailSettings
-from logship.sources.tail.discovery import Candidate
+from logship.sources.tail.discovery import Candidate, listed_identity
 from logship.sources.tail.fingerprint import fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
@@ -126,8 +125,9 @@ def tail_source(
     ignore: set[str] | None = None,
     flush_after: float = 0.02,
     caught_up: Callable[[], None] = lambda: None,
+    scanned_at: float | None = None,
 ) -> TailSource:
-    state = StoreState({p.key: p for p in restored or []}, None, None)
+    state = StoreState({p.key: p for p in restored or []}, scanned_at, None)
     m = MultilineSettings()
     splitter = RecordSplitter(r"^\{", m.max_lines, tail.max_line_bytes, m.max_bytes)
     return TailSource(tail, splitter, flush_after, state, budget or unbounded(), ignore or set(), caught_up)
@@ -278,6 +278,26 @@ def test_read_from_tail_still_reads_a_file_created_later_from_its_start(tmp_path
             with app_log(logging.FileHandler(logs / "app.log")) as logger:
                 expected = write(logger, 0, 5)
                 await collector.wait_records(5)
+        assert collector.messages() == expected
+        assert collector.records[0].offset == 0
+
+    asyncio.run(main())
+
+
+def test_read_from_tail_does_not_apply_after_a_first_start(tmp_path: Path, logs: Path) -> None:
+    # A store holding files: logship (or a takeover) has looked before, so a file it does not know
+    # was created since, and all of it is new.
+    with app_log(logging.FileHandler(logs / "app.log")) as logger:
+        expected = write(logger, 0, 10)
+
+    async def main() -> None:
+        collector = Collector()
+        earlier = FilePosition("another-file", str(logs / "old.log"), 0, 0, 10, 10)  # delivered, gone
+        source = tail_source(
+            settings(tmp_path, read_from="tail"), restored=[earlier], scanned_at=time.time() - 60
+        )
+        async with running(source, collector.emit):
+            await collector.wait_records(10)
         assert collector.messages() == expected
         assert collector.records[0].offset == 0
 
@@ -446,11 +466,11 @@ def test_an_unchanged_rotated_backup_is_not_fingerprinted_at_every_scan(
 ) -> None:
     opened: list[str] = []
 
-    def counted(path: str, limit: int) -> str | None:
-        opened.append(path)
-        return fingerprint_path(path, limit)
+    def counted(c: Candidate, limit: int) -> tuple[str | None, bool]:
+        opened.append(c.path)
+        return listed_identity(c, limit)
 
-    monkeypatch.setattr(logship.sources.tail.source, "fingerprint_path", counted)
+    monkeypatch.setattr("logship.sources.tail.source.listed_identity", counted)
 
     async def main() -> None:
         collector = Collector()
