@@ -7,6 +7,7 @@ import base64
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
 
 from engine_fixture import free_port
+from support.stderr import StderrLines
 
 SECRET = "hunter2-s3cret"
 ITEM = b'{"create":{"_index":"aichat-2026.11.26","_id":"f-1"}}\n{"n":1}\n'
@@ -226,16 +228,19 @@ def test_run_warns_once_at_start(tmp_path: Path) -> None:
     assert sum("verify_certs = false" in line for line in lines) == 1, lines
 
 
-def run_briefly(cfg: Path, seconds: float = 3.0) -> list[str]:
+def run_briefly(cfg: Path, seconds: float = 2.0) -> list[str]:
+    """``logship run`` until it started and ``seconds`` more (many retry rounds), then SIGTERM."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "logship", "run", "--config", str(cfg)],
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines = StderrLines(proc)
     try:
-        _, err = proc.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
+        lines.wait_for('"Started"')
+        time.sleep(seconds)
+    finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=60)
-    return err.splitlines()
+        proc.wait(timeout=60)
+    return lines.text().splitlines()

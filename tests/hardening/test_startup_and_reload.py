@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from logship.settings import load_settings
 from logship.sources.tail.positions import PositionStore
 
 from engine_fixture import free_port
+from support.stderr import StderrLines
 
 
 def logship(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -94,13 +94,15 @@ def test_sighup_with_an_empty_file_keeps_the_running_configuration(tmp_path: Pat
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines = StderrLines(proc)
     try:
-        time.sleep(2.0)  # started and its signal handlers installed
+        lines.wait_for('"Started"')  # its signal handlers are installed before the pipeline starts
         cfg.write_text("")
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
+        lines.wait_for("Configuration reload refused")
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        err = lines.text()
     finally:
         if proc.poll() is None:
             proc.kill()
