@@ -16,6 +16,7 @@ from typing import TextIO
 
 from logship import __version__
 from logship.errors import ConfigError, PositionsError
+from logship.exitcodes import Exit
 from logship.fsio import sync_directory, write_all
 from logship.migrate.fluentd import Conversion, convert
 from logship.migrate.fluentd_conf import parse_file
@@ -28,7 +29,6 @@ from logship.sources.tail.positions import PositionStore
 
 __all__ = ["migrate_fluentd"]
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 _DEFAULT_POSITIONS: Path = TailSettings.model_fields["positions_dir"].default
 
 
@@ -59,7 +59,7 @@ def migrate_fluentd(
         raise ConfigError([f"{output}: exists already; pass --force to replace it, or --output another file"])
     conversion = convert(parse_file(conf))
     if not _convertible(conversion, conf, output, force, err):
-        return EXIT_REFUSED
+        return Exit.USAGE
     # The store and the file that reads it go together: `run --config` must never pick up another one.
     directory = Path(os.path.abspath(positions_dir if positions_dir is not None else _DEFAULT_POSITIONS))
     conversion.settings.setdefault("tail", {})["positions_dir"] = str(directory)
@@ -79,16 +79,16 @@ def migrate_fluentd(
         print(f"dry run: nothing written (would write {output} and {store})", file=out)
         _report(plan, sources, None, out)
         _environment(conversion, out)
-        return EXIT_OK
+        return Exit.OK
     print(f"wrote {output} (from {conf}; check it with `logship check --config {output}`)", file=out)
     try:
         write_positions(directory, plan.positions, plan.cutover, force)
     except (ConfigError, PositionsError) as exc:
         print(f"logship migrate: position store not written: {exc}", file=err)
-        return EXIT_FAILED
+        return Exit.FAILED
     _report(plan, sources, store, out)
     _environment(conversion, out)
-    return EXIT_OK
+    return Exit.OK
 
 
 def _environment(conversion: Conversion, out: TextIO) -> None:
