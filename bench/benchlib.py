@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from logship.migrate.toml_out import dumps as toml_dumps
+import tomli_w
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -248,7 +248,7 @@ def logship_config(
     for text in settings:
         _merge(config, *parse_setting(text))
     path = work / name
-    path.write_text(toml_dumps(config))
+    path.write_text(tomli_w.dumps(config))
     return path
 
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import tomli_w
+
 from logship import __version__
 from logship.errors import ConfigError, PositionsError
 from logship.exitcodes import Exit
@@ -22,7 +24,6 @@ from logship.migrate.fluentd import Conversion, convert
 from logship.migrate.fluentd_conf import parse_file
 from logship.migrate.posfile import write_positions
 from logship.migrate.takeover import Takeover, plan_takeover
-from logship.migrate.toml_out import dumps
 from logship.settings import Settings, load_settings
 from logship.settings.sections import TailSettings
 from logship.sources.tail.positions import PositionStore
@@ -63,7 +64,7 @@ def migrate_fluentd(
     # The store and the file that reads it go together: `run --config` must never pick up another one.
     directory = Path(os.path.abspath(positions_dir if positions_dir is not None else _DEFAULT_POSITIONS))
     conversion.settings.setdefault("tail", {})["positions_dir"] = str(directory)
-    text = dumps(conversion.settings, _header(conf, conversion, force))
+    text = _commented(_header(conf, conversion, force)) + tomli_w.dumps(conversion.settings)
     with _staged(output, text, dry_run) as settings:
         plan, sources = _takeover(conversion, pos_files, settings, err)
         store = PositionStore(directory).path
@@ -141,6 +142,14 @@ def _report(plan: Takeover, sources: list[str], store: Path | None, out: TextIO)
 
 def _utc(t: float | None) -> str:
     return "none" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _commented(lines: list[str]) -> str:
+    """``lines`` as TOML comments, then a blank line; a newline inside one must not end the comment."""
+    if not lines:
+        return ""
+    comments = [("# " + line.replace("\r", " ").replace("\n", " ")).rstrip() for line in lines]
+    return "\n".join(comments) + "\n\n"
 
 
 def _header(conf: Path, conversion: Conversion, force: bool) -> list[str]:
