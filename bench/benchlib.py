@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from typing import Any, TypeVar
 
 import tomli_w
 
+from ports import free_port
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORKLOAD = HERE / "aichat_logger.py"
@@ -31,12 +32,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ENRICH = {"hostname": "bench", "environment": "bench", "service": "aichat-backend"}
 T = TypeVar("T")
 TRACEBACK_START = b"Traceback (most recent call last):\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the discarding endpoint ----------------------------------------------------------------------
