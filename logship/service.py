@@ -47,7 +47,10 @@ class Service:
         self._saving: asyncio.Future[bool] | None = None  # the periodic position write in progress
 
     def lag_bytes(self) -> int:
-        return sum(f.lag for f in self.source.files) if self.source is not None else 0
+        return self.source.lag() if self.source is not None else 0
+
+    def unopened_files(self) -> list[str]:
+        return self.source.unopened() if self.source is not None else []
 
     def stop(self) -> None:
         self._stop.set()

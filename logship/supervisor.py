@@ -22,6 +22,7 @@ from logship.observe.server import HttpServer, HttpSettings
 from logship.service import Service
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import warn_about_transport
+from logship.sources.tail.descriptors import raise_open_file_limit
 from logship.sources.tail.positions import PositionStore
 from logship.storelock import StoreLock
 from logship.transforms.enrich import configured_fields
@@ -73,8 +74,10 @@ async def _supervise(config: Path | None, settings: Settings, locks: list[StoreL
             engine_timeout_seconds=http.engine_timeout_seconds,
             stall_seconds=http.stall_seconds,
             lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0,
+            unopened=lambda: pipeline.unopened_files() if pipeline is not None else [],
         )
 
+    raise_open_file_limit()  # before the HTTP server sizes its reserve from it
     warn_about_transport(settings.elasticsearch)
     health = health_for(settings.http)
     server = HttpServer(settings.http, health)

@@ -8,6 +8,8 @@ Four checks, each with a status (``pass``/``fail``) and a human-readable detail:
 - ``positions``: the last position-file write succeeded.
 - ``dead_letter``: the last write of rejected documents to the dead-letter file succeeded (while
   it fails, those records stay undelivered and their files' positions do not advance).
+- ``files``: fails while files to follow cannot be opened (descriptors short, no permission);
+  their bytes are in the lag, and they are retried at every tick.
 - ``delivery``: fails when bytes are waiting (lag > 0) and nothing was delivered for
   ``stall_seconds``; counted from construction when nothing was ever delivered.
 
@@ -36,11 +38,13 @@ class HealthState:
         engine_timeout_seconds: float,
         stall_seconds: float,
         lag_bytes: Callable[[], int],
+        unopened: Callable[[], list[str]] = list,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine_timeout = engine_timeout_seconds
         self._stall = stall_seconds
         self._lag_bytes = lag_bytes
+        self._unopened = unopened
         self._clock = clock
         self._started = clock()
         self._engine_answer: float | None = None
@@ -92,6 +96,7 @@ class HealthState:
             "search_engine": self._check_engine(now),
             "positions": self._check_positions(now),
             "dead_letter": self._check_dead_letter(),
+            "files": self._check_files(),
             "delivery": self._check_delivery(now),
         }
         healthy = all(check["status"] == "pass" for check in checks.values())
@@ -126,6 +131,16 @@ class HealthState:
         if self._dead_letter_full is not None:
             return _fail(f"full: {self._dead_letter_full}")
         return _pass("writable")
+
+    def _check_files(self) -> CheckResult:
+        try:
+            unopened = self._unopened()
+        except Exception as exc:  # a broken probe must report, not crash the endpoint
+            return _fail(f"files unavailable: {exc!r}")
+        if unopened:
+            shown = ", ".join(unopened[:5]) + (", ..." if len(unopened) > 5 else "")
+            return _fail(f"{len(unopened)} files cannot be opened (retried at every tick): {shown}")
+        return _pass("all files open")
 
     def _check_delivery(self, now: float) -> CheckResult:
         try:

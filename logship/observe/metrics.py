@@ -27,8 +27,13 @@ __all__ = [
     "DEAD_LETTER_BYTES",
     "DEAD_LETTER_FULL",
     "DEAD_LETTER_WRITE_FAILURES",
+    "FILES_NOT_OPENED",
     "FILES_TRACKED",
     "FILE_LAG_BYTES",
+    "FILE_OPEN_FAILURES",
+    "FILE_OPEN_FAILURE_REASONS",
+    "IDENTITY_COLLISIONS",
+    "IDENTITY_RESOLUTIONS",
     "INFLIGHT_BYTES",
     "LAST_DELIVERY",
     "LOST_BYTES",
@@ -182,6 +187,28 @@ POSITION_WRITE_FAILURES = Counter(
     "Failed attempts to store the position file.",
     registry=REGISTRY,
 )
+# Files whose first line (their base identity) is that of another file known at the same time:
+# given an identity of their own ("new_identity"), or read from the start under one because
+# logship could not tell them from a file it had seen ("read_from_start").
+IDENTITY_RESOLUTIONS = ("new_identity", "read_from_start")
+IDENTITY_COLLISIONS = Counter(
+    "logship_identity_collisions",
+    "Files whose first line is that of another known file, by how the collision was resolved.",
+    ["resolution"],
+    registry=REGISTRY,
+)
+FILE_OPEN_FAILURE_REASONS = ("descriptors", "permission", "other")
+FILE_OPEN_FAILURES = Counter(
+    "logship_file_open_failures",
+    "Failed attempts to open a file to follow (retried at every tick), by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+FILES_NOT_OPENED = Gauge(
+    "logship_files_not_opened",
+    "Files to follow that could not be opened at the last attempt (their bytes count in the lag).",
+    registry=REGISTRY,
+)
 
 for _outcome in RECORD_OUTCOMES:
     RECORDS.labels(outcome=_outcome)
@@ -191,3 +218,7 @@ for _status_class in BULK_STATUS_CLASSES:
     BULK_REQUESTS.labels(status_class=_status_class)
 for _reason in RETRY_REASONS:
     RETRIES.labels(reason=_reason)
+for _resolution in IDENTITY_RESOLUTIONS:
+    IDENTITY_COLLISIONS.labels(resolution=_resolution)
+for _reason in FILE_OPEN_FAILURE_REASONS:
+    FILE_OPEN_FAILURES.labels(reason=_reason)

@@ -7,6 +7,7 @@ records (and ids) that following it produced.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,13 +15,17 @@ from pathlib import Path
 from logship.acks import FileAcks
 from logship.block import Origin
 from logship.budget import InflightBudget
+from logship.hashing import digest
 from logship.settings import TailSettings
 from logship.sources import Emit, FileListSource
 from logship.sources.tail.fingerprint import fingerprint_fd, whole_file_key
+from logship.sources.tail.identity import SEPARATOR
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.reader import LineReader
 
 __all__ = ["FileReplaySource"]
+
+log = logging.getLogger(__name__)
 
 
 class FileReplaySource(FileListSource):
@@ -38,13 +43,16 @@ class FileReplaySource(FileListSource):
         self._splitter = splitter
         self._budget = budget
         self._on_read = on_read
+        self._given: dict[str, str] = {}  # identity -> the file (resolved) it was given to
 
     async def _read(self, path: Path, emit: Emit) -> None:
         s = self._settings
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            key = fingerprint_fd(fd, s.fingerprint_bytes) or whole_file_key(fd)
-            origin = Origin(str(path.resolve()), key)
+            name = str(path.resolve())
+            origin = Origin(
+                name, self._identity(fingerprint_fd(fd, s.fingerprint_bytes) or whole_file_key(fd), name)
+            )
             reader = LineReader(
                 fd, 0, self._splitter, s.read_block_bytes, s.max_line_bytes, count_lines=False
             )
@@ -69,3 +77,17 @@ class FileReplaySource(FileListSource):
                 await asyncio.sleep(0)  # let the senders run between blocks
         finally:
             os.close(fd)
+
+    def _identity(self, base: str, path: str) -> str:
+        """The first-line identity, as when the file was followed; a second file of this replay
+        with the same first line gets one derived from its name (its records may then be sent
+        again, never taken for the first file's)."""
+        key = base
+        if self._given.setdefault(base, path) != path:
+            key = f"{base}{SEPARATOR}{digest(path.encode())}"
+            log.warning(
+                "File shares its first line with another file of this replay; sending it under an "
+                "identity of its own",
+                extra={"file": path, "other_file": self._given[base], "identity": key},
+            )
+        return key

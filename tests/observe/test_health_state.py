@@ -36,8 +36,28 @@ def test_fresh_state_is_healthy_in_the_guides_shape() -> None:
         "search_engine": {"status": "pass", "detail": "no request yet"},
         "positions": {"status": "pass", "detail": "not written yet"},
         "dead_letter": {"status": "pass", "detail": "writable"},
+        "files": {"status": "pass", "detail": "all files open"},
         "delivery": {"status": "pass", "detail": "lag 0 bytes"},
     }
+
+
+def test_files_that_cannot_be_opened_fail_the_files_check_and_name_them() -> None:
+    waiting = ["/logs/app.log", "/logs/app.log.1"]
+    state = HealthState(
+        engine_timeout_seconds=60,
+        stall_seconds=300,
+        lag_bytes=lambda: 0,
+        unopened=lambda: waiting,
+        clock=Clock(),
+    )
+    healthy, body = state.report()
+    assert not healthy and body["status"] == "unhealthy"
+    assert checks(state)["files"] == {
+        "status": "fail",
+        "detail": "2 files cannot be opened (retried at every tick): /logs/app.log, /logs/app.log.1",
+    }
+    waiting.clear()
+    assert state.report()[0]
 
 
 def test_engine_fails_on_failed_attempt_and_recovers_on_answer() -> None:

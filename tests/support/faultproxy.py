@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import io
 import json
 import random
 import threading
@@ -121,6 +122,11 @@ class FaultProxy:
             raise ValueError(f"burst status must be one of {sorted(_BURST_ERRORS)}")
         with self._lock:
             self._bursts.extend([status] * count)
+
+    def clear_bursts(self) -> None:
+        """Forward the bulk requests again (ends an outage made of bursts)."""
+        with self._lock:
+            self._bursts.clear()
 
     def bursts_pending(self) -> int:
         with self._lock:
@@ -226,7 +232,8 @@ class FaultProxy:
             request.method,
             self.upstream + request.rel_url.raw_path_qs,
             headers=headers,
-            data=body if body else None,
+            # A file-like body: aiohttp warns (an error under pytest) when handed a large bytes body.
+            data=io.BytesIO(body) if body else None,
         ) as resp:
             payload = await resp.read()
             out = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP}

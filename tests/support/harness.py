@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -136,6 +137,11 @@ class Logship:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    nofile: int | None = None  # RLIMIT_NOFILE, soft and hard, set in the child before exec
+
+    def _limit(self) -> None:
+        if self.nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def start(self, command: list[str] | None = None) -> Logship:
         """Start `logship run --config` (or ``command``, which runs it) and wait for /health."""
@@ -146,6 +152,7 @@ class Logship:
             stdout=self._log,
             stderr=self._log,
             env=env,
+            preexec_fn=self._limit if self.nofile is not None else None,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -28,7 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase, translate
 
-__all__ = ["Candidate", "Discovery", "PathPattern", "open_candidate"]
+from logship.sources.tail.fingerprint import fingerprint_fd
+
+__all__ = ["Candidate", "Discovery", "PathPattern", "listed_identity", "open_candidate"]
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +195,23 @@ def open_candidate(c: Candidate) -> int:
         os.close(fd)
         return -1
     return fd
+
+
+def listed_identity(c: Candidate, limit: int) -> tuple[str | None, bool]:
+    """The identity of the inode listed as ``c`` (None: unreadable, or first line incomplete), and
+    whether ``c.path`` still led to it: a rotation renames every backup between a listing and a read."""
+    try:
+        fd = open_candidate(c)
+    except OSError:
+        return None, True
+    if fd < 0:
+        return None, True
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (c.dev, c.ino):
+            return None, False
+        return fingerprint_fd(fd, limit), True
+    except OSError:
+        return None, True
+    finally:
+        os.close(fd)

@@ -39,6 +39,8 @@ class FilePosition:
     ino: int
     offset: int
     size: int
+    # digest of the bytes just before ``offset``: recognises the file after a move or a copy
+    check: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,7 @@ class PositionStore:
                     ino=int(entry["ino"]),
                     offset=int(entry["offset"]),
                     size=int(entry["size"]),
+                    check=_optional_str(entry.get("check")),
                 )
                 if pos.offset < 0:
                     raise ValueError(f"negative offset for {pos.path}")
@@ -160,3 +163,11 @@ class PositionStore:
             raise PositionsError(
                 f"cannot write {self.path} (setting `tail.positions_dir`): {exc.strerror}"
             ) from exc
+
+
+def _optional_str(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"check is {type(value).__name__}, not a string")
+    return value

@@ -9,6 +9,8 @@ from logship.sources.tail.multiline import RecordSplitter
 
 __all__ = ["LineReader", "last_line_end"]
 
+_SEEN = 64  # bytes kept to notice a file rewritten in place
+
 
 class LineReader:
     """Reads a file from ``offset``; ``take`` hands out blocks of complete records, in order.
@@ -39,6 +41,10 @@ class LineReader:
         self._skipping: tuple[int, bytes] | None = None  # over-long line: (start, kept head)
         self._long_done: Block | None = None
         self.last_lines = 0  # newlines in the block read last, for the lines-read metric
+        self._seen_end = b""  # the last bytes read, which end at ``next_read``
+        if offset > 0:
+            n = min(_SEEN, offset)
+            self._seen_end = os.pread(fd, n, offset - n)
         self._count_lines = count_lines
 
     @property
@@ -53,6 +59,7 @@ class LineReader:
         if not got:
             return 0
         self.next_read += got
+        self._seen_end = data[-_SEEN:] if got >= _SEEN else (self._seen_end + data)[-_SEEN:]
         if self._count_lines:
             self.last_lines = data.count(b"\n")
         if self._skipping is not None:
@@ -67,6 +74,14 @@ class LineReader:
             self.buf_start = end
         self.buf = self.buf + data if self.buf else data
         return got
+
+    def rewritten(self, fd: int | None = None) -> bool:
+        """The bytes last read are no longer there (in ``fd``, by default the file read): it was
+        truncated and written again in place, maybe to the same length and first line, or ``fd``
+        is not a copy of it (raises OSError)."""
+        n = len(self._seen_end)
+        at = self.fd if fd is None else fd
+        return n > 0 and os.pread(at, n, self.next_read - n) != self._seen_end
 
     def take(self, hold_last: bool, at_eof_final: bool = False) -> Block | None:
         """Hand out the complete records in the buffer.

@@ -20,12 +20,16 @@ from logship.budget import InflightBudget
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES, READ_BYTES, READ_LINES
 from logship.settings import TailSettings
 from logship.sources import Emit
-from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
-from logship.sources.tail.fingerprint import fingerprint_fd, fingerprint_path
+from logship.sources.tail.descriptors import files_room
+from logship.sources.tail.discovery import Candidate, Discovery, listed_identity, open_candidate
+from logship.sources.tail.fingerprint import fingerprint_fd
+from logship.sources.tail.identity import Held, IdentityResolver, Resolution, announce, base_of, bases_on_disk
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
 from logship.sources.tail.reader import last_line_end
-from logship.sources.tail.tracked import TrackedFile
+from logship.sources.tail.tracked import TrackedFile, forget_label
+from logship.sources.tail.truncation import forget_gone, move_to_copy
+from logship.sources.tail.unopened import Unopened
 
 __all__ = ["TailSource"]
 
@@ -61,11 +65,16 @@ class TailSource:
         self._orphans: list[tuple[TrackedFile, Block]] = []  # read from a retired file, not yet emitted
         self._restored = dict(restored.files)
         self.scanned_at: float | None = restored.scanned_at
+        self._first_start = not restored.files  # no store yet, or an empty one: `read_from` applies
+        self._limit = tail.fingerprint_bytes
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
         self._scan_soon = False  # a followed file changed identity or name: scan at the next tick
         self._wake = asyncio.Event()  # the tick: read what was appended since the last one
         self._identities: dict[tuple[int, int, int, float], str | None] = {}  # fingerprints by file state
+        self._ids = IdentityResolver()
+        self._unopened = Unopened()  # files that could not be opened, retried at every tick
+        self._room: int | None = None  # files that may still be opened in this scan (descriptors)
 
     # -- positions -------------------------------------------------------------------------
 
@@ -74,6 +83,13 @@ class TailSource:
         keys = {p.key for p in out}
         out.extend(p for k, p in self._restored.items() if k not in keys)
         return out
+
+    def lag(self) -> int:
+        """Bytes not yet delivered: of the files followed, and of those that could not be opened."""
+        return sum(f.lag for f in self.files) + self._unopened.lag()
+
+    def unopened(self) -> list[str]:
+        return self._unopened.paths()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -107,7 +123,8 @@ class TailSource:
             # A followed file whose name now leads elsewhere was rotated (renamed or deleted): scan
             # now rather than at the scan interval, so the application's new file is followed at once,
             # also while reading is behind. One stat per followed file per tick.
-            if self._scan_soon or ticks % scan_every == 0 or any(map(_renamed_away, self.files)):
+            due = self._scan_soon or bool(self._unopened.files) or ticks % scan_every == 0
+            if due or any(f.renamed_away() for f in self.files):
                 self._scan_soon = False
                 self._scan(initial=False)
             self._wake.set()
@@ -140,7 +157,10 @@ class TailSource:
             # Still the same content? A file truncated (or copied and truncated) and written again
             # must not be read at the old offsets: let the scan sort it out first.
             try:
-                same = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) == tracked.key
+                same = (
+                    fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) == base_of(tracked.key)
+                    and not reader.rewritten()
+                )
             except OSError:
                 same = False
             if not same:
@@ -177,49 +197,58 @@ class TailSource:
         await self._emit(block)
 
     def _identify(self, tracked: TrackedFile) -> bool:
-        key = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes)
-        if key is None:
+        base = fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes)
+        if base is None:
             return False
-        tracked.key = key
+        inode = (tracked.dev, tracked.ino)
+        tracked.key = self._ids.identify(base, tracked.path, inode, self._held(), self._restored)
+        self._ids.given(tracked.key)
         return True
+
+    def _held(self) -> list[Held]:
+        return [h for f in self.files + self._retired if (h := f.held()) is not None]
 
     # -- discovery, rotation, truncation ---------------------------------------------------
 
     def _scan(self, initial: bool) -> None:
         wall = time.time()
         candidates = self.discovery.scan()
-        moved: list[str] = []  # names a rotation gave to another file during this scan
+        self._room = files_room()
         known, self._identities = self._identities, {}
 
         def key_of(c: Candidate) -> str | None:
             # Rotated backups sit unchanged for hours: a file whose inode, size and mtime are those
             # of the last scan keeps its fingerprint, rather than being opened and read every tick.
             state = (c.dev, c.ino, c.size, c.mtime)
-            if state in known:
-                self._identities[state] = known[state]
             if state not in self._identities:
-                key, listed = _listed_identity(c, self._settings.fingerprint_bytes)
-                if not listed:
-                    moved.append(c.path)  # renamed since the listing: not this file's identity
-                    return None
-                self._identities[state] = key
-            return self._identities[state]
+                key, listed = (known[state], True) if state in known else listed_identity(c, self._limit)
+                self._scan_soon |= not listed  # renamed since the listing (a rotation): look again soon
+                if listed:
+                    self._identities[state] = key
+            return self._identities.get(state)
 
         # 1. Open files: still the same content? (copytruncate and truncation rewrite it in place)
         for tracked in list(self.files):
             try:
                 st = os.fstat(tracked.fd)
-                current = (
-                    fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) if tracked.key else None
+                changed = tracked.key is not None and (
+                    st.st_size < tracked.reader.next_read
+                    or fingerprint_fd(tracked.fd, self._settings.fingerprint_bytes) != base_of(tracked.key)
+                    or tracked.reader.rewritten()
                 )
             except OSError:
                 continue
-            if tracked.key is not None and (st.st_size < tracked.reader.next_read or current != tracked.key):
+            if changed:
                 self._truncated(tracked, candidates, key_of)
             else:
                 tracked.size = max(tracked.size, st.st_size)
         by_inode = {(f.dev, f.ino): f for f in self.files}
-        keys = {f.key: f for f in self.files + self._retired if f.key is not None}
+
+        def base_now(c: Candidate) -> str | None:
+            f = by_inode.get((c.dev, c.ino))
+            return key_of(c) if f is None else base_of(f.key) if f.key is not None else None
+
+        on_disk = bases_on_disk(candidates, base_now)
 
         # 2. Names: follow renames, pick up new files and rotated siblings we have not seen.
         seen_inodes = set()
@@ -232,58 +261,37 @@ class TailSource:
                     self._relabel(tracked_file, c.path)
                 tracked_file.matched = c.matched
                 continue
-            key = key_of(c)
-            if key is not None and key in keys:
+            base = key_of(c)
+            res = self._ids.resolve(c, base, self._held(), self._restored, lambda b: on_disk.get(b, ()))
+            if res.kind == "copy":
                 continue  # a copy of a file already followed (copytruncate)
-            if key is not None and key in self._restored:
-                pos = self._restored[key]
+            key, pos = res.key, res.position
+            if key is not None and pos is not None:
                 if not c.matched and c.size <= pos.offset:
                     # Rotated, delivered to its end (closed): known, not read, until it is gone.
                     present.add(key)
                     if (pos.path, pos.dev, pos.ino) != (c.path, c.dev, c.ino):
                         self._restored[key] = replace(pos, path=c.path, dev=c.dev, ino=c.ino)
                     continue
-                if self._open(c, pos.offset, key):
+                if self._open(c, pos.offset, key, stored=True):
                     del self._restored[key]
                 else:
-                    moved.append(c.path)  # kept for the next scan, not taken for deleted
+                    present.add(key)  # still on disk, position kept for the next scan: not lost
                 continue
-            if c.matched:
+            if c.matched or (c.dev, c.ino) in self._unopened:
                 offset = 0
-                # `read_from` is for the files there at the very first start; after a scan (stored, or
-                # the cut-over point of a takeover), a file not in the store was created since: all new.
-                if initial and self._settings.read_from == "tail" and self.scanned_at is None:
+                at_tail = initial and self._settings.read_from == "tail" and self._first_start
+                if at_tail and res.collision != "read_from_start":
                     offset = last_line_end(c.open_path, c.size)
-                self._open(c, offset, key)
+                self._open(c, offset, key, res, base)
             elif key is not None and self.scanned_at is not None and c.mtime >= self.scanned_at - 1.0:
                 # Rotated away before we saw it, written since our last look: ship all of it.
                 log.info("Found a rotated file written since the last scan", extra={"file": c.path})
-                self._open(c, 0, key)
+                self._open(c, 0, key, res, base)
 
-        if moved:  # a rotation ran during this scan: look again at the next tick
-            self._scan_soon = True
-        # 3. Stored files that no longer exist anywhere: their undelivered bytes are gone. (Not
-        # while a rotation moves names: a stored file may be one whose identity could not be read.)
-        if self._restored and not moved:
-            for key, pos in list(self._restored.items()):
-                if key in present:
-                    continue
-                if fingerprint_path(pos.path, self._settings.fingerprint_bytes) == key:
-                    # Still there, just no longer matched (a glob removed on reload): not a loss.
-                    log.info(
-                        "File no longer matched by `tail.paths`; not following it",
-                        extra={"file": pos.path, "delivered_up_to": pos.offset},
-                    )
-                    del self._restored[key]
-                    continue
-                lost = max(0, pos.size - pos.offset)
-                if lost:
-                    LOST_BYTES.inc(lost)
-                    log.error(
-                        "File deleted before its records were delivered; data lost",
-                        extra={"file": pos.path, "lost_bytes": lost, "delivered_up_to": pos.offset},
-                    )
-                del self._restored[key]
+        # 3. Stored files gone from everywhere: their undelivered bytes are lost (unknown while names move)
+        if not self._scan_soon:
+            forget_gone(self._restored, present, self._settings.fingerprint_bytes)
 
         # 4. Close what is finished: rotated away or deleted, read to the end, delivered, quiet.
         now = time.monotonic()
@@ -304,25 +312,38 @@ class TailSource:
             if tracked.acks.outstanding == 0 and all(t is not tracked for t, _ in self._orphans):
                 self._retired.remove(tracked)
                 tracked.close()
+        self._unopened.after_scan(seen_inodes, {(c.dev, c.ino): c for c in candidates})
         for tracked in self.files:
             FILE_LAG_BYTES.labels(tracked.path).set(tracked.lag)
         FILES_TRACKED.set(len(self.files))
         self.scanned_at = wall
 
-    def _open(self, c: Candidate, offset: int, key: str | None) -> bool:
+    def _open(
+        self,
+        c: Candidate,
+        offset: int,
+        key: str | None,
+        res: Resolution | None = None,
+        base: str | None = None,
+        stored: bool = False,
+    ) -> bool:
+        """Follow ``c`` from ``offset``; False when it could not be opened (retried at the next tick)."""
+        if self._room is not None and self._room <= 0:
+            self._unopened.failed(c, offset, stored, None)
+            return False
         try:
             fd = open_candidate(c)
         except OSError as exc:
-            log.error(
-                "Cannot open file",
-                extra={"file": c.path, "error": exc.strerror, "hint": "give logship read access to it"},
-            )
+            self._unopened.failed(c, offset, stored, exc)
             return False
         if fd < 0:
             return False
+        self._unopened.opened(c)
+        if self._room is not None:
+            self._room -= 1
         st = os.fstat(fd)
-        if key is not None and (st.st_dev, st.st_ino) != (c.dev, c.ino):
-            os.close(fd)  # renamed since the listing: its name leads to another file now
+        if key is not None and (st.st_dev, st.st_ino) != (c.dev, c.ino):  # renamed since the listing
+            os.close(fd)
             self._scan_soon = True
             return False
         if offset > st.st_size:
@@ -337,13 +358,16 @@ class TailSource:
         tracked.size = st.st_size
         if key is not None:
             tracked.key = key
+            self._ids.given(key)
+        if res is not None and base is not None:
+            announce(c.path, res, base)
         self.files.append(tracked)
         log.info("Following file", extra={"file": c.path, "offset": offset})
         return True
 
     def _relabel(self, tracked: TrackedFile, path: str) -> None:
         log.info("File renamed", extra={"file": tracked.path, "renamed_to": path})
-        _forget_label(tracked.path)
+        forget_label(tracked.path)
         tracked.path = path
 
     def _truncated(
@@ -353,27 +377,15 @@ class TailSource:
 
         The inode itself is then picked up by the name pass of the scan as a new file from 0.
         """
+        assert tracked.key is not None
         self.files.remove(tracked)
         old_path = tracked.path
-        for c in candidates:
-            if (c.dev, c.ino) == (tracked.dev, tracked.ino) or c.size < tracked.reader.next_read:
-                continue
-            if key_of(c) != tracked.key:
-                continue
-            try:
-                fd = open_candidate(c)
-            except OSError:
-                break
-            if fd < 0:
-                break
-            # copytruncate: the same identity continues in the copy, at the same offsets.
-            tracked.close()
-            tracked.fd = tracked.reader.fd = fd
-            tracked.dev, tracked.ino, tracked.path, tracked.matched = c.dev, c.ino, c.path, c.matched
-            tracked.size = c.size
+        followed = {(f.dev, f.ino) for f in self.files}
+        if move_to_copy(tracked, candidates, key_of, followed):
             self.files.append(tracked)
             log.info(
-                "File copied and truncated; finishing the copy", extra={"file": old_path, "copy": c.path}
+                "File copied and truncated; finishing the copy",
+                extra={"file": old_path, "copy": tracked.path},
             )
             return
         # Records already read are still shipped; only bytes never read (and an unfinished last
@@ -399,51 +411,9 @@ class TailSource:
         if (position := tracked.position()) is not None:
             self._restored[position.key] = position
         tracked.close()
-        _forget_label(tracked.path)
+        forget_label(tracked.path)
         log.info("Closed file", extra={"file": tracked.path, "offset": tracked.acks.committed})
 
     def close_all(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()
-
-
-def _listed_identity(c: Candidate, limit: int) -> tuple[str | None, bool]:
-    """The identity of the inode the scan listed under ``c.path``, and whether that name still led to
-    it (a rotation renames every backup between the listing and this read)."""
-    try:
-        fd = open_candidate(c)
-    except OSError:
-        return None, True
-    if fd < 0:
-        return None, True
-    try:
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != (c.dev, c.ino):
-            return None, False
-        return fingerprint_fd(fd, limit), True
-    except OSError:
-        return None, True
-    finally:
-        os.close(fd)
-
-
-def _renamed_away(tracked: TrackedFile) -> bool:
-    """The name the last scan listed ``tracked`` under now leads to another file, or to none."""
-    if not tracked.listed:
-        return False
-    try:
-        st = os.stat(tracked.path)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False  # unreadable name: left to the scan
-    return (st.st_dev, st.st_ino) != (tracked.dev, tracked.ino)
-
-
-def _forget_label(path: str) -> None:
-    # The lag gauge is dropped with the file; the read counters stay (bounded by the file names a
-    # rotation scheme uses) so that their sums never go backwards.
-    try:
-        FILE_LAG_BYTES.remove(path)
-    except KeyError:
-        pass

@@ -22,12 +22,11 @@ from typing import Any
 import orjson
 import pytest
 
-import logship.sources.tail.source
 from logship.block import Block, Events
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
 from logship.settings import MultilineSettings, TailSettings
-from logship.sources.tail.discovery import Candidate
+from logship.sources.tail.discovery import Candidate, listed_identity
 from logship.sources.tail.fingerprint import fingerprint_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition, StoreState
@@ -286,14 +285,17 @@ def test_read_from_tail_still_reads_a_file_created_later_from_its_start(tmp_path
 
 
 def test_read_from_tail_does_not_apply_after_a_first_start(tmp_path: Path, logs: Path) -> None:
-    # A store with a scan time: logship (or a takeover) has looked before, so a file it does not
-    # know was created since, and all of it is new.
+    # A store holding files: logship (or a takeover) has looked before, so a file it does not know
+    # was created since, and all of it is new.
     with app_log(logging.FileHandler(logs / "app.log")) as logger:
         expected = write(logger, 0, 10)
 
     async def main() -> None:
         collector = Collector()
-        source = tail_source(settings(tmp_path, read_from="tail"), scanned_at=time.time() - 60)
+        earlier = FilePosition("another-file", str(logs / "old.log"), 0, 0, 10, 10)  # delivered, gone
+        source = tail_source(
+            settings(tmp_path, read_from="tail"), restored=[earlier], scanned_at=time.time() - 60
+        )
         async with running(source, collector.emit):
             await collector.wait_records(10)
         assert collector.messages() == expected
@@ -464,13 +466,11 @@ def test_an_unchanged_rotated_backup_is_not_fingerprinted_at_every_scan(
 ) -> None:
     opened: list[str] = []
 
-    listed_identity = logship.sources.tail.source._listed_identity
-
     def counted(c: Candidate, limit: int) -> tuple[str | None, bool]:
         opened.append(c.path)
         return listed_identity(c, limit)
 
-    monkeypatch.setattr(logship.sources.tail.source, "_listed_identity", counted)
+    monkeypatch.setattr("logship.sources.tail.source.listed_identity", counted)
 
     async def main() -> None:
         collector = Collector()
