@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from logship.migrate.toml_out import dumps as toml_dumps
+import tomli_w
+
+from ports import free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -31,12 +32,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ENRICH = {"hostname": "bench", "environment": "bench", "service": "aichat-backend"}
 T = TypeVar("T")
 TRACEBACK_START = b"Traceback (most recent call last):\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the discarding endpoint ----------------------------------------------------------------------
@@ -248,7 +243,7 @@ def logship_config(
     for text in settings:
         _merge(config, *parse_setting(text))
     path = work / name
-    path.write_text(toml_dumps(config))
+    path.write_text(tomli_w.dumps(config))
     return path
 
 

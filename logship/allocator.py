@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from typing import TYPE_CHECKING
 
-__all__ = ["keep_freed_memory"]
+if TYPE_CHECKING:
+    from logship.settings import Settings
+
+__all__ = ["keep_freed_memory", "keep_freed_memory_for"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -38,3 +42,9 @@ def keep_freed_memory(largest_buffer: int, keep: int) -> bool:
     mmap_ok: bool = mallopt(_M_MMAP_THRESHOLD, min(largest_buffer, _MMAP_THRESHOLD_MAX)) == 1
     trim_ok: bool = mmap_ok and mallopt(_M_TRIM_THRESHOLD, max(keep, 0)) == 1
     return trim_ok
+
+
+def keep_freed_memory_for(settings: Settings) -> bool:
+    """`keep_freed_memory` sized for these settings' bulk bodies and in-flight bound."""
+    # A bulk body (plus its headers) comes from the heap; up to the in-flight bound stays mapped.
+    return keep_freed_memory(settings.batch.max_bytes + 2**20, settings.delivery.max_inflight_bytes)

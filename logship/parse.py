@@ -93,7 +93,8 @@ class Parser:
         # Timestamps have second precision, so a handful of distinct values cover a whole block.
         self._stamps: dict[str, Stamp] = {}
         self._rejected: set[str] = set()  # values that are no usable time, so not parsed again
-        # msgspec's first look at each line (see `logship.shape`); None: orjson alone, as before.
+        # msgspec's first look at each line (see `logship.shape`); None: orjson alone, when the
+        # decoder asked for is orjson or the time key is reserved (which makes no record fast).
         shape = Shape(self.time_key, self._reserved) if decoder == "msgspec" else None
         self._shape = shape if shape is not None and shape.usable else None
         self._tried = self._refused = self._resting = 0

@@ -1,4 +1,4 @@
-"""`logship run` around the service: the HTTP endpoints, signals, and configuration reloads.
+"""`logship run` around the service: start-up checks, the HTTP endpoints, signals, and reloads.
 
 SIGTERM/SIGINT drain the running service (a second one aborts it); SIGHUP loads the
 configuration again and, when it is valid, replaces the running service after a drain, so
@@ -12,7 +12,10 @@ import logging
 import signal
 from pathlib import Path
 
-from logship.errors import ConfigError, StoreLocked
+from logship.allocator import keep_freed_memory_for
+from logship.config_check import check_fields
+from logship.errors import ConfigError, LogshipError, PipelineFailed, StoreLocked
+from logship.exitcodes import Exit
 from logship.observe.health import HealthState
 from logship.observe.logs import configure_logging
 from logship.observe.server import HttpServer, HttpSettings
@@ -20,12 +23,32 @@ from logship.service import Service
 from logship.settings import Settings, load_settings
 from logship.sinks.elasticsearch.bulk import warn_about_transport
 from logship.sources.tail.descriptors import raise_open_file_limit
+from logship.sources.tail.positions import PositionStore
 from logship.storelock import StoreLock
 from logship.transforms.enrich import configured_fields
 
-__all__ = ["supervise"]
+__all__ = ["run", "supervise"]
 
 log = logging.getLogger("logship")
+
+
+def run(config: Path | None, settings: Settings) -> int:
+    """`logship run`: check what must hold before shipping, then supervise until stopped."""
+    check_fields(settings, config)
+    configure_logging(settings.log.level)
+    keep_freed_memory_for(settings)
+    try:
+        # Shipping without saving positions would send everything again at the next start.
+        PositionStore(settings.tail.positions_dir, settings.state_file_mode).check_writable()
+        return asyncio.run(supervise(config, settings))
+    except PipelineFailed as exc:
+        # A bug: exit non-zero so that systemd or Kubernetes restarts logship. What the failed part
+        # held was never committed, so it is read again then.
+        log.critical("Stopped after a failure inside the pipeline", exc_info=exc)
+        return Exit.FAILED
+    except LogshipError as exc:
+        log.critical("Cannot run", extra={"error": str(exc)})
+        return Exit.FAILED
 
 
 async def supervise(config: Path | None, settings: Settings) -> int:
@@ -82,7 +105,7 @@ async def _supervise(config: Path | None, settings: Settings, locks: list[StoreL
                 waiter.cancel()
                 if running.done():
                     running.result()
-                    return 0
+                    return Exit.OK
                 reload_requested.clear()
                 fresh = _reload(config, locks)
                 if fresh is not None and not stops:
@@ -90,7 +113,7 @@ async def _supervise(config: Path | None, settings: Settings, locks: list[StoreL
             pipeline.stop()
             await running
             if stops:  # SIGTERM/SIGINT while the old pipeline drained: it was the last one
-                return 0
+                return Exit.OK
             while len(locks) > 1:  # the old store's last positions are written: leave it
                 locks.pop(0).release()
             if fresh.http != settings.http:

@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from ports import free_port
 from support.httpclient import http_json
 
 __all__ = [
@@ -58,14 +59,6 @@ SEARCH_NODE = REPO / "scripts" / "search-node"
 ENGINES = ("elasticsearch", "elasticsearch8", "opensearch")
 # first start may build the launcher with Maven (a cold ~/.m2 downloads ~150 MB)
 START_TIMEOUT_S = 900.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class SearchNode:

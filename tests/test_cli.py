@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from logship.cli import _parser
+from logship.exitcodes import Exit
 
 from engine_fixture import free_port
 from support.harness import toml_config, write_logs
@@ -28,9 +32,30 @@ def logship(
 
 def test_version_and_help() -> None:
     assert logship("--version").stdout.startswith("logship ")
-    for command in ("run", "replay", "check"):
+    for command in ("run", "replay", "check", "setup", "prune"):
         result = logship(command, "--help")
         assert result.returncode == 0 and "--config" in result.stdout
+
+
+def test_the_readme_table_lists_every_command_and_option_with_the_exit_codes() -> None:
+    section = (ROOT / "README.md").read_text().split("## Command line and exit codes")[1].split("\n## ")[0]
+    header, *rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert header == "| command | " + " | ".join(f"exit {int(code)}" for code in Exit if code < 3) + " |"
+    usage = {row.split("`")[1].split()[1]: row.split("`")[1] for row in rows}  # command -> its synopsis
+    commands = subcommands(_parser())
+    assert sorted(usage) == sorted(commands)
+    for name, parser in commands.items():
+        if name == "migrate":
+            name, parser = "fluentd", subcommands(parser)["fluentd"]
+            usage[name] = usage.pop("migrate")
+        options = {
+            o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"
+        }
+        assert options <= set(usage[name].replace("[", " ").replace("]", " ").split()), name
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(dict(a.choices) for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def test_check_accepts_the_shipped_files(tmp_path: Path) -> None:

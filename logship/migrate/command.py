@@ -14,21 +14,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import tomli_w
+
 from logship import __version__
 from logship.errors import ConfigError, PositionsError
+from logship.exitcodes import Exit
 from logship.fsio import sync_directory, write_all
 from logship.migrate.fluentd import Conversion, convert
 from logship.migrate.fluentd_conf import parse_file
 from logship.migrate.posfile import write_positions
 from logship.migrate.takeover import Takeover, plan_takeover
-from logship.migrate.toml_out import dumps
 from logship.settings import Settings, load_settings
 from logship.settings.sections import TailSettings
 from logship.sources.tail.positions import PositionStore
 
 __all__ = ["migrate_fluentd"]
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 _DEFAULT_POSITIONS: Path = TailSettings.model_fields["positions_dir"].default
 
 
@@ -59,11 +60,11 @@ def migrate_fluentd(
         raise ConfigError([f"{output}: exists already; pass --force to replace it, or --output another file"])
     conversion = convert(parse_file(conf))
     if not _convertible(conversion, conf, output, force, err):
-        return EXIT_REFUSED
+        return Exit.USAGE
     # The store and the file that reads it go together: `run --config` must never pick up another one.
     directory = Path(os.path.abspath(positions_dir if positions_dir is not None else _DEFAULT_POSITIONS))
     conversion.settings.setdefault("tail", {})["positions_dir"] = str(directory)
-    text = dumps(conversion.settings, _header(conf, conversion, force))
+    text = _commented(_header(conf, conversion, force)) + tomli_w.dumps(conversion.settings)
     with _staged(output, text, dry_run) as settings:
         plan, sources = _takeover(conversion, pos_files, settings, err)
         store = PositionStore(directory).path
@@ -79,16 +80,16 @@ def migrate_fluentd(
         print(f"dry run: nothing written (would write {output} and {store})", file=out)
         _report(plan, sources, None, out)
         _environment(conversion, out)
-        return EXIT_OK
+        return Exit.OK
     print(f"wrote {output} (from {conf}; check it with `logship check --config {output}`)", file=out)
     try:
         write_positions(directory, plan.positions, plan.cutover, force)
     except (ConfigError, PositionsError) as exc:
         print(f"logship migrate: position store not written: {exc}", file=err)
-        return EXIT_FAILED
+        return Exit.FAILED
     _report(plan, sources, store, out)
     _environment(conversion, out)
-    return EXIT_OK
+    return Exit.OK
 
 
 def _environment(conversion: Conversion, out: TextIO) -> None:
@@ -141,6 +142,14 @@ def _report(plan: Takeover, sources: list[str], store: Path | None, out: TextIO)
 
 def _utc(t: float | None) -> str:
     return "none" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _commented(lines: list[str]) -> str:
+    """``lines`` as TOML comments, then a blank line; a newline inside one must not end the comment."""
+    if not lines:
+        return ""
+    comments = [("# " + line.replace("\r", " ").replace("\n", " ")).rstrip() for line in lines]
+    return "\n".join(comments) + "\n\n"
 
 
 def _header(conf: Path, conversion: Conversion, force: bool) -> list[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from logship.migrate.fluentd import convert
 from logship.migrate.fluentd_conf import parse_file
 from logship.migrate.fluentd_values import iana_zone, strftime_format, strptime_format
-from logship.migrate.toml_out import dumps
 from logship.settings import load_settings
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fluentd"
@@ -36,7 +36,7 @@ def test_the_monitoring_guide_block_converts_without_problems(tmp_path: Path) ->
     assert any(n.startswith(f"{conf}:26: `type_name` ignored") for n in notes)
     assert [(str(w), p) for w, p in result.pos_files] == [(f"{conf}:5", "/var/log/fluentd/aichat.log.pos")]
     target = tmp_path / "logship.toml"
-    target.write_text(dumps(result.settings))
+    target.write_text(tomli_w.dumps(result.settings))
     settings = load_settings(target)
     assert settings.elasticsearch.index_prefix == "aichat"
     assert settings.elasticsearch.index_date_format == "%Y.%m.%d"
@@ -64,7 +64,7 @@ def test_includes_buffer_and_parse_section_map(tmp_path: Path) -> None:
     assert s["delivery"] == {"max_concurrent_requests": 4, "max_retries": 0}
     assert s["enrich"]["fields"]["datacenter"] == "${DC:-fra1}"
     target = tmp_path / "logship.toml"
-    target.write_text(dumps(s))
+    target.write_text(tomli_w.dumps(s))
     assert load_settings(target).enrich.fields["banner"] == "two\nlines"
 
 
@@ -83,7 +83,7 @@ def test_secrets_are_left_to_the_environment(tmp_path: Path) -> None:
         "LOGSHIP_ELASTICSEARCH__USERNAME=fluentd",
         "LOGSHIP_ELASTICSEARCH__PASSWORD=$ES_PASSWORD",
     ]
-    text = dumps(result.settings)
+    text = tomli_w.dumps(result.settings)
     assert "ES_PASSWORD" not in text and "fluentd" not in text
 
 
@@ -92,7 +92,7 @@ def test_password_written_in_the_file_is_never_repeated(tmp_path: Path) -> None:
     guide = (DATA / "monitoring-guide.conf").read_text()
     conf.write_text(guide.replace("port 9200", "port 9200\n  password hunter2\n  user u"))
     result = convert(parse_file(conf))
-    assert "hunter2" not in dumps(result.settings) + "".join(result.environment) + "".join(
+    assert "hunter2" not in tomli_w.dumps(result.settings) + "".join(result.environment) + "".join(
         str(n) for n in result.notes
     )
     assert any(line.startswith("LOGSHIP_ELASTICSEARCH__PASSWORD  #") for line in result.environment)

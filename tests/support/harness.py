@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 # free_port is re-exported for the tests that import it from here.
 from engine_fixture import free_port as free_port
 from support.httpclient import Response, get
@@ -113,25 +115,17 @@ def toml_config(
     }
     for section, values in (overrides or {}).items():
         config.setdefault(section, {}).update(values)
-    text = "".join(
-        f"[{section}]\n" + "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
-        for section, values in config.items()
-    )
+    tables: dict[str, Any] = {}
+    for section, values in config.items():  # "enrich.fields" is the table fields in the table enrich
+        table = tables
+        for name in section.split("."):
+            table = table.setdefault(name, {})
+        table.update(values)
+    text = tomli_w.dumps(tables)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
-
-
-def _toml_value(value: object) -> str:
-    """``value`` as a TOML value (JSON's string escapes are valid TOML basic strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as a TOML value")
 
 
 @dataclass
