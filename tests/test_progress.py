@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import select
+import time
 from typing import TextIO
 
 from logship.pipeline import ReplayProgress
@@ -50,8 +52,7 @@ def test_a_terminal_gets_the_line_redrawn_until_the_end() -> None:
     try:
         with open(terminal, "w", closefd=False) as stream:
             _, read_then = follow_a_replay(stream)
-        os.set_blocking(controller, False)
-        drawn = os.read(controller, 1 << 16).decode()
+        drawn = _read_until_newline(controller)
     finally:
         os.close(controller)
         os.close(terminal)
@@ -60,6 +61,18 @@ def test_a_terminal_gets_the_line_redrawn_until_the_end() -> None:
     assert len(frames) >= 3, drawn  # redrawn while running, not only at the end
     assert "  0.0%" in frames[0] or " 25.0%" in frames[0]
     assert frames[-1].startswith("[" + "#" * 30 + "] 100.0%") and frames[-1].endswith("\n")
+
+
+def _read_until_newline(controller: int, timeout: float = 10.0) -> str:
+    """What the terminal side was given, up to its last newline: the kernel hands a pty's output
+    over to the controller side a moment later, so one non-blocking read may miss the end."""
+    drawn = b""
+    deadline = time.monotonic() + timeout
+    while not drawn.endswith(b"\n") and time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], deadline - time.monotonic())
+        if ready:
+            drawn += os.read(controller, 1 << 16)
+    return drawn.decode()
 
 
 def test_anything_else_gets_nothing_and_is_not_waited_on_for_it() -> None:
