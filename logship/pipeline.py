@@ -25,7 +25,7 @@ from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INF
 from logship.parse import Parser
 from logship.settings import BatchSettings, Settings
 from logship.sinks import Sink, Tally
-from logship.sinks.batcher import FLUSH, Batch, Batcher, Inbox
+from logship.sinks.batcher import CLOSE, FLUSH, Batch, Batcher, Inbox, Returned
 from logship.sinks.concurrency import AdaptiveConcurrency
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
@@ -150,7 +150,7 @@ class Flow:
             await self._concurrency.observe(sent.pushback)
             self.tally.add(sent.tally)
             self.settled.set()
-            self._inbox.put_nowait(sent.retry)  # every batch comes back to the batcher, retries or not
+            self._inbox.put_nowait(Returned(sent.retry))  # every batch comes back, retries or not
 
     async def close(self, deadline: float | None) -> bool:
         """Flush and wait; True when everything was settled before ``deadline`` (monotonic).
@@ -159,7 +159,7 @@ class Flow:
         batcher and the senders are cancelled and awaited: none outlives the Flow. What they held
         is simply not committed.
         """
-        self._inbox.put_nowait(None)  # the inbox is unbounded
+        self._inbox.put_nowait(CLOSE)  # the inbox is unbounded
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             done, pending = await asyncio.wait(
