@@ -64,11 +64,6 @@ class Stages:
             reserved=frozenset().union(*(t.adds for t in self.transforms)),
         )
 
-    @property
-    def namespace(self) -> str:
-        """Document ids are namespaced by host, so equal files on two hosts never share ids."""
-        return self.fields.get("hostname", "")
-
     def process(self, block: Block | Events) -> Events:
         if isinstance(block, Events):
             return block  # finished documents (the dead-letter source)
@@ -88,8 +83,11 @@ def inflight_budget(settings: Settings) -> InflightBudget:
 
 
 def elasticsearch_sink(
-    settings: Settings, namespace: str, health: HealthState | None, abandon_after: int = 0
+    settings: Settings, health: HealthState | None, abandon_after: int = 0
 ) -> ElasticsearchSink:
+    # Document ids are namespaced by the host name the records carry (`enrich.fields.hostname`),
+    # so equal files on two hosts never share ids.
+    namespace = configured_fields(settings).get("hostname", "")
     return ElasticsearchSink(
         settings.elasticsearch,
         settings.delivery,
@@ -210,9 +208,7 @@ async def replay_files(
     budget = inflight_budget(settings)
     source = FileReplaySource(paths, settings.tail, splitter(settings), budget, progress.read)
     sink: Sink = (
-        PrintSink(print_to)
-        if print_to is not None
-        else elasticsearch_sink(settings, stages.namespace, None, abandon_after)
+        PrintSink(print_to) if print_to is not None else elasticsearch_sink(settings, None, abandon_after)
     )
     return await _replay(settings, stages, source, sink, budget)
 
@@ -223,7 +219,7 @@ async def replay_dead_letters(
     """Send dead-lettered documents again, with their original index and id."""
     stages = Stages(settings)
     source = DeadLetterSource(paths, progress.read)
-    sink = elasticsearch_sink(settings, stages.namespace, None, abandon_after)
+    sink = elasticsearch_sink(settings, None, abandon_after)
     tally = await _replay(settings, stages, source, sink, inflight_budget(settings))
     tally.undelivered += source.skipped
     if not tally.dead_lettered and not tally.undelivered:
