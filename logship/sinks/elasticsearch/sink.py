@@ -232,13 +232,7 @@ class ElasticsearchSink:
         """Account a 200 answer item by item; return what must be sent again, why, and whether the
         engine accepted anything."""
         if response.all_created:
-            count = 0
-            for chunk, which in pending:
-                chunk.delivered(len(which))
-                count += len(which)
-            tally.indexed += count
-            RECORDS.labels("indexed").inc(count)
-            self._delivered()
+            self._all_created(pending, tally)
             return [], "", True
         results = item_results(response.body)
         retry: Batch = []
@@ -290,6 +284,15 @@ class ElasticsearchSink:
         if indexed or present:
             self._delivered()
         return retry, last_reason, bool(indexed or present or letters)
+
+    def _all_created(self, pending: Batch, tally: Tally) -> None:
+        count = 0
+        for chunk, which in pending:
+            chunk.delivered(len(which))
+            count += len(which)
+        tally.indexed += count
+        RECORDS.labels("indexed").inc(count)
+        self._delivered()
 
     def _backoff(self) -> Backoff:
         return Backoff(*self._delays)
