@@ -25,7 +25,7 @@ from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INF
 from logship.parse import Parser
 from logship.settings import BatchSettings, Settings
 from logship.sinks import Sink, Tally
-from logship.sinks.batcher import FLUSH, Batch, Batcher, Inbox
+from logship.sinks.batcher import CLOSE, FLUSH, Batch, Batcher, Inbox, Returned
 from logship.sinks.concurrency import AdaptiveConcurrency
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
@@ -64,11 +64,6 @@ class Stages:
             reserved=frozenset().union(*(t.adds for t in self.transforms)),
         )
 
-    @property
-    def namespace(self) -> str:
-        """Document ids are namespaced by host, so equal files on two hosts never share ids."""
-        return self.fields.get("hostname", "")
-
     def process(self, block: Block | Events) -> Events:
         if isinstance(block, Events):
             return block  # finished documents (the dead-letter source)
@@ -88,8 +83,11 @@ def inflight_budget(settings: Settings) -> InflightBudget:
 
 
 def elasticsearch_sink(
-    settings: Settings, namespace: str, health: HealthState | None, abandon_after: int = 0
+    settings: Settings, health: HealthState | None, abandon_after: int = 0
 ) -> ElasticsearchSink:
+    # Document ids are namespaced by the host name the records carry (`enrich.fields.hostname`),
+    # so equal files on two hosts never share ids.
+    namespace = configured_fields(settings).get("hostname", "")
     return ElasticsearchSink(
         settings.elasticsearch,
         settings.delivery,
@@ -150,7 +148,7 @@ class Flow:
             await self._concurrency.observe(sent.pushback)
             self.tally.add(sent.tally)
             self.settled.set()
-            self._inbox.put_nowait(sent.retry)  # every batch comes back to the batcher, retries or not
+            self._inbox.put_nowait(Returned(sent.retry))  # every batch comes back, retries or not
 
     async def close(self, deadline: float | None) -> bool:
         """Flush and wait; True when everything was settled before ``deadline`` (monotonic).
@@ -159,7 +157,7 @@ class Flow:
         batcher and the senders are cancelled and awaited: none outlives the Flow. What they held
         is simply not committed.
         """
-        self._inbox.put_nowait(None)  # the inbox is unbounded
+        self._inbox.put_nowait(CLOSE)  # the inbox is unbounded
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             done, pending = await asyncio.wait(
@@ -210,9 +208,7 @@ async def replay_files(
     budget = inflight_budget(settings)
     source = FileReplaySource(paths, settings.tail, splitter(settings), budget, progress.read)
     sink: Sink = (
-        PrintSink(print_to)
-        if print_to is not None
-        else elasticsearch_sink(settings, stages.namespace, None, abandon_after)
+        PrintSink(print_to) if print_to is not None else elasticsearch_sink(settings, None, abandon_after)
     )
     return await _replay(settings, stages, source, sink, budget)
 
@@ -223,7 +219,7 @@ async def replay_dead_letters(
     """Send dead-lettered documents again, with their original index and id."""
     stages = Stages(settings)
     source = DeadLetterSource(paths, progress.read)
-    sink = elasticsearch_sink(settings, stages.namespace, None, abandon_after)
+    sink = elasticsearch_sink(settings, None, abandon_after)
     tally = await _replay(settings, stages, source, sink, inflight_budget(settings))
     tally.undelivered += source.skipped
     if not tally.dead_lettered and not tally.undelivered:

@@ -71,7 +71,7 @@ class Service:
             # skip what was rotated meanwhile.
             state = StoreState({}, STARTED_AT, state.recovered_from)
             self._save_list([], STARTED_AT)
-        sink = elasticsearch_sink(s, self.stages.namespace, self.health)
+        sink = elasticsearch_sink(s, self.health)
         engine_setup = EngineSetup(s, sink.pool)
         sink.hold_first_send(engine_setup.first_check, FIRST_CHECK_WAIT_SECONDS)
         setting_up = asyncio.create_task(engine_setup.run())  # `index.setup`, beside the pipeline

@@ -27,11 +27,19 @@ from logship.block import Block, Events, Origin
 from logship.budget import InflightBudget
 from logship.errors import PipelineFailed
 from logship.observe.health import HealthState
-from logship.pipeline import Flow, ReplayProgress, Stages, replay_dead_letters, replay_files
+from logship.pipeline import (
+    Flow,
+    ReplayProgress,
+    Stages,
+    elasticsearch_sink,
+    replay_dead_letters,
+    replay_files,
+)
 from logship.settings import (
     BatchSettings,
     DeadLetterSettings,
     DeliverySettings,
+    EnrichSettings,
     MultilineSettings,
     PipelineSettings,
     Settings,
@@ -115,6 +123,17 @@ def messages(docs: list[dict[str, Any]]) -> list[str]:
 
 def offset_of(body: bytes) -> int:
     return int(documents(body)[0]["log.offset"])
+
+
+def test_the_elasticsearch_sink_namespaces_ids_by_the_configured_host_name(tmp_path: Path) -> None:
+    def ids(hostname: str) -> list[str]:
+        s = settings(tmp_path, enrich=EnrichSettings(fields={"hostname": hostname}))
+        chunk = elasticsearch_sink(s, None).encode(Stages(s).process(block(FileAcks(0), 0, range(3))))
+        actions = [orjson.loads(chunk.item(i).split(b"\n")[0]) for i in range(chunk.count)]
+        return [a["create"]["_id"] for a in actions]
+
+    assert ids("web-1") == ids("web-1")
+    assert not set(ids("web-1")) & set(ids("web-2"))  # equal files on two hosts never share ids
 
 
 # -- Flow ------------------------------------------------------------------------------------
@@ -397,14 +416,12 @@ def test_replay_files_gives_up_after_abandon_after_and_counts_undelivered(
 def install_fake_sink(monkeypatch: pytest.MonkeyPatch, module: Any, transport: FakeTransport) -> None:
     """Make ``module.elasticsearch_sink`` build the real sink, over ``transport``."""
 
-    def factory(
-        s: Settings, namespace: str, health: HealthState | None, abandon_after: int = 0
-    ) -> ElasticsearchSink:
+    def factory(s: Settings, health: HealthState | None, abandon_after: int = 0) -> ElasticsearchSink:
         return ElasticsearchSink(
             s.elasticsearch,
             s.delivery,
             DeadLetterFile(s.dead_letter.path),
-            namespace=namespace,
+            namespace="test-host",
             health=health,
             abandon_after=abandon_after,
             transport=transport,

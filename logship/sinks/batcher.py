@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from logship.settings import BatchSettings
 from logship.sinks.chunk import Chunk
 
-__all__ = ["FLUSH", "Batch", "Batcher", "Flush", "Inbox", "body_of"]
+__all__ = ["CLOSE", "FLUSH", "Batch", "Batcher", "Close", "Flush", "Inbox", "Returned", "body_of"]
 
 # Which items of which chunks: a range in the common case, a list of indices for retries.
 # A chunk larger than a batch is spread over several batches.
@@ -22,9 +23,24 @@ class Flush:
 
 FLUSH = Flush()
 
-# What the batcher reads: new chunks, batches coming back (with the items to send again), flush
-# requests, and None for the end.
-Inbox = asyncio.Queue[Chunk | Batch | Flush | None]
+
+class Close:
+    """No more chunks: send what is batched, then end once every batch out has come back."""
+
+
+CLOSE = Close()
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """A batch sent came back from the sink: ``again`` holds its items to send again (often none)."""
+
+    again: Batch
+
+
+# What the batcher reads: chunks to send, flush and close requests, from the flow; and, from the
+# senders, every batch sent as it comes back.
+Inbox = asyncio.Queue[Chunk | Flush | Close | Returned]
 
 
 def body_of(batch: Batch) -> bytes:
@@ -41,9 +57,9 @@ def body_of(batch: Batch) -> bytes:
 class Batcher:
     """Reads chunks from ``inbox`` and puts batches on ``batches``.
 
-    Every batch sent comes back through ``inbox`` once, as the list of its items the engine pushed
-    back on (often empty): those go into the next batch, sent as soon as no other batch is out. After
-    ``None`` the batcher flushes, waits until every batch out has come back with nothing to send
+    Every batch sent comes back through ``inbox`` once, as ``Returned`` with the items the engine
+    pushed back on: those go into the next batch, sent as soon as no other batch is out. After
+    ``CLOSE`` the batcher flushes, waits until every batch out has come back with nothing to send
     again, and then puts one ``None`` per sender.
     """
 
@@ -83,22 +99,20 @@ class Batcher:
             except TimeoutError:
                 await self._flush()
                 continue
-            if got is None:
-                closing = True
-                await self._flush()
-            elif isinstance(got, Chunk):
+            if isinstance(got, Chunk):
                 await self._add_chunk(got)
-            elif isinstance(got, Flush):
-                await self._flush()
-            else:
+            elif isinstance(got, Returned):
                 self._out -= 1
-                for chunk, which in got:
+                for chunk, which in got.again:
                     await self._add_items(chunk, list(which))
-                if closing or (got and not self._out):
+                if closing or (got.again and not self._out):
                     # Items handed back have waited a round trip already: once no other answer is
                     # awaited they go at once, rather than after the flush interval. (When the
                     # in-flight bound is spent, nothing else may come to fill the batch.)
                     await self._flush()
+            else:  # Flush, or Close
+                closing = closing or isinstance(got, Close)
+                await self._flush()
 
     async def _flush(self) -> None:
         if self._batch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from logship.settings import BatchSettings
-from logship.sinks.batcher import FLUSH, Batch, Batcher, Inbox, body_of
+from logship.sinks.batcher import CLOSE, FLUSH, Batch, Batcher, Inbox, Returned, body_of
 from logship.sinks.chunk import Chunk
 
 LONG = 3600.0  # a flush interval no test waits for
@@ -31,7 +31,7 @@ async def run(
     outbox: asyncio.Queue[Batch | None] = asyncio.Queue()
     for chunk in chunks:
         inbox.put_nowait(chunk)
-    inbox.put_nowait(None)
+    inbox.put_nowait(CLOSE)
     out: list[Batch | None] = []
 
     async def sender() -> None:
@@ -40,7 +40,7 @@ async def run(
             out.append(batch)
             if batch is None:
                 return
-            inbox.put_nowait([])  # every batch sent comes back, here with nothing to send again
+            inbox.put_nowait(Returned([]))  # every batch sent comes back, here with nothing to send again
 
     async with asyncio.timeout(GUARD):
         await asyncio.gather(
@@ -91,8 +91,8 @@ def test_a_batch_is_sent_as_soon_as_it_is_full() -> None:
             inbox.put_nowait(Chunk(items(0, 5), None))
             batch = await outbox.get()  # neither the end nor the flush interval came
             assert batch is not None and flat(batch) == items(0, 5)
-            inbox.put_nowait([])
-            inbox.put_nowait(None)
+            inbox.put_nowait(Returned([]))
+            inbox.put_nowait(CLOSE)
             await batcher
         assert outbox.get_nowait() is None and outbox.empty()
 
@@ -164,9 +164,9 @@ def test_the_flush_interval_sends_a_partial_batch() -> None:
             inbox.put_nowait(later)
             batch = await outbox.get()
             assert batch is not None and flat(batch) == items(3, 1)
-            inbox.put_nowait([])  # both batches delivered
-            inbox.put_nowait([])
-            inbox.put_nowait(None)
+            inbox.put_nowait(Returned([]))  # both batches delivered
+            inbox.put_nowait(Returned([]))
+            inbox.put_nowait(CLOSE)
             await batcher
         assert outbox.get_nowait() is None
         assert outbox.empty()
@@ -189,8 +189,8 @@ def test_a_flush_request_sends_the_partial_batch_at_once() -> None:
             inbox.put_nowait(FLUSH)  # nothing batched: nothing sent
             await settle()
             assert outbox.empty()
-            inbox.put_nowait([])
-            inbox.put_nowait(None)
+            inbox.put_nowait(Returned([]))
+            inbox.put_nowait(CLOSE)
             await batcher
         assert outbox.get_nowait() is None and outbox.empty()
 
@@ -233,14 +233,14 @@ def test_items_handed_back_go_out_again_and_every_item_is_delivered_once() -> No
                     if back:
                         again.append((chunk, back))
                 await asyncio.sleep(0)
-                inbox.put_nowait(again)
+                inbox.put_nowait(Returned(again))
 
         async with asyncio.timeout(GUARD):
             tasks = [asyncio.create_task(Batcher(settings, inbox, outbox, 2).run())]
             tasks += [asyncio.create_task(sender()) for _ in range(2)]
             for chunk in chunks:
                 await inbox.put(chunk)
-            await inbox.put(None)
+            await inbox.put(CLOSE)
             await asyncio.gather(*tasks)
         assert sorted(delivered) == sorted(items(0, 60))  # nothing lost, nothing twice
         assert all(len(flat(b)) <= 7 for b in sent_batches)
@@ -263,15 +263,15 @@ def test_items_handed_back_are_spread_over_batches_within_the_bounds() -> None:
             inbox.put_nowait(second)
             a, b = await outbox.get(), await outbox.get()
             assert a == [(first, range(4))] and b == [(second, range(4))]
-            inbox.put_nowait([(first, [0, 2, 3])])  # three of the first pushed back
-            inbox.put_nowait([(second, [1, 3])])  # two of the second
-            inbox.put_nowait(None)
+            inbox.put_nowait(Returned([(first, [0, 2, 3])]))  # three of the first pushed back
+            inbox.put_nowait(Returned([(second, [1, 3])]))  # two of the second
+            inbox.put_nowait(CLOSE)
             c, d = await outbox.get(), await outbox.get()
             assert c is not None and d is not None
             assert flat(c) + flat(d) == [first.item(i) for i in (0, 2, 3)] + [second.item(i) for i in (1, 3)]
             assert len(flat(c)) == 4 and len(flat(d)) == 1
-            inbox.put_nowait([])
-            inbox.put_nowait([])
+            inbox.put_nowait(Returned([]))
+            inbox.put_nowait(Returned([]))
             await batcher
         assert outbox.get_nowait() is None and outbox.empty()
 
@@ -287,17 +287,17 @@ def test_the_end_waits_for_every_batch_out_to_come_back() -> None:
         chunk = Chunk(items(0, 3), None)
         async with asyncio.timeout(GUARD):
             inbox.put_nowait(chunk)
-            inbox.put_nowait(None)
+            inbox.put_nowait(CLOSE)
             batch = await outbox.get()  # the end flushes the partial batch
             assert batch == [(chunk, range(3))]
             await settle()
             assert not batcher.done() and outbox.empty()  # no end while the batch is out
-            inbox.put_nowait([(chunk, [1])])  # it comes back with one item to send again
+            inbox.put_nowait(Returned([(chunk, [1])]))  # it comes back with one item to send again
             batch = await outbox.get()  # sent at once: no flush interval while closing
             assert batch is not None and flat(batch) == [chunk.item(1)]
             await settle()
             assert not batcher.done() and outbox.empty()
-            inbox.put_nowait([])  # delivered
+            inbox.put_nowait(Returned([]))  # delivered
             await batcher
         assert [outbox.get_nowait(), outbox.get_nowait()] == [None, None] and outbox.empty()
 

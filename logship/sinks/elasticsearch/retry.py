@@ -5,14 +5,17 @@ from __future__ import annotations
 import random
 from enum import Enum
 
-__all__ = ["Backoff", "Verdict", "classify_item", "classify_request", "item_retry_reason"]
+__all__ = ["Backoff", "Limits", "Verdict", "classify_item", "classify_request", "item_retry_reason"]
 
 
 class Verdict(Enum):
+    """What the sink does with a request or an item; decided here, acted on in the sink."""
+
     DELIVERED = "delivered"
-    RETRY = "retry"
-    DEAD = "dead"
-    SPLIT = "split"
+    RETRY = "retry"  # a whole request again after a backoff; an item in a later batch
+    DEAD = "dead"  # to the dead-letter file
+    SPLIT = "split"  # the request in halves, each sent on its own
+    ABANDON = "abandon"  # given up on, not delivered (replay only): positions never pass it
 
 
 def classify_item(status: int) -> Verdict:
@@ -35,18 +38,38 @@ def item_retry_reason(status: int) -> str:
     return "item_4xx" if status < 500 else "item_5xx"
 
 
-def classify_request(status: int) -> tuple[Verdict, str]:
-    """Verdict on a whole bulk response, and the retry reason label."""
+def classify_request(status: int, items: int) -> tuple[Verdict, str]:
+    """Verdict on a whole bulk response of ``items`` items, and the retry reason label.
+
+    A 413 or 400 splits the request until the offending document stands alone, and that one is
+    dead-lettered: the engine refuses the document, not the moment."""
     if status == 200:
         return Verdict.DELIVERED, ""
-    if status == 413:
-        return Verdict.SPLIT, "http_413"
+    if status in (400, 413):
+        label = "http_413" if status == 413 else "http_4xx"
+        return (Verdict.SPLIT if items > 1 else Verdict.DEAD), label
     if status == 429:
         return Verdict.RETRY, "http_429"
     if status >= 500:
         return Verdict.RETRY, "http_5xx"
     # 401/403/404 and the like: an operator must fix credentials or the URL; nothing is dropped meanwhile.
     return Verdict.RETRY, "http_4xx"
+
+
+class Limits:
+    """`delivery.max_retries` and a replay's attempt limit, applied alike to requests and items."""
+
+    def __init__(self, max_retries: int, abandon_after: int) -> None:
+        self.max_retries = max_retries
+        self.abandon_after = abandon_after
+
+    def judge(self, failures: int) -> Verdict:
+        """RETRY while within the limits; past a replay's limit ABANDON, past `max_retries` DEAD."""
+        if self.abandon_after and failures > self.abandon_after:
+            return Verdict.ABANDON
+        if self.max_retries and failures > self.max_retries:
+            return Verdict.DEAD
+        return Verdict.RETRY
 
 
 class Backoff:

@@ -16,15 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
 from logship.block import Events
-from logship.errors import BadAnswer, DeadLetterError, EngineRedirected, EngineTimeout, EngineUnreachable
+from logship.errors import BadAnswer, EngineRedirected, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import (
     BULK_DURATION,
     BULK_REQUESTS,
-    DEAD_LETTER_FULL,
-    DEAD_LETTER_WRITE_FAILURES,
     LAST_DELIVERY,
     RECORDS,
     RETRIES,
@@ -43,8 +42,10 @@ from logship.sinks.elasticsearch.bulk import (
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
 from logship.sinks.elasticsearch.nodes import NodePool
+from logship.sinks.elasticsearch.rejected import Owners, RejectedWriter
 from logship.sinks.elasticsearch.retry import (
     Backoff,
+    Limits,
     Verdict,
     classify_item,
     classify_request,
@@ -75,15 +76,13 @@ class ElasticsearchSink:
         of waiting for the engine without end; ``transport`` replaces the HTTP client (tests)."""
         self._encoder = ElasticsearchEncoder(es.index_prefix, es.index_date_format, namespace)
         self._client: Transport = transport if transport is not None else BulkClient(es)
-        self._abandon_after = abandon_after
-        self._dead = dead_letters
-        self._settings = delivery
+        self._limits = Limits(delivery.max_retries, abandon_after)
+        self._delays = (delivery.retry_initial_seconds, delivery.retry_max_seconds)
+        self._rejected = RejectedWriter(dead_letters, self._delays, health, abandon_after)
         self._health = health
         self._last_warning = 0.0
-        self._dead_letter_full = False
-        self._waiting_for_room = 0  # senders whose rejected records wait for room in the files
         # Grows while answers accept nothing at all; reset by any accepted item.
-        self._pushback = Backoff(delivery.retry_initial_seconds, delivery.retry_max_seconds)
+        self._pushback = self._backoff()
         self.concurrency = delivery.max_concurrent_requests
         self._gate: asyncio.Event | None = None
         self._gate_until = 0.0
@@ -119,90 +118,87 @@ class ElasticsearchSink:
         return sent
 
     async def _deliver(self, batch: Batch, sent: Sent) -> None:
-        """One batch until each item is settled or handed back; whole-request failures are retried
-        here, with backoff, since the engine took nothing."""
-        tally = sent.tally
-        backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
-        attempts = 0
-        pending = batch
-        last_reason = ""
-        while pending:
-            attempts += 1
-            if self._abandon_after and attempts > self._abandon_after + 1:
-                for chunk, which in pending:
-                    tally.undelivered += len(which)
-                    chunk.abandon(len(which))
-                log.error("Giving up on records the engine did not accept", extra={"reason": last_reason})
-                return
-            limit = self._settings.max_retries
-            if limit and attempts > limit + 1:
-                await self._dead_letter_all(
-                    pending, 0, f"gave up after {attempts - 1} attempts: {last_reason}", tally
-                )
-                return
-            body = body_of(pending)
-            started = time.monotonic()
-            try:
-                response = await self._client.bulk(body)
-            except (EngineUnreachable, EngineRedirected) as exc:
-                BULK_REQUESTS.labels("3xx" if isinstance(exc, EngineRedirected) else "error").inc()
-                reason = _failure_reason(exc)
-                last_reason = str(exc)
-                if self._health is not None:
-                    self._health.engine_failed(last_reason)
-                sent.pushback = True
-                await self._wait(backoff, reason, last_reason, len(body))
+        """One batch until each item is settled or handed back. This loop acts on the verdicts of
+        `retry`: a whole-request failure is sent again after a backoff (the engine took nothing), a
+        split puts the halves in place of the request, the first half first with attempts of its
+        own; the limits are judged before each attempt."""
+        todo = [_Request(batch, self._backoff())]
+        while todo:
+            request = todo[-1]
+            limit = self._limits.judge(request.failures)
+            if limit is not Verdict.RETRY:
+                todo.pop()
+                await self._give_up(request.batch, limit, request.failures, request.reason, sent.tally)
                 continue
-            BULK_DURATION.observe(time.monotonic() - started)
-            BULK_REQUESTS.labels(f"{response.status // 100}xx").inc()
+            verdict, label = await self._attempt(request, sent)
+            if verdict is Verdict.RETRY:
+                request.failures += 1
+                await self._wait(request.backoff, label, request.reason, request.size)
+                continue
+            todo.pop()
+            if verdict is Verdict.SPLIT:
+                RETRIES.labels(label).inc()
+                first, second = _halves(request.batch)
+                request.batch, request.failures = second, request.failures + 1
+                todo += [request, _Request(first, self._backoff())]
+            elif verdict is Verdict.DEAD:
+                RETRIES.labels(label).inc()
+                await self._give_up(request.batch, verdict, 0, request.reason, sent.tally, request.status)
+
+    async def _attempt(self, request: _Request, sent: Sent) -> tuple[Verdict, str]:
+        """Send the request once; a 200 answer is settled item by item here. Returns the verdict on
+        the request and its retry label."""
+        body = body_of(request.batch)
+        request.size = len(body)
+        started = time.monotonic()
+        try:
+            response = await self._client.bulk(body)
+        except (EngineUnreachable, EngineRedirected) as exc:
+            BULK_REQUESTS.labels("3xx" if isinstance(exc, EngineRedirected) else "error").inc()
+            request.reason = str(exc)
             if self._health is not None:
-                self._health.engine_answered()
-            verdict, reason = classify_request(response.status)
-            if verdict is Verdict.DELIVERED:
-                try:
-                    again, last_reason, accepted = await self._settle(pending, response, tally)
-                except NotABulkResponse as exc:
-                    # A proxy's page or a cut body: nothing is known of the items; send them again.
-                    excerpt = response.body[:200].decode("utf-8", "replace")
-                    last_reason = f"HTTP 200 but not a bulk response ({exc}): {excerpt}"
-                    await self._wait(backoff, "bad_response", last_reason, len(body))
-                    continue
-                if accepted:
-                    self._pushback.reset()
-                if again:
-                    sent.pushback = True
-                    await self._hand_back(again, last_reason, sent)
-                    if not accepted:  # the engine took nothing: this sender slows down
-                        await self._wait(self._pushback, "", last_reason, 0)
-                return
-            last_reason = f"HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')}"
-            if response.status in (400, 413):
-                total = sum(len(which) for _, which in pending)
-                if total == 1:
-                    RETRIES.labels(reason).inc()
-                    await self._dead_letter_all(pending, response.status, last_reason, tally)
-                    return
-                RETRIES.labels(reason).inc()
-                first, second = _halves(pending)
-                await self._deliver(first, sent)
-                pending = second
-                continue
+                self._health.engine_failed(request.reason)
+            sent.pushback = True
+            return Verdict.RETRY, _failure_reason(exc)
+        BULK_DURATION.observe(time.monotonic() - started)
+        BULK_REQUESTS.labels(f"{response.status // 100}xx").inc()
+        if self._health is not None:
+            self._health.engine_answered()
+        request.status = response.status
+        verdict, label = classify_request(response.status, sum(len(which) for _, which in request.batch))
+        if verdict is not Verdict.DELIVERED:
+            request.reason = f"HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')}"
             sent.pushback = sent.pushback or response.status in (429, 503)
-            await self._wait(backoff, reason, last_reason, len(body))
+            return verdict, label
+        try:
+            again, reason, accepted = await self._settle(request.batch, response, sent.tally)
+        except NotABulkResponse as exc:
+            # A proxy's page or a cut body: nothing is known of the items; send them again.
+            excerpt = response.body[:200].decode("utf-8", "replace")
+            request.reason = f"HTTP 200 but not a bulk response ({exc}): {excerpt}"
+            return Verdict.RETRY, "bad_response"
+        if accepted:
+            self._pushback.reset()
+        if again:
+            sent.pushback = True
+            await self._hand_back(again, reason, sent)
+            if not accepted:  # the engine took nothing: this sender slows down
+                await self._wait(self._pushback, "", reason, 0)
+        return Verdict.DELIVERED, ""
 
     async def _hand_back(self, again: Batch, reason: str, sent: Sent) -> None:
-        """Items the engine pushed back on: to a later batch, or given up on past the retry limits."""
-        limit, give_up = self._settings.max_retries, self._abandon_after
+        """Items the engine pushed back on: to a later batch, or given up on past the limits."""
         letters: list[DeadLetter] = []
-        owners: list[tuple[Chunk, int]] = []
+        owners: Owners = []
         for chunk, which in again:
             keep: list[int] = []
             dead = abandon = 0
             for i in which:
                 n = chunk.failed(i)
-                if give_up and n > give_up:
+                verdict = self._limits.judge(n)
+                if verdict is Verdict.ABANDON:
                     abandon += 1
-                elif limit and n > limit:
+                elif verdict is Verdict.DEAD:
                     letters.append(DeadLetter(chunk.item(i), 0, f"gave up after {n} attempts: {reason}"))
                     dead += 1
                 else:
@@ -215,24 +211,33 @@ class ElasticsearchSink:
                 sent.tally.undelivered += abandon
                 chunk.abandon(abandon)
         if letters:
-            await self._write_dead(letters, owners, sent.tally)
+            await self._rejected.write(letters, owners, sent.tally)
+
+    async def _give_up(
+        self, batch: Batch, verdict: Verdict, failures: int, reason: str, tally: Tally, status: int = 0
+    ) -> None:
+        """A whole request past the limits (``failures`` attempts), or a document the engine refuses."""
+        if verdict is Verdict.ABANDON:
+            for chunk, which in batch:
+                tally.undelivered += len(which)
+                chunk.abandon(len(which))
+            log.error("Giving up on records the engine did not accept", extra={"reason": reason})
+            return
+        if failures:
+            reason = f"gave up after {failures} attempts: {reason}"
+        letters = [DeadLetter(chunk.item(i), status, reason) for chunk, which in batch for i in which]
+        await self._rejected.write(letters, [(chunk, len(which)) for chunk, which in batch], tally)
 
     async def _settle(self, pending: Batch, response: BulkResponse, tally: Tally) -> tuple[Batch, str, bool]:
         """Account a 200 answer item by item; return what must be sent again, why, and whether the
         engine accepted anything."""
         if response.all_created:
-            count = 0
-            for chunk, which in pending:
-                chunk.delivered(len(which))
-                count += len(which)
-            tally.indexed += count
-            RECORDS.labels("indexed").inc(count)
-            self._delivered()
+            self._all_created(pending, tally)
             return [], "", True
         results = item_results(response.body)
         retry: Batch = []
         letters: list[DeadLetter] = []
-        owners: list[tuple[Chunk, int]] = []  # dead-lettered items per chunk, credited once durable
+        owners: Owners = []  # dead-lettered items per chunk, credited once durable
         indexed = present = 0
         last_reason = ""
         i = 0
@@ -275,84 +280,22 @@ class ElasticsearchSink:
         RECORDS.labels("indexed").inc(indexed)
         RECORDS.labels("already_present").inc(present)
         if letters:
-            await self._write_dead(letters, owners, tally)
+            await self._rejected.write(letters, owners, tally)
         if indexed or present:
             self._delivered()
         return retry, last_reason, bool(indexed or present or letters)
 
-    async def _dead_letter_all(self, pending: Batch, status: int, reason: str, tally: Tally) -> None:
-        letters = [DeadLetter(chunk.item(i), status, reason) for chunk, which in pending for i in which]
-        await self._write_dead(letters, [(chunk, len(which)) for chunk, which in pending], tally)
+    def _all_created(self, pending: Batch, tally: Tally) -> None:
+        count = 0
+        for chunk, which in pending:
+            chunk.delivered(len(which))
+            count += len(which)
+        tally.indexed += count
+        RECORDS.labels("indexed").inc(count)
+        self._delivered()
 
-    async def _write_dead(
-        self, letters: list[DeadLetter], owners: list[tuple[Chunk, int]], tally: Tally
-    ) -> None:
-        """Write the rejected documents durably, retrying until it works: until then their records
-        stay undelivered and their files' positions do not move past them. Past
-        `dead_letter.max_bytes` they wait likewise, and the in-flight bound pauses reading."""
-        backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
-        pending = letters
-        waits = 0  # rounds spent waiting for room
-        try:
-            while pending:
-                try:
-                    settled = await asyncio.to_thread(self._dead.write, pending)
-                except DeadLetterError as exc:
-                    DEAD_LETTER_WRITE_FAILURES.inc()
-                    if self._health is not None:
-                        self._health.dead_letter_failed(str(exc))
-                    log.error("Cannot write the dead-letter file; retrying", extra={"error": str(exc)})
-                    await asyncio.sleep(backoff.next_delay())
-                    continue
-                _credit(owners, settled)
-                pending = pending[settled:]
-                tally.dead_lettered += settled
-                RECORDS.labels("dead_lettered").inc(settled)
-                if not pending:
-                    break
-                if not waits:
-                    self._waiting_for_room += 1
-                    self._room_changed()
-                waits += 1
-                if self._abandon_after and waits > self._abandon_after:
-                    # A replay does not wait without end: these records count as not delivered.
-                    for chunk, count in owners:
-                        chunk.abandon(count)
-                    tally.undelivered += len(pending)
-                    break
-                await asyncio.sleep(backoff.next_delay())
-        finally:
-            if waits:
-                self._waiting_for_room -= 1
-                self._room_changed()
-        if self._health is not None:
-            self._health.dead_letter_written()
-        for letter in letters[: min(3, len(letters) - len(pending))]:
-            log.warning(
-                "Document rejected by the engine, written to the dead-letter file",
-                extra={
-                    "status": letter.status,
-                    "reason": letter.reason,
-                    "dead_letter_file": str(self._dead.path),
-                },
-            )
-
-    def _room_changed(self) -> None:
-        """Report the dead-letter files full while any sender waits for room in them."""
-        full = self._waiting_for_room > 0
-        if full == self._dead_letter_full:
-            return
-        self._dead_letter_full = full
-        DEAD_LETTER_FULL.set(int(full))
-        if full:
-            message = self._dead.full_message()
-            log.error("The dead-letter files are full; rejected records wait", extra={"error": message})
-            if self._health is not None:
-                self._health.dead_letter_full(message)
-        else:
-            log.info("The dead-letter files have room again", extra={"file": str(self._dead.path)})
-            if self._health is not None:
-                self._health.dead_letter_full(None)
+    def _backoff(self) -> Backoff:
+        return Backoff(*self._delays)
 
     def _delivered(self) -> None:
         LAST_DELIVERY.set(time.time())
@@ -371,19 +314,6 @@ class ElasticsearchSink:
                 extra={"reason": detail, "retry_in_seconds": round(delay, 2), "bytes": size},
             )
         await asyncio.sleep(delay)
-
-
-def _credit(owners: list[tuple[Chunk, int]], count: int) -> None:
-    """Mark the first ``count`` dead-lettered items of ``owners`` (in order) delivered."""
-    while count and owners:
-        chunk, n = owners[0]
-        take = min(n, count)
-        chunk.delivered(take)
-        count -= take
-        if take == n:
-            owners.pop(0)
-        else:
-            owners[0] = (chunk, n - take)
 
 
 def _failure_reason(exc: EngineUnreachable | EngineRedirected) -> str:
@@ -409,3 +339,15 @@ def _group(flat: list[tuple[Chunk, int]]) -> Batch:
         else:
             out.append((chunk, [i]))
     return list(out)
+
+
+@dataclass(slots=True)
+class _Request:
+    """A batch, or part of one after a split, and what its attempts found so far."""
+
+    batch: Batch
+    backoff: Backoff
+    failures: int = 0  # attempts that did not settle it
+    reason: str = ""  # why the last one did not
+    status: int = 0  # the last answer's HTTP status
+    size: int = 0  # bytes of the last body sent

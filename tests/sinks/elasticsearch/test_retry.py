@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from logship.sinks.elasticsearch.retry import Backoff, Verdict, classify_item, classify_request
+from logship.sinks.elasticsearch.retry import Backoff, Limits, Verdict, classify_item, classify_request
 
 
 @pytest.mark.parametrize("status", [200, 201, 409])
@@ -30,25 +30,44 @@ def test_item_rejected_for_good_is_dead_lettered(status: int) -> None:
 
 
 def test_request_200_is_delivered_item_by_item() -> None:
-    assert classify_request(200) == (Verdict.DELIVERED, "")
+    assert classify_request(200, 2) == (Verdict.DELIVERED, "")
 
 
 def test_request_413_is_split() -> None:
-    assert classify_request(413) == (Verdict.SPLIT, "http_413")
+    assert classify_request(413, 2) == (Verdict.SPLIT, "http_413")
+
+
+def test_request_400_is_split() -> None:
+    assert classify_request(400, 2) == (Verdict.SPLIT, "http_4xx")
+
+
+@pytest.mark.parametrize("status", [400, 413])
+def test_a_single_document_refused_is_dead_lettered(status: int) -> None:
+    assert classify_request(status, 1)[0] is Verdict.DEAD
+
+
+@pytest.mark.parametrize(("failures", "verdict"), [(0, Verdict.RETRY), (3, Verdict.RETRY), (4, Verdict.DEAD)])
+def test_past_max_retries_is_dead(failures: int, verdict: Verdict) -> None:
+    assert Limits(max_retries=3, abandon_after=0).judge(failures) is verdict
+
+
+def test_a_replay_abandons_before_the_retry_limit_dead_letters() -> None:
+    assert Limits(max_retries=3, abandon_after=3).judge(4) is Verdict.ABANDON
+    assert Limits(max_retries=0, abandon_after=0).judge(10**6) is Verdict.RETRY
 
 
 def test_request_429_is_retried() -> None:
-    assert classify_request(429) == (Verdict.RETRY, "http_429")
+    assert classify_request(429, 2) == (Verdict.RETRY, "http_429")
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_request_5xx_is_retried(status: int) -> None:
-    assert classify_request(status) == (Verdict.RETRY, "http_5xx")
+    assert classify_request(status, 2) == (Verdict.RETRY, "http_5xx")
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404])
+@pytest.mark.parametrize("status", [401, 403, 404])
 def test_request_other_4xx_is_retried_until_an_operator_fixes_it(status: int) -> None:
-    assert classify_request(status) == (Verdict.RETRY, "http_4xx")
+    assert classify_request(status, 2) == (Verdict.RETRY, "http_4xx")
 
 
 class Bounds:
