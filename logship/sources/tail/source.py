@@ -1,8 +1,8 @@
-"""TailSource: follows the files, survives rotation and truncation, and emits encoded chunks.
+"""TailSource: follows the files, survives rotation and truncation, and emits their records in blocks.
 
 One loop does it all, file by file and block by block, pausing while the in-flight bound is
-reached (the log files are the buffer). Identity is the first-line fingerprint; device and
-inode are only hints for following an open file across renames.
+reached (the log files are the buffer). Identity is the first-line fingerprint, made unique when
+two files share it (identity.py); device and inode are hints for following a file across renames.
 """
 
 from __future__ import annotations
