@@ -31,7 +31,7 @@ from logship.observe.health import HealthState
 from logship.observe.httpsettings import HttpSettings, split_listen
 from logship.observe.metrics import REGISTRY
 
-__all__ = ["HttpListenError", "HttpServer", "HttpSettings", "split_listen"]
+__all__ = ["HttpListenError", "HttpServer", "HttpSettings", "free_descriptors", "split_listen"]
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,7 +49,7 @@ def _fd_reserve(limit: int) -> int:
     return min(128, limit // 4)
 
 
-def _free_descriptors() -> int | None:
+def free_descriptors() -> int | None:
     """Descriptors this process may still open, or None when that cannot be known."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
@@ -106,7 +106,7 @@ class _Guard:
         return True
 
     def _short_of_descriptors(self) -> bool:
-        free = _free_descriptors()
+        free = free_descriptors()
         return free is not None and free < self._reserve
 
     def _evict_oldest_idle(self) -> bool:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import resource
+
+from logship.observe.server import free_descriptors
 
 __all__ = ["files_room", "open_failure_reason", "raise_open_file_limit", "reserve"]
 
@@ -49,14 +50,10 @@ def reserve(limit: int) -> int:
 
 def files_room() -> int | None:
     """How many more files may be opened now; None when unbounded or unknown."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
+    free = free_descriptors()
+    if free is None:
         return None
-    try:
-        used = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return None
-    return soft - used - reserve(soft)
+    return free - reserve(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def open_failure_reason(exc: OSError | None) -> str:
