@@ -13,7 +13,7 @@ import logging
 import time
 
 from logship import STARTED_AT
-from logship.deadletter_files import existing, total_bytes
+from logship.deadletter_files import total_bytes
 from logship.errors import EngineRedirected, EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
 from logship.observe.logs import redact
@@ -77,7 +77,7 @@ class Service:
         setting_up = asyncio.create_task(engine_setup.run())  # `index.setup`, beside the pipeline
         budget = inflight_budget(s)
         flow = Flow(self.stages, sink, s.batch, budget)
-        ignore = {str(p) for p in (*existing(s.dead_letter.path), s.dead_letter.path, self.store.path)}
+        ignore = {str(s.dead_letter.path), str(self.store.path)}  # their numbered rotations too
         source = self.source = TailSource(
             s.tail, splitter(s), s.multiline.flush_timeout_seconds, state, budget, ignore, flow.flush
         )

@@ -99,8 +99,10 @@ class Discovery:
 
     def _excluded(self, path: str) -> bool:
         name = os.path.basename(path)
+        base, _, number = path.rpartition(".")
         return (
             path in self._ignore
+            or (number.isdigit() and base in self._ignore)  # logship's own files' rotations (dead letters)
             or any(e.match(path) for e in self._exclude)
             or any(fnmatchcase(name, e) for e in self._exclude_names)
         )

@@ -71,6 +71,14 @@ def test_ignored_files_are_never_listed(tmp_path: Path) -> None:
     assert listed(discovery) == {"app.log": True}
 
 
+def test_the_rotations_of_ignored_files_are_never_listed(tmp_path: Path) -> None:
+    """The dead-letter file rotates to <path>.1, <path>.2 while logship runs: never shipped."""
+    for name in ("app.log", "dead-letter.log", "dead-letter.log.1", "dead-letter.log.2"):
+        touch(tmp_path / name)
+    discovery = Discovery([str(tmp_path / "*.log*")], [], {str(tmp_path / "dead-letter.log")})
+    assert listed(discovery) == {"app.log": True}
+
+
 def test_an_excluded_files_rotations_are_excluded_too(tmp_path: Path) -> None:
     touch(tmp_path / "app.log")
     touch(tmp_path / "secret.log")
