@@ -49,7 +49,7 @@ class Inode:
     mtime: float
 
 
-def first_line(data: bytes) -> str | None:
+def first_line(data: bytes | bytearray) -> str | None:
     nl = data.find(b"\n")
     return data[: nl + 1].decode() if nl >= 0 else None
 
