@@ -24,8 +24,7 @@ from logship.migrate.fluentd import Conversion, convert
 from logship.migrate.fluentd_conf import parse_file
 from logship.migrate.posfile import write_positions
 from logship.migrate.takeover import Takeover, plan_takeover
-from logship.settings import Settings, load_settings
-from logship.settings.sections import TailSettings
+from logship.settings import Settings, TailSettings, load_settings
 from logship.sources.tail.positions import PositionStore
 
 __all__ = ["migrate_fluentd"]
