@@ -76,12 +76,14 @@ class Scanner:
     # -- values ----------------------------------------------------------------------------
 
     def literal(self) -> tuple[str | list[Any] | dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+        """A parameter's value: (the value, its ``${...}`` placeholders, the Ruby left in it)."""
         c = self.text[self.pos]
         if c in "[{":
             return self.json_value()
         return self.string(LINE_END)
 
     def string(self, boundary: re.Pattern[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """A quoted string, or unquoted text up to ``boundary``; the same triple as :meth:`literal`."""
         c = self.text[self.pos] if not self.eof() else ""
         if c == '"':
             return self.double_quoted()
