@@ -24,7 +24,7 @@ from logship.observe.health import HealthState
 from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INFLIGHT_BYTES
 from logship.parse import Parser
 from logship.settings import BatchSettings, Settings
-from logship.sinks import Sink, Tally
+from logship.sinks import Outcome, Sink, Tally
 from logship.sinks.batcher import CLOSE, FLUSH, Batch, Batcher, Inbox, Returned
 from logship.sinks.concurrency import AdaptiveConcurrency
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
@@ -146,7 +146,7 @@ class Flow:
             async with self._concurrency:
                 sent = await self._sink.send(batch)
             await self._concurrency.observe(sent.pushback)
-            self.tally.add(sent.tally)
+            self.tally.update(sent.tally)
             self.settled.set()
             self._inbox.put_nowait(Returned(sent.retry))  # every batch comes back, retries or not
 
@@ -221,8 +221,8 @@ async def replay_dead_letters(
     source = DeadLetterSource(paths, progress.read)
     sink = elasticsearch_sink(settings, None, abandon_after)
     tally = await _replay(settings, stages, source, sink, inflight_budget(settings))
-    tally.undelivered += source.skipped
-    if not tally.dead_lettered and not tally.undelivered:
+    tally[Outcome.UNDELIVERED] += source.skipped
+    if not tally[Outcome.DEAD_LETTERED] and not tally[Outcome.UNDELIVERED]:
         # Every document is in the engine now: the dead-letter files read make room (for a
         # `logship run` waiting on `dead_letter.max_bytes`). Those written to since stay.
         removed = await asyncio.to_thread(remove_unchanged, settings.dead_letter.path, source.read_files)

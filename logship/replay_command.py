@@ -15,7 +15,7 @@ from logship.observe.logs import configure_logging
 from logship.pipeline import ReplayProgress, replay_dead_letters, replay_files
 from logship.progress import ProgressReporter
 from logship.settings import Settings
-from logship.sinks import Tally
+from logship.sinks import Outcome, Tally
 from logship.sinks.elasticsearch.bulk import warn_about_transport
 
 __all__ = ["replay"]
@@ -55,19 +55,19 @@ def replay(
 
     tally, finished = asyncio.run(go())
     print(summary(progress, tally, finished), file=sys.stderr if print_only else sys.stdout)
-    if tally.dead_lettered:
+    if tally[Outcome.DEAD_LETTERED]:
         print(
             f"dead-lettered documents are in {settings.dead_letter.path}; fix the cause, then run "
             f"`logship replay --dead-letter {settings.dead_letter.path}`",
             file=sys.stderr,
         )
-    return Exit.FAILED if tally.dead_lettered or tally.undelivered else Exit.OK
+    return Exit.FAILED if tally[Outcome.DEAD_LETTERED] or tally[Outcome.UNDELIVERED] else Exit.OK
 
 
 def summary(progress: ReplayProgress, tally: Tally, now: float) -> str:
     """The line a replay ends with: what was read and what became of it."""
     return (
-        f"records read: {progress.records}, indexed: {tally.indexed}, already present: "
-        f"{tally.already_present}, dead-lettered: {tally.dead_lettered}, not delivered: "
-        f"{tally.undelivered}, seconds: {now - progress.started:.2f}"
+        f"records read: {progress.records}, indexed: {tally[Outcome.INDEXED]}, already present: "
+        f"{tally[Outcome.ALREADY_PRESENT]}, dead-lettered: {tally[Outcome.DEAD_LETTERED]}, not delivered: "
+        f"{tally[Outcome.UNDELIVERED]}, seconds: {now - progress.started:.2f}"
     )

@@ -45,7 +45,7 @@ from logship.settings import (
     Settings,
     TailSettings,
 )
-from logship.sinks import Tally
+from logship.sinks import Outcome, Tally
 from logship.sinks.elasticsearch.bulk import BulkResponse
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
@@ -162,7 +162,7 @@ def test_flow_commits_in_order_when_the_engine_answers_out_of_order(tmp_path: Pa
             await flow.emit(third)
             assert await flow.close(None)
         assert acks.committed == third.end
-        assert flow.tally.indexed == 13
+        assert flow.tally[Outcome.INDEXED] == 13
         sent = [doc for body in transport.answered for doc in documents(body)]
         assert sorted(messages(sent)) == sorted(f"request {n} served" for n in range(13))
         assert len({d["log.offset"] for d in sent}) == 13
@@ -194,7 +194,7 @@ def test_flow_delivers_every_record_of_many_blocks_once(tmp_path: Path) -> None:
         assert sorted(d["log.offset"] for d in sent) == sorted(
             off for b in blocks for off in _offsets(b)
         )  # every record once
-        assert acks.committed == blocks[-1].end and flow.tally.indexed == 100
+        assert acks.committed == blocks[-1].end and flow.tally[Outcome.INDEXED] == 100
 
     asyncio.run(main())
 
@@ -294,7 +294,7 @@ def test_flow_sends_items_pushed_back_again_and_delivers_each_once(tmp_path: Pat
         assert all(len(bulk_items(body)) <= 7 for body in transport.requests)
         got = sorted(d["log.offset"] for body in transport.answered for d in documents(body))
         assert sorted(set(got)) == sorted(off for b in blocks for off in _offsets(b))
-        assert flow.tally == Tally(indexed=50)
+        assert flow.tally == Tally({Outcome.INDEXED: 50})
         assert acks.committed == blocks[-1].end
 
     asyncio.run(main())
@@ -323,7 +323,7 @@ def test_flow_dead_letters_an_item_pushed_back_past_max_retries(tmp_path: Path) 
             await flow.emit(first)
             assert await flow.close(None)
         assert transport.sent_ids().count(stuck[0]) == 3  # the first attempt and two retries
-        assert flow.tally.indexed == 5 and flow.tally.dead_lettered == 1
+        assert flow.tally[Outcome.INDEXED] == 5 and flow.tally[Outcome.DEAD_LETTERED] == 1
         assert acks.committed == first.end
         (entry,) = [orjson.loads(x) for x in s.dead_letter.path.read_bytes().splitlines()]
         assert entry["id"] == stuck[0] and entry["reason"].startswith("gave up after 3 attempts: item 503")
@@ -373,7 +373,7 @@ def test_flow_halves_concurrency_on_pushback_and_grows_it_back(
             gate.open()
             assert await flow.close(None)
         assert limits == [8, 4, 2, 3, 4, 5, 6, 7, 8]  # one more after each answer without pushback
-        assert flow.tally.indexed == 7 and acks.committed == start
+        assert flow.tally[Outcome.INDEXED] == 7 and acks.committed == start
 
     asyncio.run(main())
 
@@ -392,7 +392,7 @@ def test_replay_files_prints_one_document_per_record(tmp_path: Path) -> None:
     progress = ReplayProgress(total_bytes=path.stat().st_size)
     tally = asyncio.run(replay_files(settings(tmp_path), [path], progress, out, 0))
     docs = sorted((orjson.loads(x) for x in out.getvalue().splitlines()), key=lambda d: int(d["log.offset"]))
-    assert tally.printed == 5 and len(docs) == 5
+    assert tally[Outcome.PRINTED] == 5 and len(docs) == 5
     assert [d["log.offset"] for d in docs] == offsets
     assert messages(docs) == [f"request {n} served" for n in range(5)]
     assert docs[2]["error.stack_trace"] == trace.decode()
@@ -409,7 +409,7 @@ def test_replay_files_gives_up_after_abandon_after_and_counts_undelivered(
     transport = FakeTransport(refused())
     install_fake_sink(monkeypatch, logship.pipeline, transport)
     tally = asyncio.run(replay_files(settings(tmp_path), [path], ReplayProgress(), None, 2))
-    assert tally.undelivered == 4 and tally.indexed == 0
+    assert tally[Outcome.UNDELIVERED] == 4 and tally[Outcome.INDEXED] == 0
     assert len(transport.requests) == 3 and transport.closed
 
 
@@ -445,7 +445,7 @@ def test_replay_files_abandons_items_pushed_back_past_abandon_after(
     transport = FakeTransport(per_item(status))
     install_fake_sink(monkeypatch, logship.pipeline, transport)
     tally = asyncio.run(replay_files(settings(tmp_path), [path], ReplayProgress(), None, 2))
-    assert tally.undelivered == 1 and tally.indexed == 3
+    assert tally[Outcome.UNDELIVERED] == 1 and tally[Outcome.INDEXED] == 3
     assert transport.sent_ids().count(stuck[0]) == 3  # the first attempt and two retries
     assert transport.closed
 
@@ -494,7 +494,7 @@ def test_replay_dead_letters_sends_documents_with_their_original_index_and_id(
         ("aichat-2026.11.21", "def-7"),
     ]
     assert [doc for _, doc in items] == [e["document"] for e in entries]  # as they were, not enriched
-    assert tally.indexed == 2 and tally.undelivered == 2
+    assert tally[Outcome.INDEXED] == 2 and tally[Outcome.UNDELIVERED] == 2
     assert progress.records == 2 and progress.read_bytes == path.stat().st_size
 
 

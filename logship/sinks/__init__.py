@@ -7,32 +7,30 @@ when the engine pushed back on it, to go out again in a later batch. It never dr
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
 from logship.block import Events
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 
-__all__ = ["Sent", "Sink", "Tally"]
+__all__ = ["Outcome", "Sent", "Sink", "Tally"]
 
 
-@dataclass(slots=True)
-class Tally:
-    """Records by outcome."""
+class Outcome(Enum):
+    """What became of a record in a sink."""
 
-    indexed: int = 0
-    already_present: int = 0
-    dead_lettered: int = 0
-    undelivered: int = 0
-    printed: int = 0
+    INDEXED = "indexed"  # the engine took it
+    ALREADY_PRESENT = "already_present"  # the engine held it already (sent before)
+    DEAD_LETTERED = "dead_lettered"  # refused, and written to the dead-letter file with the reason
+    UNDELIVERED = "undelivered"  # given up on (replay only): read again next time
+    PRINTED = "printed"  # written out (`replay --print`)
 
-    def add(self, other: Tally) -> None:
-        self.indexed += other.indexed
-        self.already_present += other.already_present
-        self.dead_lettered += other.dead_lettered
-        self.undelivered += other.undelivered
-        self.printed += other.printed
+
+class Tally(Counter[Outcome]):
+    """Records by outcome; ``update`` adds another tally."""
 
 
 @dataclass(slots=True)

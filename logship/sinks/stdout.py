@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from logship.block import Events
-from logship.sinks import Sent, Tally
+from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 
@@ -29,7 +29,7 @@ class PrintSink:
         for chunk, which in batch:
             chunk.delivered(len(which))
             count += len(which)
-        return Sent(Tally(printed=count))
+        return Sent(Tally({Outcome.PRINTED: count}))
 
     async def close(self) -> None:
         self._out.flush()

@@ -29,7 +29,7 @@ from logship.observe.metrics import (
     RETRIES,
 )
 from logship.settings import DeliverySettings, ElasticsearchSettings
-from logship.sinks import Sent, Tally
+from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import (
@@ -208,7 +208,7 @@ class ElasticsearchSink:
             if dead:
                 owners.append((chunk, dead))
             if abandon:
-                sent.tally.undelivered += abandon
+                sent.tally[Outcome.UNDELIVERED] += abandon
                 chunk.abandon(abandon)
         if letters:
             await self._rejected.write(letters, owners, sent.tally)
@@ -219,7 +219,7 @@ class ElasticsearchSink:
         """A whole request past the limits (``failures`` attempts), or a document the engine refuses."""
         if verdict is Verdict.ABANDON:
             for chunk, which in batch:
-                tally.undelivered += len(which)
+                tally[Outcome.UNDELIVERED] += len(which)
                 chunk.abandon(len(which))
             log.error("Giving up on records the engine did not accept", extra={"reason": reason})
             return
@@ -275,8 +275,8 @@ class ElasticsearchSink:
                 owners.append((chunk, dead))
             if again:
                 retry.append((chunk, again))
-        tally.indexed += indexed
-        tally.already_present += present
+        tally[Outcome.INDEXED] += indexed
+        tally[Outcome.ALREADY_PRESENT] += present
         RECORDS.labels("indexed").inc(indexed)
         RECORDS.labels("already_present").inc(present)
         if letters:
@@ -290,7 +290,7 @@ class ElasticsearchSink:
         for chunk, which in pending:
             chunk.delivered(len(which))
             count += len(which)
-        tally.indexed += count
+        tally[Outcome.INDEXED] += count
         RECORDS.labels("indexed").inc(count)
         self._delivered()
 
