@@ -3,10 +3,17 @@
 ``send`` settles each record of its batch: delivered (``Chunk.delivered``, which lets the file's
 position advance), given up on (``Chunk.abandon``, replay only), or handed back in ``Sent.retry``
 when the engine pushed back on it, to go out again in a later batch. It never drops a record.
+What becomes of each record is counted by ``Outcome`` in a ``Tally``.
+
+Everything particular to a destination (readiness, its own background work, insecure transport
+warnings, where refused records go) sits behind the ``Sink`` protocol; `logship.wiring` builds
+the sink the settings ask for.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
@@ -16,7 +23,9 @@ from logship.block import Events
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 
-__all__ = ["Outcome", "Sent", "Sink", "Tally"]
+__all__ = ["Outcome", "Sent", "Sink", "Tally", "log_warnings"]
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(Enum):
@@ -52,4 +61,29 @@ class Sink(Protocol):
 
     async def send(self, batch: Batch, /) -> Sent: ...
 
+    def warnings(self) -> list[str]:
+        """What is unsafe in how the destination is reached (logged once per start)."""
+        ...
+
+    def start(self) -> list[asyncio.Task[None]]:
+        """Work of its own beside the sending, for a long run (`logship run`): the caller cancels
+        and awaits the tasks before ``close``."""
+        ...
+
+    async def ping(self) -> None:
+        """Ask the destination whether it answers; raises EngineUnreachable (or EngineRedirected)
+        when it does not. The long run's readiness follows it."""
+        ...
+
+    async def describe(self) -> str:
+        """Who answers (`check --connect`); raises EngineUnreachable, or EngineRejected when it
+        refuses these credentials."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def log_warnings(sink: Sink) -> None:
+    """Log, once, each insecure choice of how ``sink`` reaches its destination."""
+    for warning in sink.warnings():
+        log.warning("Insecure connection to the destination", extra={"problem": warning})

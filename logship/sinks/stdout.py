@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import BinaryIO
 
 from logship.block import Events
@@ -30,6 +31,18 @@ class PrintSink:
             chunk.delivered(len(which))
             count += len(which)
         return Sent(Tally({Outcome.PRINTED: count}))
+
+    def warnings(self) -> list[str]:
+        return []
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return []
+
+    async def ping(self) -> None:
+        """Standard output is always there."""
+
+    async def describe(self) -> str:
+        return "standard output"
 
     async def close(self) -> None:
         self._out.flush()

@@ -221,6 +221,18 @@ class RecordingSink:
             count += len(which)
         return Sent(Tally({Outcome.INDEXED: count}))
 
+    def warnings(self) -> list[str]:
+        return []
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return []
+
+    async def ping(self) -> None:
+        pass
+
+    async def describe(self) -> str:
+        return "a recording sink"
+
     async def close(self) -> None:
         self.closed = True
 
