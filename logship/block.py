@@ -6,6 +6,10 @@ A record that is a valid JSON object stays bytes all the way (a ``FastRecord``):
 stages add are spliced in before its closing brace, so it is never re-serialised. Everything
 else (fallback parsing, tags, a traceback, a transform that needs to see fields) is a decoded
 ``DocRecord``.
+
+Documents that are already finished (the dead-letter source's) are ``Finished``: they skip parsing
+and the transforms, and each carries the index and id it was first sent under (``Routed``), which
+only a sink that routes documents by index and id (Elasticsearch) reads.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ __all__ = [
     "DocRecord",
     "Events",
     "FastRecord",
+    "Finished",
     "Origin",
-    "Route",
+    "Routed",
     "SlowRecord",
     "Stamp",
 ]
@@ -72,10 +77,8 @@ class Stamp(NamedTuple):
 
 # (offset, the record's JSON object line ending in "}", its time)
 FastRecord = tuple[int, bytes, Stamp]
-# Where a finished document must go: (index, id); only documents replayed from the dead-letter file.
-Route = tuple[str, str]
-# (offset, the document, its time (None when routed), its route or None)
-DocRecord = tuple[int, dict[str, Any], Stamp | None, Route | None]
+# (offset, the document, its time)
+DocRecord = tuple[int, dict[str, Any], Stamp]
 
 # The document of a FastRecord: (line without its "}", @timestamp, splice, offset).
 FAST_DOCUMENT = b'%s,"@timestamp":"%s"%s,"log.offset":%d}'
@@ -105,7 +108,7 @@ class Events:
             doc["@timestamp"] = stamp.iso
             doc.update(extra)
             doc["log.offset"] = offset
-            self.docs.append((offset, doc, stamp, None))
+            self.docs.append((offset, doc, stamp))
         self.fast, self.splice = [], b""
 
     def documents(self) -> list[bytes]:
@@ -114,5 +117,29 @@ class Events:
         out = [
             FAST_DOCUMENT % (line[:-1], stamp.iso_bytes, splice, offset) for offset, line, stamp in self.fast
         ]
-        out += [orjson.dumps(doc) for _, doc, _, _ in self.docs]
+        out += [orjson.dumps(doc) for _, doc, _ in self.docs]
         return out
+
+
+class Routed(NamedTuple):
+    """A finished document and the index and id it was first sent under."""
+
+    index_name: str
+    doc_id: str
+    document: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Finished:
+    """Finished documents, acknowledged as one; the dead-letter source emits them."""
+
+    origin: Origin
+    ack: BlockAck | None
+    docs: list[Routed] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def documents(self) -> list[bytes]:
+        """Every document as JSON, in order."""
+        return [orjson.dumps(routed.document) for routed in self.docs]

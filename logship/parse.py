@@ -193,7 +193,7 @@ class Parser:
         doc["@timestamp"] = stamp.iso
         doc["log.file.path"] = path
         doc["log.offset"] = offset
-        return offset, doc, stamp, None
+        return offset, doc, stamp
 
     def parse_slow(self, raw: bytes) -> dict[str, Any]:
         """Parse a record orjson refused, or that is not a JSON object."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from logship.block import Block, Events
+from logship.block import Block, Events, Finished
 from logship.budget import InflightBudget
 from logship.deadletter_files import remove_unchanged
 from logship.errors import PipelineFailed
@@ -64,9 +64,9 @@ class Stages:
             reserved=frozenset().union(*(t.adds for t in self.transforms)),
         )
 
-    def process(self, block: Block | Events) -> Events:
-        if isinstance(block, Events):
-            return block  # finished documents (the dead-letter source)
+    def process(self, block: Block | Finished) -> Events | Finished:
+        if isinstance(block, Finished):
+            return block  # the dead-letter source's documents: the sink routes them
         events = self.parser.parse(block)
         for transform in self.transforms:
             events = transform(events)
@@ -120,7 +120,7 @@ class Flow:
         self._tasks = [asyncio.create_task(Batcher(batching, self._inbox, batches, n).run(), name="batcher")]
         self._tasks += [asyncio.create_task(self._send(batches), name=f"sender {i + 1}") for i in range(n)]
 
-    async def emit(self, block: Block | Events) -> None:
+    async def emit(self, block: Block | Finished) -> None:
         events = self._stages.process(block)
         chunk = self._sink.encode(events)
         if not chunk.count:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from logship.acks import FileAcks
-from logship.block import Block, Events, Origin
+from logship.block import Block, Events, Finished, Origin, Routed
 from logship.parse import Decoder, Parser, _stamp_of
 from logship.settings import ParseSettings
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder, file_id
@@ -226,9 +226,7 @@ def test_decoding_fast_records_gives_the_same_documents() -> None:
 
 
 def test_a_routed_document_keeps_its_index_and_id() -> None:
-    events = Events(
-        Origin("dl", ""), FileAcks(0).block(1), docs=[(0, {"n": 1}, None, ("old-index", "old-id"))]
-    )
+    events = Finished(Origin("dl", ""), FileAcks(0).block(1), [Routed("old-index", "old-id", {"n": 1})])
     (item,) = ElasticsearchEncoder("aichat", "%Y.%m.%d", "h1").encode(events)
     action, doc = item.rstrip(b"\n").split(b"\n")
     assert orjson.loads(action) == {"create": {"_index": "old-index", "_id": "old-id"}} and doc == b'{"n":1}'

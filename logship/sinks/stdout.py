@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from logship.block import Events
+from logship.block import Events, Finished
 from logship.sinks import Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
@@ -20,7 +20,7 @@ class PrintSink:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
 
-    def encode(self, events: Events) -> Chunk:
+    def encode(self, events: Events | Finished) -> Chunk:
         return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
 
     async def send(self, batch: Batch) -> Sent:

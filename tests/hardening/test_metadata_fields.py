@@ -61,7 +61,7 @@ def test_a_record_with_a_metadata_name_and_a_traceback_is_renamed_too() -> None:
     raw = f'{{{TS}, "message": "m", "_id": "abc"}}'.encode()
     block = Block(0, 0, [], [(0, raw, b"Traceback", None)])
     block.origin, block.ack = Origin("/logs/app.log", "key"), FileAcks(0).block(1)
-    ((_, doc, _, _),) = parser.parse(block).docs
+    ((_, doc, _),) = parser.parse(block).docs
     assert "_id" not in doc and doc["event.original_fields._id"] == "abc"
 
 

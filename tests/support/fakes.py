@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from logship.block import Events
+from logship.block import Events, Finished
 from logship.errors import EngineTimeout, EngineUnreachable
 from logship.sinks import Sent, Tally
 from logship.sinks.batcher import Batch, body_of
@@ -208,7 +208,7 @@ class RecordingSink:
         self.batches: list[list[bytes]] = []
         self.closed = False
 
-    def encode(self, events: Events) -> Chunk:
+    def encode(self, events: Events | Finished) -> Chunk:
         return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
 
     async def send(self, batch: Batch) -> Sent:

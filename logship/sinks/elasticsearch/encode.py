@@ -3,13 +3,14 @@
 The index is ``<index_prefix>-<@timestamp in UTC formatted with index_date_format>``. The id is
 the file's id (its identity hashed with the host name) and the record's offset, so a record sent
 again after a crash, a timeout or a replay is recognised by the engine (409) and not indexed twice.
+Finished documents (the dead-letter replay) go to the index and id they were first sent under.
 """
 
 from __future__ import annotations
 
 import orjson
 
-from logship.block import Events, Stamp
+from logship.block import Events, Finished, Stamp
 from logship.hashing import digest
 
 __all__ = ["ElasticsearchEncoder", "file_id"]
@@ -43,7 +44,12 @@ class ElasticsearchEncoder:
             self._indices[stamp.iso_bytes] = index
         return index
 
-    def encode(self, events: Events) -> list[bytes]:
+    def encode(self, events: Events | Finished) -> list[bytes]:
+        if isinstance(events, Finished):
+            return [
+                orjson.dumps({"create": {"_index": index, "_id": id_}}) + b"\n" + orjson.dumps(doc) + b"\n"
+                for index, id_, doc in events.docs
+            ]
         key = events.origin.key
         fid = self._ids.get(key)
         if fid is None:
@@ -63,11 +69,6 @@ class ElasticsearchEncoder:
                 mid = b',"@timestamp":"' + stamp.iso_bytes + b'"' + splice + b',"log.offset":'
             number = b"%d" % offset
             append(join((head, number, b'"}}\n', line[:-1], mid, number, b"}\n")))
-        for offset, doc, doc_stamp, route in events.docs:
-            if route is not None:
-                action = orjson.dumps({"create": {"_index": route[0], "_id": route[1]}})
-                append(action + b"\n" + orjson.dumps(doc) + b"\n")
-            else:
-                assert doc_stamp is not None
-                append(_DUMPED % (index_of(doc_stamp), fid, offset, orjson.dumps(doc)))
+        for offset, doc, doc_stamp in events.docs:
+            append(_DUMPED % (index_of(doc_stamp), fid, offset, orjson.dumps(doc)))
         return items

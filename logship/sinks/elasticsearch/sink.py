@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from logship.block import Events
+from logship.block import Events, Finished
 from logship.errors import BadAnswer, EngineRedirected, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import (
@@ -92,7 +92,7 @@ class ElasticsearchSink:
         engine's setup at start: an index created before the template would miss its mappings)."""
         self._gate, self._gate_until = gate, time.monotonic() + seconds
 
-    def encode(self, events: Events) -> Chunk:
+    def encode(self, events: Events | Finished) -> Chunk:
         return Chunk(self._encoder.encode(events), events.ack)
 
     async def ping(self) -> None:
