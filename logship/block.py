@@ -2,10 +2,9 @@
 
     source --Block--> parse --Events--> transforms --Events--> sink.encode --Chunk--> sink.send
 
-A record that is a valid JSON object stays bytes all the way (a ``FastRecord``): the fields the
-stages add are spliced in before its closing brace, so it is never re-serialised. Everything
-else (fallback parsing, tags, a traceback, a transform that needs to see fields) is a decoded
-``DocRecord``.
+A record that is a valid JSON object stays bytes all the way (a ``FastRecord``). Everything else
+(fallback parsing, tags, a traceback, a transform that needs to see fields) is a decoded
+``DocRecord``. ``logship.document`` builds the document of either.
 
 Documents that are already finished (the dead-letter source's) are ``Finished``: they skip parsing
 and the transforms, and each carries the index and id it was first sent under (``Routed``), which
@@ -18,12 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import orjson
-
 from logship.acks import BlockAck
 
 __all__ = [
-    "FAST_DOCUMENT",
     "Block",
     "DocRecord",
     "Events",
@@ -80,9 +76,6 @@ FastRecord = tuple[int, bytes, Stamp]
 # (offset, the document, its time)
 DocRecord = tuple[int, dict[str, Any], Stamp]
 
-# The document of a FastRecord: (line without its "}", @timestamp, splice, offset).
-FAST_DOCUMENT = b'%s,"@timestamp":"%s"%s,"log.offset":%d}'
-
 
 @dataclass(slots=True)
 class Events:
@@ -97,28 +90,6 @@ class Events:
 
     def __len__(self) -> int:
         return len(self.fast) + len(self.docs)
-
-    def decode(self) -> None:
-        """Turn the fast records into documents, for a transform that must see their fields."""
-        if not self.fast:
-            return
-        extra: dict[str, Any] = orjson.loads(b"{" + self.splice[1:] + b"}")
-        for offset, line, stamp in self.fast:
-            doc: dict[str, Any] = orjson.loads(line)
-            doc["@timestamp"] = stamp.iso
-            doc.update(extra)
-            doc["log.offset"] = offset
-            self.docs.append((offset, doc, stamp))
-        self.fast, self.splice = [], b""
-
-    def documents(self) -> list[bytes]:
-        """Every record's document as JSON (fast records in read order, then the others)."""
-        splice = self.splice
-        out = [
-            FAST_DOCUMENT % (line[:-1], stamp.iso_bytes, splice, offset) for offset, line, stamp in self.fast
-        ]
-        out += [orjson.dumps(doc) for _, doc, _ in self.docs]
-        return out
 
 
 class Routed(NamedTuple):
@@ -139,7 +110,3 @@ class Finished:
 
     def __len__(self) -> int:
         return len(self.docs)
-
-    def documents(self) -> list[bytes]:
-        """Every document as JSON, in order."""
-        return [orjson.dumps(routed.document) for routed in self.docs]

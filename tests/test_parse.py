@@ -11,6 +11,7 @@ import pytest
 
 from logship.acks import FileAcks
 from logship.block import Block, Events, Finished, Origin, Routed
+from logship.document import decode, documents
 from logship.parse import Decoder, Parser, _stamp_of
 from logship.settings import ParseSettings
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder, file_id
@@ -212,7 +213,7 @@ def test_file_id_depends_on_host_and_identity() -> None:
 def test_valid_json_stays_bytes_and_is_not_reserialised() -> None:
     events = encoder().events(Block(0, 0, [(0, [GOOD])], []))
     assert len(events.fast) == 1 and not events.docs
-    assert events.documents()[0].startswith(GOOD[:-1] + b',"@timestamp":"2026-11-26T15:35:52.000Z"')
+    assert documents(events)[0].startswith(GOOD[:-1] + b',"@timestamp":"2026-11-26T15:35:52.000Z"')
 
 
 def test_decoding_fast_records_gives_the_same_documents() -> None:
@@ -220,9 +221,9 @@ def test_decoding_fast_records_gives_the_same_documents() -> None:
     lines = [GOOD, GOOD.replace(b"seq=1", b"seq=2")]
     fast = chain.events(Block(0, 0, [(0, list(lines))], []))
     decoded = chain.events(Block(0, 0, [(0, list(lines))], []))
-    decoded.decode()
+    decode(decoded)
     assert not decoded.fast and len(decoded.docs) == 2
-    assert [orjson.loads(d) for d in decoded.documents()] == [orjson.loads(d) for d in fast.documents()]
+    assert [orjson.loads(d) for d in documents(decoded)] == [orjson.loads(d) for d in documents(fast)]
 
 
 def test_a_routed_document_keeps_its_index_and_id() -> None:

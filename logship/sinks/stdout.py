@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from logship.block import Events, Finished
+from logship.document import documents
 from logship.sinks import Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
@@ -21,7 +22,7 @@ class PrintSink:
         self._out = out
 
     def encode(self, events: Events | Finished) -> Chunk:
-        return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
+        return Chunk([doc + b"\n" for doc in documents(events)], events.ack)
 
     async def send(self, batch: Batch) -> Sent:
         self._out.write(body_of(batch))

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from logship import document
 from logship.block import Events, Finished
 from logship.errors import EngineTimeout, EngineUnreachable
 from logship.sinks import Sent, Tally
@@ -209,7 +210,7 @@ class RecordingSink:
         self.closed = False
 
     def encode(self, events: Events | Finished) -> Chunk:
-        return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
+        return Chunk([doc + b"\n" for doc in document.documents(events)], events.ack)
 
     async def send(self, batch: Batch) -> Sent:
         if self.gate is not None:
