@@ -31,8 +31,14 @@ __all__ = [
     "Stamp",
 ]
 
-# (start offset, first line, continuation lines or None, tag or None)
-SlowRecord = tuple[int, bytes, bytes | None, str | None]
+
+class SlowRecord(NamedTuple):
+    """A record that spans several lines or was cut: the parser decodes it."""
+
+    offset: int  # of its first byte
+    first: bytes  # its first line
+    rest: bytes | None  # the continuation lines (a traceback), if any
+    tag: str | None  # why it was cut, if it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +77,20 @@ class Stamp(NamedTuple):
     utc: datetime
 
 
-# (offset, the record's JSON object line ending in "}", its time)
-FastRecord = tuple[int, bytes, Stamp]
-# (offset, the document, its time)
-DocRecord = tuple[int, dict[str, Any], Stamp]
+class FastRecord(NamedTuple):
+    """A record that is one JSON object line: it stays bytes."""
+
+    offset: int
+    line: bytes  # ends in "}"
+    stamp: Stamp
+
+
+class DocRecord(NamedTuple):
+    """A decoded record: its document as a dict."""
+
+    offset: int
+    doc: dict[str, Any]
+    stamp: Stamp
 
 
 @dataclass(slots=True)

@@ -40,7 +40,7 @@ def finish(doc: dict[str, Any], offset: int, path: str, stamp: Stamp) -> DocReco
     doc["@timestamp"] = stamp.iso
     doc["log.file.path"] = path
     doc["log.offset"] = offset
-    return offset, doc, stamp
+    return DocRecord(offset, doc, stamp)
 
 
 def decode(events: Events) -> None:
@@ -49,7 +49,7 @@ def decode(events: Events) -> None:
         return
     splice = events.splice
     loads = orjson.loads
-    events.docs += [(record[0], loads(fast_document(record, splice)), record[2]) for record in events.fast]
+    events.docs += [DocRecord(r.offset, loads(fast_document(r, splice)), r.stamp) for r in events.fast]
     events.fast, events.splice = [], b""
 
 

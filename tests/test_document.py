@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logship.acks import FileAcks
-from logship.block import Block, Events, Origin
+from logship.block import Block, Events, Origin, SlowRecord
 from logship.document import decode, documents, fast_document
 from logship.parse import ADDED_BY_PARSE, METADATA_FIELDS, Decoder, Parser
 from logship.settings import ParseSettings
@@ -66,7 +66,8 @@ def parse(lines: list[bytes], decoder: Decoder, *, decoded: bool) -> Events:
     offsets = [sum(len(x) + 1 for x in lines[:i]) for i in range(len(lines))]
     end = offsets[-1] + len(lines[-1]) + 1
     if decoded:
-        block = Block(0, end, [], [(o, line, None, None) for o, line in zip(offsets, lines, strict=True)])
+        slow = [SlowRecord(o, line, None, None) for o, line in zip(offsets, lines, strict=True)]
+        block = Block(0, end, [], slow)
     else:
         block = Block(0, end, [(0, list(lines))], [])
     block.origin, block.ack = Origin("/var/log/app.log", "key"), FileAcks(0).block(end)

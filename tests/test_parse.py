@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from logship.acks import FileAcks
-from logship.block import Block, Events, Finished, Origin, Routed
+from logship.block import Block, Events, Finished, Origin, Routed, SlowRecord
 from logship.document import decode, documents
 from logship.parse import Decoder, Parser, _stamp_of
 from logship.settings import ParseSettings
@@ -200,7 +200,7 @@ def test_added_fields_override_colliding_record_fields_without_duplicate_keys() 
 
 def test_traceback_goes_to_the_stack_trace_field() -> None:
     enc = encoder()
-    items = enc.items(Block(0, 0, [], [(5, GOOD, b"Traceback\n  boom", None)]))
+    items = enc.items(Block(0, 0, [], [SlowRecord(5, GOOD, b"Traceback\n  boom", None)]))
     doc = orjson.loads(document_of(items[0]))
     assert doc["error.stack_trace"] == "Traceback\n  boom" and doc["log.offset"] == 5
 
