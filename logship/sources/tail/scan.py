@@ -247,6 +247,6 @@ class Scanner:
         forget_label(tracked.path)
         log.info("Closed file", extra={"file": tracked.path, "offset": tracked.acks.committed})
 
-    def close_all(self) -> None:
+    def close(self) -> None:
         for tracked in self.files + self.retired:
             tracked.close()

@@ -1,8 +1,10 @@
-"""TailSource: follows the files, survives rotation and truncation, and emits their records in blocks.
+"""TailSource: reads the followed files and emits their records in blocks.
 
-One loop does it all, file by file and block by block, pausing while the in-flight bound is
-reached (the log files are the buffer). Identity is the first-line fingerprint, made unique when
-two files share it (identity.py); device and inode are hints for following a file across renames.
+One loop reads, file by file and block by block, pausing while the in-flight bound is reached
+(the log files are the buffer). A clock wakes it and runs the scan (scan.py), which keeps the
+followed files in step with the directory through rotation and truncation. Identity is the
+first-line fingerprint, made unique when two files share it (identity.py); device and inode are
+hints for following a file across renames.
 """
 
 from __future__ import annotations
@@ -185,5 +187,5 @@ class TailSource:
         self._emitted = True
         await self._emit(block)
 
-    def close_all(self) -> None:
-        self._scanner.close_all()
+    def close(self) -> None:
+        self._scanner.close()
