@@ -340,3 +340,78 @@ def test_every_line_written_is_read_once_through_rotations_truncations_and_resta
     read += follower.read
     unique = {line: n for line, n in read.items() if line != BANNER}
     assert unique == dict(disk.written)
+
+
+def plan(disk: Disk, known: Known) -> tuple[list[Action], ScanResult]:
+    """The actions of one scan; every open succeeds, no truncated file has a copy."""
+    steps: list[Action] = []
+    gen = reconcile(disk.listing(), known, IdentityResolver(), Facts(disk))
+    outcome: Outcome = None
+    try:
+        while True:
+            action = gen.send(outcome)
+            steps.append(action)
+            outcome = None
+            if isinstance(action, Open):
+                c = action.candidate
+                outcome = Opened(
+                    True, Held(action.key, c.path, 1, c.ino, c.ino, c.size) if action.key else None
+                )
+    except StopIteration as stop:
+        return steps, stop.value
+
+
+def followed(ref: int, path: str, inode: Inode, matched: bool = True) -> Followed:
+    key = first_line(inode.data)
+    return Followed(
+        ref, f"{DIR}/{path}", 1, inode.ino, key, matched, inode.ino, len(inode.data), len(inode.data)
+    )
+
+
+def test_a_renamed_file_keeps_following_and_the_new_file_is_opened_from_its_start() -> None:
+    disk = Disk()
+    disk.append("app.log", 2)
+    old = disk.names[f"{DIR}/app.log"]
+    disk.shift("app.log")
+    disk.append("app.log", 1)
+    known = Known([followed(0, "app.log", old)], [], {}, (), 1000.0, False)
+    steps, result = plan(disk, known)
+    opened, *rest = steps
+    assert isinstance(opened, Open)
+    assert (opened.candidate.path, opened.offset, opened.stored) == (f"{DIR}/app.log", 0, False)
+    assert rest == [Renamed(0, f"{DIR}/app.log.1"), Matched(0, False)]
+    assert result.close == [] and result.restored == {}
+
+
+def test_a_stored_file_renamed_while_stopped_resumes_at_its_offset() -> None:
+    disk = Disk()
+    disk.append("app.log", 3)
+    inode = disk.names[f"{DIR}/app.log"]
+    offset = inode.data.index(b"\n") + 1
+    key = first_line(inode.data)
+    assert key is not None
+    stored = FilePosition(
+        key, f"{DIR}/app.log", 1, inode.ino, offset, len(inode.data), inode.data[:offset].decode()
+    )
+    disk.shift("app.log")
+    steps, result = plan(disk, Known([], [], {key: stored}, (), 1000.0, False))
+    assert steps == [Open(disk.listing()[0], offset, key, stored=True)]
+    assert result.restored == {}
+
+
+def test_a_truncated_file_is_offered_its_copy_and_a_stored_file_not_listed_is_forgotten() -> None:
+    disk = Disk()
+    disk.append("app.log", 2)
+    inode = disk.names[f"{DIR}/app.log"]
+    view = followed(0, "app.log", inode)
+    view.changed = True
+    gone = FilePosition("{}\n", f"{DIR}/old.log", 1, 99, 3, 10, None)
+    disk.shift("app.log")
+    copy = disk.create("app.log.1", bytes(inode.data))
+    disk.names[f"{DIR}/app.log"] = inode
+    inode.data[:] = b""
+    steps, result = plan(disk, Known([view], [], {gone.key: gone}, (), 1000.0, False))
+    listing = {c.path: c for c in disk.listing()}
+    assert steps[0] == Truncated(0, (listing[f"{DIR}/app.log.1"],))
+    assert listing[f"{DIR}/app.log.1"].ino == copy.ino
+    assert Gone(gone) in steps and result.restored == {}
