@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from logship.block import Block, Events
+from logship.block import Block, Events, Finished
 from logship.budget import InflightBudget
 from logship.errors import PipelineFailed
 from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INFLIGHT_BYTES
@@ -52,9 +52,9 @@ class Stages:
             reserved=frozenset().union(*(t.adds for t in self.transforms)),
         )
 
-    def process(self, block: Block | Events) -> Events:
-        if isinstance(block, Events):
-            return block  # finished documents (the dead-letter source)
+    def process(self, block: Block | Finished) -> Events | Finished:
+        if isinstance(block, Finished):
+            return block  # the dead-letter source's documents: the sink routes them
         events = self.parser.parse(block)
         for transform in self.transforms:
             events = transform(events)
@@ -82,7 +82,7 @@ class Flow:
         self._tasks = [asyncio.create_task(Batcher(batching, self._inbox, batches, n).run(), name="batcher")]
         self._tasks += [asyncio.create_task(self._send(batches), name=f"sender {i + 1}") for i in range(n)]
 
-    async def emit(self, block: Block | Events) -> None:
+    async def emit(self, block: Block | Finished) -> None:
         events = self._stages.process(block)
         chunk = self._sink.encode(events)
         if not chunk.count:

@@ -44,6 +44,13 @@ FORBIDDEN = {
         "logship.parse",
         "logship.pipeline",
     ),
+    "document.py": (
+        "logship.sources",
+        "logship.sinks",
+        "logship.transforms",
+        "logship.parse",
+        "logship.pipeline",
+    ),
     "acks.py": ("logship.",),
 }
 

@@ -23,7 +23,7 @@ import pytest
 import logship.service
 from logship import wiring
 from logship.acks import FileAcks
-from logship.block import Block, Events, Origin
+from logship.block import Block, Origin
 from logship.budget import InflightBudget
 from logship.errors import PipelineFailed
 from logship.observe.health import HealthState
@@ -218,7 +218,7 @@ def test_flow_finishes_the_ack_of_a_block_without_records_at_once(tmp_path: Path
         sink = RecordingSink()
         flow = Flow(Stages(s), sink, s.batch, unbounded())
         acks = FileAcks(0)
-        empty = Events(Origin("/logs/app.log", "k1"), acks.block(0))
+        empty = Block(0, 0, [], [], Origin("/logs/app.log", "k1"), acks.block(0))
         await flow.emit(empty)
         assert empty.ack is not None and empty.ack.finished
         assert await flow.close(None)

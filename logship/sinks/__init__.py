@@ -1,4 +1,5 @@
-"""Sinks: ``encode`` turns Events into a Chunk of the sink's wire format; ``send`` delivers a batch.
+"""Sinks: ``encode`` turns Events (or Finished documents) into a Chunk of the sink's wire format;
+``send`` delivers a batch.
 
 ``send`` settles each record of its batch: delivered (``Chunk.delivered``, which lets the file's
 position advance), given up on (``Chunk.abandon``, replay only), or handed back in ``Sent.retry``
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from logship.block import Events
+from logship.block import Events, Finished
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 
@@ -57,7 +58,7 @@ class Sink(Protocol):
         """Batches sent at once."""
         ...
 
-    def encode(self, events: Events, /) -> Chunk: ...
+    def encode(self, events: Events | Finished, /) -> Chunk: ...
 
     async def send(self, batch: Batch, /) -> Sent: ...
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import BinaryIO
 
-from logship.block import Events
+from logship.block import Events, Finished
+from logship.document import documents
 from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
@@ -21,8 +22,8 @@ class PrintSink:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
 
-    def encode(self, events: Events) -> Chunk:
-        return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
+    def encode(self, events: Events | Finished) -> Chunk:
+        return Chunk([doc + b"\n" for doc in documents(events)], events.ack)
 
     async def send(self, batch: Batch) -> Sent:
         self._out.write(body_of(batch))

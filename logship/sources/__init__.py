@@ -2,7 +2,7 @@
 
 A source hands ``emit`` blocks of raw records (``Block``), each with the file's identity and an
 ack handle; ``emit`` returns once the block is on its way, and may wait while the in-flight
-bound is reached. A source of finished documents (the dead-letter file) emits ``Events``
+bound is reached. A source of finished documents (the dead-letter file) emits ``Finished``
 instead, which skip parsing and the transforms.
 """
 
@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-from logship.block import Block, Events
+from logship.block import Block, Finished
 from logship.sources.tail.positions import FilePosition
 
 __all__ = ["Emit", "FileListSource", "LiveSource", "Source"]
 
-Emit = Callable[[Block | Events], Awaitable[None]]
+Emit = Callable[[Block | Finished], Awaitable[None]]
 
 
 class Source(Protocol):

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from logship.block import Events
+from logship import document
+from logship.block import Events, Finished
 from logship.errors import EngineTimeout, EngineUnreachable
 from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
@@ -208,8 +209,8 @@ class RecordingSink:
         self.batches: list[list[bytes]] = []
         self.closed = False
 
-    def encode(self, events: Events) -> Chunk:
-        return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
+    def encode(self, events: Events | Finished) -> Chunk:
+        return Chunk([doc + b"\n" for doc in document.documents(events)], events.ack)
 
     async def send(self, batch: Batch) -> Sent:
         if self.gate is not None:

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 
 from logship.acks import FileAcks
-from logship.block import Block, Events, Origin
+from logship.block import Block, Events, Finished, Origin
+from logship.document import documents
 from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
@@ -118,8 +119,8 @@ class MemorySink:
         self.delivered: list[bytes] = []
         self.closed = False
 
-    def encode(self, events: Events) -> Chunk:
-        return Chunk(events.documents(), events.ack)
+    def encode(self, events: Events | Finished) -> Chunk:
+        return Chunk(documents(events), events.ack)
 
     async def send(self, batch: Batch) -> Sent:
         if self.gate is not None and not self.gate.is_set():

@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from logship.block import Events
+from logship.block import Events, Finished
 from logship.errors import BadAnswer, EngineRedirected, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import (
@@ -94,7 +94,7 @@ class ElasticsearchSink:
         self._gate_until = 0.0
         self._upkeep = Upkeep(self._client, dead_letters, run_settings)
 
-    def encode(self, events: Events) -> Chunk:
+    def encode(self, events: Events | Finished) -> Chunk:
         return Chunk(self._encoder.encode(events), events.ack)
 
     def warnings(self) -> list[str]:

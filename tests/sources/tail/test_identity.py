@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logship.block import Block, Events
+from logship.block import Block, Finished
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
 from logship.settings import MultilineSettings, TailSettings
@@ -44,7 +44,7 @@ class Ids:
         self.by_path: dict[str, list[str]] = defaultdict(list)
         self.seen: set[str] = set()
 
-    async def emit(self, block: Block | Events) -> None:
+    async def emit(self, block: Block | Finished) -> None:
         assert isinstance(block, Block) and block.ack is not None
         for offset, lines in block.runs:
             for line in lines:

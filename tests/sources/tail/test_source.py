@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
-from logship.block import Block, Events
+from logship.block import Block, Finished
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
 from logship.settings import MultilineSettings, TailSettings
@@ -63,7 +63,7 @@ class Collector:
         self.records: list[Seen] = []
         self._changed = asyncio.Condition()
 
-    async def emit(self, block: Block | Events) -> None:
+    async def emit(self, block: Block | Finished) -> None:
         assert isinstance(block, Block)
         self.blocks.append(block)
         origin = block.origin
@@ -134,7 +134,7 @@ def tail_source(
 
 
 @asynccontextmanager
-async def running(source: TailSource, emit: Callable[[Block | Events], Any]) -> AsyncIterator[None]:
+async def running(source: TailSource, emit: Callable[[Block | Finished], Any]) -> AsyncIterator[None]:
     """Run the source for the body of the ``with``; stop it and close its files afterwards."""
     task = asyncio.create_task(source.run(emit))
     try:
@@ -470,7 +470,7 @@ def test_an_unchanged_rotated_backup_is_not_fingerprinted_at_every_scan(
         opened.append(c.path)
         return listed_identity(c, limit)
 
-    monkeypatch.setattr("logship.sources.tail.source.listed_identity", counted)
+    monkeypatch.setattr("logship.sources.tail.facts.listed_identity", counted)
 
     async def main() -> None:
         collector = Collector()

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import orjson
-from sinks.test_dead_letter_full_disk import RejectEverything
+from sinks.elasticsearch.test_deadletter_full_disk import RejectEverything
 
 from logship import deadletter_files
 from logship.acks import FileAcks
