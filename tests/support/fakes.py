@@ -19,7 +19,7 @@ import orjson
 from logship import document
 from logship.block import Events, Finished
 from logship.errors import EngineTimeout, EngineUnreachable
-from logship.sinks import Sent, Tally
+from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkResponse
@@ -220,7 +220,19 @@ class RecordingSink:
         for chunk, which in batch:
             chunk.delivered(len(which))
             count += len(which)
-        return Sent(Tally(indexed=count))
+        return Sent(Tally({Outcome.INDEXED: count}))
+
+    def warnings(self) -> list[str]:
+        return []
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return []
+
+    async def ping(self) -> None:
+        pass
+
+    async def describe(self) -> str:
+        return "a recording sink"
 
     async def close(self) -> None:
         self.closed = True

@@ -95,7 +95,7 @@ async def running(source: TailSource, ids: Ids) -> AsyncIterator[None]:
         try:
             await task
         finally:
-            source.close_all()
+            source.close()
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -327,7 +327,7 @@ def test_no_two_distinct_files_ever_share_an_id_for_different_records(
                 elif op == "restart":
                     source.stop()
                     await task
-                    source.close_all()
+                    source.close()
                     stored = source.positions()
                     source = make_source(tmp_path, stored)
                     task = asyncio.create_task(source.run(ids.emit))
@@ -341,7 +341,7 @@ def test_no_two_distinct_files_ever_share_an_id_for_different_records(
         finally:
             source.stop()
             await task
-            source.close_all()
+            source.close()
         assert not ids.shared()
 
     asyncio.run(main())

@@ -145,7 +145,7 @@ async def running(source: TailSource, emit: Callable[[Block | Finished], Any]) -
         try:
             await task
         finally:
-            source.close_all()
+            source.close()
 
 
 def lost_bytes() -> float:

@@ -38,7 +38,7 @@ def test_guide_fields(stream: io.StringIO) -> None:
     assert record["level"] == "INFO"
     assert record["logger"] == "logship.test"
     assert record["message"] == "Started tailing"
-    assert record["module"] == "test_json_logs"
+    assert record["module"] == "test_logs"
     assert record["function"] == "test_guide_fields"
     assert isinstance(record["line"], str) and record["line"].isdigit()
     stamp = record["timestamp"]

@@ -12,7 +12,7 @@ from logship.errors import ConfigError
 from logship.settings import Settings, load_settings
 from logship.transforms.enrich import expand, resolve_fields
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_builtin_defaults_equal_the_shipped_production_file() -> None:
