@@ -2,10 +2,13 @@
 
     source --Block--> parse --Events--> transforms --Events--> sink.encode --Chunk--> sink.send
 
-A record that is a valid JSON object stays bytes all the way (a ``FastRecord``): the fields the
-stages add are spliced in before its closing brace, so it is never re-serialised. Everything
-else (fallback parsing, tags, a traceback, a transform that needs to see fields) is a decoded
-``DocRecord``.
+A record that is a valid JSON object stays bytes all the way (a ``FastRecord``). Everything else
+(fallback parsing, tags, a traceback, a transform that needs to see fields) is a decoded
+``DocRecord``. ``logship.document`` builds the document of either.
+
+Documents that are already finished (the dead-letter source's) are ``Finished``: they skip parsing
+and the transforms, and each carries the index and id it was first sent under (``Routed``), which
+only a sink that routes documents by index and id (Elasticsearch) reads.
 """
 
 from __future__ import annotations
@@ -14,24 +17,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import orjson
-
 from logship.acks import BlockAck
 
 __all__ = [
-    "FAST_DOCUMENT",
     "Block",
     "DocRecord",
     "Events",
     "FastRecord",
+    "Finished",
     "Origin",
-    "Route",
+    "Routed",
     "SlowRecord",
     "Stamp",
 ]
 
-# (start offset, first line, continuation lines or None, tag or None)
-SlowRecord = tuple[int, bytes, bytes | None, str | None]
+
+class SlowRecord(NamedTuple):
+    """A record that spans several lines or was cut: the parser decodes it."""
+
+    offset: int  # of its first byte
+    first: bytes  # its first line
+    rest: bytes | None  # the continuation lines (a traceback), if any
+    tag: str | None  # why it was cut, if it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +77,20 @@ class Stamp(NamedTuple):
     utc: datetime
 
 
-# (offset, the record's JSON object line ending in "}", its time)
-FastRecord = tuple[int, bytes, Stamp]
-# Where a finished document must go: (index, id); only documents replayed from the dead-letter file.
-Route = tuple[str, str]
-# (offset, the document, its time (None when routed), its route or None)
-DocRecord = tuple[int, dict[str, Any], Stamp | None, Route | None]
+class FastRecord(NamedTuple):
+    """A record that is one JSON object line: it stays bytes."""
 
-# The document of a FastRecord: (line without its "}", @timestamp, splice, offset).
-FAST_DOCUMENT = b'%s,"@timestamp":"%s"%s,"log.offset":%d}'
+    offset: int
+    line: bytes  # ends in "}"
+    stamp: Stamp
+
+
+class DocRecord(NamedTuple):
+    """A decoded record: its document as a dict."""
+
+    offset: int
+    doc: dict[str, Any]
+    stamp: Stamp
 
 
 @dataclass(slots=True)
@@ -95,24 +107,22 @@ class Events:
     def __len__(self) -> int:
         return len(self.fast) + len(self.docs)
 
-    def decode(self) -> None:
-        """Turn the fast records into documents, for a transform that must see their fields."""
-        if not self.fast:
-            return
-        extra: dict[str, Any] = orjson.loads(b"{" + self.splice[1:] + b"}")
-        for offset, line, stamp in self.fast:
-            doc: dict[str, Any] = orjson.loads(line)
-            doc["@timestamp"] = stamp.iso
-            doc.update(extra)
-            doc["log.offset"] = offset
-            self.docs.append((offset, doc, stamp, None))
-        self.fast, self.splice = [], b""
 
-    def documents(self) -> list[bytes]:
-        """Every record's document as JSON (fast records in read order, then the others)."""
-        splice = self.splice
-        out = [
-            FAST_DOCUMENT % (line[:-1], stamp.iso_bytes, splice, offset) for offset, line, stamp in self.fast
-        ]
-        out += [orjson.dumps(doc) for _, doc, _, _ in self.docs]
-        return out
+class Routed(NamedTuple):
+    """A finished document and the index and id it was first sent under."""
+
+    index_name: str
+    doc_id: str
+    document: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Finished:
+    """Finished documents, acknowledged as one; the dead-letter source emits them."""
+
+    origin: Origin
+    ack: BlockAck | None
+    docs: list[Routed] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.docs)

@@ -12,8 +12,8 @@ from logship.errors import ConfigError
 from logship.exitcodes import Exit
 from logship.observe.logs import redact_mapping
 from logship.settings import Settings
-from logship.sinks.elasticsearch.bulk import transport_warnings
 from logship.transforms.enrich import configured_fields
+from logship.wiring import build_sink
 
 __all__ = ["check", "check_fields", "where"]
 
@@ -50,7 +50,7 @@ def check(settings: Settings, config: Path | None, connect: bool) -> int:
     if problems:
         raise ConfigError(problems)
     print(orjson.dumps(redact_mapping(settings.model_dump(mode="json")), option=orjson.OPT_INDENT_2).decode())
-    for warning in transport_warnings(settings.elasticsearch):
+    for warning in build_sink(settings, None).warnings():  # contacts nothing yet
         print(f"warning: {warning}", file=sys.stderr)
     print(f"configuration OK ({origin})", file=sys.stderr)
     if connect:

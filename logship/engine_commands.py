@@ -10,13 +10,10 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-import orjson
-
 from logship.errors import EngineRejected, EngineUnreachable
 from logship.exitcodes import Exit
-from logship.observe.logs import redact
 from logship.settings import Settings
-from logship.sinks.elasticsearch.bulk import BulkClient
+from logship.wiring import build_sink
 
 __all__ = ["check_connection", "prune", "setup"]
 
@@ -39,29 +36,18 @@ def prune(settings: Settings, dry_run: bool) -> int:
 
 
 async def _connect(settings: Settings) -> int:
-    client = BulkClient(settings.elasticsearch)
+    sink = build_sink(settings, None)
     try:
-        response = await client.info()
+        answer = await sink.describe()
     except EngineUnreachable as exc:
         print(f"search engine: {exc}", file=sys.stderr)
         return Exit.FAILED
-    finally:
-        await client.close()
-    if response.status != 200:
-        print(
-            f"search engine answered HTTP {response.status}: "
-            f"{redact(response.body[:300].decode('utf-8', 'replace'))} "
-            "(check `elasticsearch.username`/`password`/`api_key`)",
-            file=sys.stderr,
-        )
+    except EngineRejected as exc:
+        print(f"search engine {exc}", file=sys.stderr)
         return Exit.FAILED
-    info = orjson.loads(response.body)
-    version = info.get("version", {})
-    print(
-        f"search engine answered: {version.get('distribution', 'elasticsearch')} {version.get('number')} "
-        f"(cluster {info.get('cluster_name')})",
-        file=sys.stderr,
-    )
+    finally:
+        await sink.close()
+    print(f"search engine answered: {answer}", file=sys.stderr)
     return Exit.OK
 
 

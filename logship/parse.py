@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from logship.block import Block, DocRecord, Events, FastRecord, Stamp
+from logship.document import finish
 from logship.observe.metrics import PARSE_FAILURES
 from logship.settings import ParseSettings
 from logship.shape import Shape
@@ -141,7 +142,7 @@ class Parser:
                         if line[-1:] == b"}":
                             stamp = stamps.get(found) or self.parse_time(found)
                             if stamp is not None:
-                                fast.append((offset, line, stamp))
+                                fast.append(FastRecord(offset, line, stamp))
                                 offset += size + 1
                                 continue
                 try:
@@ -153,7 +154,7 @@ class Parser:
                     if type(value) is str:
                         stamp = stamps.get(value) or self.parse_time(value)
                         if stamp is not None:
-                            fast.append((offset, line, stamp))
+                            fast.append(FastRecord(offset, line, stamp))
                             offset += size + 1
                             if shape is not None and shape.learn(doc):
                                 decode = shape.decode
@@ -189,11 +190,7 @@ class Parser:
             for name in METADATA_FIELDS.intersection(doc):
                 doc[RENAMED_PREFIX + name] = doc.pop(name)
             self.tag(doc, ["metadata_field_renamed"])
-        stamp = self.stamp(doc)
-        doc["@timestamp"] = stamp.iso
-        doc["log.file.path"] = path
-        doc["log.offset"] = offset
-        return offset, doc, stamp, None
+        return finish(doc, offset, path, self.stamp(doc))
 
     def parse_slow(self, raw: bytes) -> dict[str, Any]:
         """Parse a record orjson refused, or that is not a JSON object."""

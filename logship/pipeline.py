@@ -1,10 +1,11 @@
-"""The wiring of the stages, shared by every command:
+"""The stages joined into one flow, shared by every command:
 
     source --Block--> parse --Events--> transforms --Events--> sink.encode --Chunk--> batcher --> sink.send
                                                                                                    |
     positions <-- acks (ordered prefix per file) <------------ Chunk.delivered / abandon <---------+
 
-``Flow`` is what a source emits into. ``logship run`` is `logship.service`; the replays are here.
+``Flow`` is what a source emits into; ``run_to_end`` runs a replay's source to its end. ``logship run`` is
+`logship.service`; `logship.wiring` builds the source and the sink from the settings.
 """
 
 from __future__ import annotations
@@ -13,27 +14,17 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
 
-from logship.block import Block, Events
+from logship.block import Block, Events, Finished
 from logship.budget import InflightBudget
-from logship.deadletter_files import remove_unchanged
 from logship.errors import PipelineFailed
-from logship.observe.health import HealthState
 from logship.observe.metrics import BACKPRESSURE_SECONDS, CONCURRENCY_LIMIT, INFLIGHT_BYTES
 from logship.parse import Parser
 from logship.settings import BatchSettings, Settings
 from logship.sinks import Sink, Tally
 from logship.sinks.batcher import CLOSE, FLUSH, Batch, Batcher, Inbox, Returned
 from logship.sinks.concurrency import AdaptiveConcurrency
-from logship.sinks.elasticsearch.deadletter import DeadLetterFile
-from logship.sinks.elasticsearch.sink import ElasticsearchSink
-from logship.sinks.stdout import PrintSink
 from logship.sources import Source
-from logship.sources.deadletter import DeadLetterSource
-from logship.sources.replay import FileReplaySource
-from logship.sources.tail.multiline import RecordSplitter
 from logship.transforms import Transform
 from logship.transforms.enrich import Enrich, configured_fields
 
@@ -41,11 +32,8 @@ __all__ = [
     "Flow",
     "ReplayProgress",
     "Stages",
-    "elasticsearch_sink",
     "inflight_budget",
-    "replay_dead_letters",
-    "replay_files",
-    "splitter",
+    "run_to_end",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,43 +52,17 @@ class Stages:
             reserved=frozenset().union(*(t.adds for t in self.transforms)),
         )
 
-    def process(self, block: Block | Events) -> Events:
-        if isinstance(block, Events):
-            return block  # finished documents (the dead-letter source)
+    def process(self, block: Block | Finished) -> Events | Finished:
+        if isinstance(block, Finished):
+            return block  # the dead-letter source's documents: the sink routes them
         events = self.parser.parse(block)
         for transform in self.transforms:
             events = transform(events)
         return events
 
 
-def splitter(settings: Settings) -> RecordSplitter:
-    m = settings.multiline
-    return RecordSplitter(m.start_pattern, m.max_lines, settings.tail.max_line_bytes, m.max_bytes)
-
-
 def inflight_budget(settings: Settings) -> InflightBudget:
     return InflightBudget(settings.delivery.max_inflight_bytes, INFLIGHT_BYTES.set, BACKPRESSURE_SECONDS.inc)
-
-
-def elasticsearch_sink(
-    settings: Settings, health: HealthState | None, abandon_after: int = 0
-) -> ElasticsearchSink:
-    # Document ids are namespaced by the host name the records carry (`enrich.fields.hostname`),
-    # so equal files on two hosts never share ids.
-    namespace = configured_fields(settings).get("hostname", "")
-    return ElasticsearchSink(
-        settings.elasticsearch,
-        settings.delivery,
-        DeadLetterFile(
-            settings.dead_letter.path,
-            settings.state_file_mode,
-            settings.dead_letter.max_bytes,
-            settings.dead_letter.max_files,
-        ),
-        namespace=namespace,
-        health=health,
-        abandon_after=abandon_after,
-    )
 
 
 class Flow:
@@ -120,7 +82,7 @@ class Flow:
         self._tasks = [asyncio.create_task(Batcher(batching, self._inbox, batches, n).run(), name="batcher")]
         self._tasks += [asyncio.create_task(self._send(batches), name=f"sender {i + 1}") for i in range(n)]
 
-    async def emit(self, block: Block | Events) -> None:
+    async def emit(self, block: Block | Finished) -> None:
         events = self._stages.process(block)
         chunk = self._sink.encode(events)
         if not chunk.count:
@@ -146,7 +108,7 @@ class Flow:
             async with self._concurrency:
                 sent = await self._sink.send(batch)
             await self._concurrency.observe(sent.pushback)
-            self.tally.add(sent.tally)
+            self.tally.update(sent.tally)
             self.settled.set()
             self._inbox.put_nowait(Returned(sent.retry))  # every batch comes back, retries or not
 
@@ -196,48 +158,9 @@ class ReplayProgress:
         self.records += records
 
 
-async def replay_files(
-    settings: Settings,
-    paths: list[Path],
-    progress: ReplayProgress,
-    print_to: BinaryIO | None,
-    abandon_after: int,
-) -> Tally:
-    """Ship each file from its first byte to its end; with ``print_to``, print the documents instead."""
-    stages = Stages(settings)
-    budget = inflight_budget(settings)
-    source = FileReplaySource(paths, settings.tail, splitter(settings), budget, progress.read)
-    sink: Sink = (
-        PrintSink(print_to) if print_to is not None else elasticsearch_sink(settings, None, abandon_after)
-    )
-    return await _replay(settings, stages, source, sink, budget)
-
-
-async def replay_dead_letters(
-    settings: Settings, paths: list[Path], progress: ReplayProgress, abandon_after: int
-) -> Tally:
-    """Send dead-lettered documents again, with their original index and id."""
-    stages = Stages(settings)
-    source = DeadLetterSource(paths, progress.read)
-    sink = elasticsearch_sink(settings, None, abandon_after)
-    tally = await _replay(settings, stages, source, sink, inflight_budget(settings))
-    tally.undelivered += source.skipped
-    if not tally.dead_lettered and not tally.undelivered:
-        # Every document is in the engine now: the dead-letter files read make room (for a
-        # `logship run` waiting on `dead_letter.max_bytes`). Those written to since stay.
-        removed = await asyncio.to_thread(remove_unchanged, settings.dead_letter.path, source.read_files)
-        if removed:
-            log.info(
-                "Removed the dead-letter files whose documents were all delivered",
-                extra={"files": [str(p) for p in removed]},
-            )
-    return tally
-
-
-async def _replay(
-    settings: Settings, stages: Stages, source: Source, sink: Sink, budget: InflightBudget
-) -> Tally:
-    flow = Flow(stages, sink, settings.batch, budget)
+async def run_to_end(settings: Settings, source: Source, sink: Sink, budget: InflightBudget) -> Tally:
+    """Run ``source`` to its end into ``sink``, then drain; what became of the records."""
+    flow = Flow(Stages(settings), sink, settings.batch, budget)
     try:
         await source.run(flow.emit)
     finally:

@@ -1,8 +1,9 @@
-"""`logship run`: the tail source into the Elasticsearch sink, positions, and the shutdown order.
+"""`logship run`: a live source into a sink, the positions, and the shutdown order.
 
 Start-up: load positions, start the senders, then the readers. Shutdown (drain): stop the
 readers, let the batcher flush, wait (bounded) for the senders, write positions a last time.
-What was not delivered by the deadline is simply read again next time.
+What was not delivered by the deadline is simply read again next time. Which source and which
+sink is the caller's choice (`logship.wiring` for the real ones).
 """
 
 from __future__ import annotations
@@ -11,37 +12,44 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from logship import STARTED_AT
-from logship.deadletter_files import total_bytes
+from logship.budget import InflightBudget
 from logship.errors import EngineRedirected, EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
 from logship.observe.logs import redact
-from logship.observe.metrics import DEAD_LETTER_BYTES, POSITION_WRITE_FAILURES
-from logship.pipeline import Flow, Stages, elasticsearch_sink, inflight_budget, splitter
+from logship.observe.metrics import POSITION_WRITE_FAILURES
+from logship.pipeline import Flow, Stages, inflight_budget
 from logship.settings import Settings
-from logship.sinks.elasticsearch.ensure import FIRST_CHECK_WAIT_SECONDS, EngineSetup
-from logship.sinks.elasticsearch.prune import prune_daily
-from logship.sinks.elasticsearch.sink import ElasticsearchSink
+from logship.sinks import Sink, log_warnings
+from logship.sources import LiveSource
 from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
-from logship.sources.tail.source import TailSource
 
-__all__ = ["Service"]
+__all__ = ["Service", "SinkFactory", "SourceFactory"]
 
 log = logging.getLogger(__name__)
 
 SCAN_TIME_REFRESH_SECONDS = 60.0
 
+# (settings, the positions restored, the in-flight bound, "caught up": flush the batch now)
+SourceFactory = Callable[[Settings, StoreState, InflightBudget, Callable[[], None]], LiveSource]
+SinkFactory = Callable[[Settings, HealthState], Sink]
+
 
 class Service:
     """`logship run`: one configured instance, until ``stop`` or ``abort``."""
 
-    def __init__(self, settings: Settings, health: HealthState) -> None:
+    def __init__(
+        self, settings: Settings, health: HealthState, sources: SourceFactory, sinks: SinkFactory
+    ) -> None:
         self.settings = settings
         self.health = health
         self.stages = Stages(settings)
         self.store = PositionStore(settings.tail.positions_dir, settings.state_file_mode)
-        self.source: TailSource | None = None
+        self.source: LiveSource | None = None
+        self._sources = sources
+        self._sinks = sinks
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()
         self._saving: asyncio.Future[bool] | None = None  # the periodic position write in progress
@@ -62,29 +70,16 @@ class Service:
 
     async def run(self) -> None:
         s = self.settings
-        state = self.store.load()
-        if state.scanned_at is None and not state.files:
-            # A first run. What the application wrote since logship started is logship's to ship,
-            # even if it was rotated away before the first scan (start-up can take seconds on a
-            # loaded machine): the start counts as the last scan. Stored at once, so that a crash
-            # before the first scan does not make the next start a first run again, which would
-            # skip what was rotated meanwhile.
-            state = StoreState({}, STARTED_AT, state.recovered_from)
-            self._save_list([], STARTED_AT)
-        sink = elasticsearch_sink(s, self.health)
-        engine_setup = EngineSetup(s, sink.pool)
-        sink.hold_first_send(engine_setup.first_check, FIRST_CHECK_WAIT_SECONDS)
-        setting_up = asyncio.create_task(engine_setup.run())  # `index.setup`, beside the pipeline
+        state = self._restore()
+        sink = self._sinks(s, self.health)
+        log_warnings(sink)
+        beside = sink.start()  # the sink's own work (engine setup, retention); not watched
         budget = inflight_budget(s)
         flow = Flow(self.stages, sink, s.batch, budget)
-        ignore = {str(s.dead_letter.path), str(self.store.path)}  # their numbered rotations too
-        source = self.source = TailSource(
-            s.tail, splitter(s), s.multiline.flush_timeout_seconds, state, budget, ignore, flow.flush
-        )
+        source = self.source = self._sources(s, state, budget, flow.flush)
         reading = asyncio.create_task(source.run(flow.emit), name="reader")
         flushing = asyncio.create_task(self._flush_positions(source, flow.settled), name="position writer")
-        pinging = asyncio.create_task(self._ping(sink, engine_setup), name="engine probe")
-        pruning = asyncio.create_task(prune_daily(s, sink.pool))  # retention by logship; idle otherwise
+        pinging = asyncio.create_task(self._ping(sink), name="sink probe")
         log.info(
             "Started",
             extra={
@@ -100,50 +95,73 @@ class Service:
                 "Stopping: delivering what is in flight",
                 extra={"inflight_bytes": budget.used, "deadline_seconds": s.pipeline.drain_timeout_seconds},
             )
-            source.stop()
-            reading.cancel()  # it may be waiting for room in the in-flight bound
-            await asyncio.wait([reading])
-            deadline = time.monotonic() + s.pipeline.drain_timeout_seconds
             drained = False
             try:
-                closing = asyncio.create_task(flow.close(deadline))
-                aborting = asyncio.create_task(self._abort.wait())
-                await asyncio.wait([closing, aborting], return_when=asyncio.FIRST_COMPLETED)
-                aborting.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await aborting
-                if not closing.done():
-                    closing.cancel()  # Flow.close cancels its batcher and senders, and waits for them
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await closing
-                else:
-                    drained = closing.result()  # raises PipelineFailed when a sender crashed
+                source.stop()
+                reading.cancel()  # it may be waiting for room in the in-flight bound
+                await asyncio.wait([reading])
+                drained = await self._drain(flow)
             finally:
                 # Whatever happened above: the last position write and the sink's close.
-                for task in (flushing, pinging, pruning, setting_up):
-                    task.cancel()
-                await asyncio.wait([flushing, pinging, pruning, setting_up])
-                if self._saving is not None:  # a cancelled flusher's write still runs in its thread
-                    await asyncio.wait([self._saving])
-                saved = self._save(source)
-                source.close_all()
-                await sink.close()
-                if drained and saved:
-                    log.info("Stopped; everything read was delivered")
-                elif drained:
-                    log.error(
-                        "Stopped; everything read was delivered but the positions were not saved: it will "
-                        "be read again at the next start (the engine recognises it, no duplicates)",
-                        extra={"positions": str(self.store.path)},
-                    )
-                else:
-                    log.warning(
-                        "Stopped before everything read was delivered; it will be read again at the next "
-                        "start",
-                        extra={"undelivered_bytes": budget.used},
-                    )
+                saved = await self._close(source, sink, [flushing, pinging, *beside])
+                self._report(drained, saved, budget.used)
         if failed is not None:
             raise failed
+
+    def _restore(self) -> StoreState:
+        state = self.store.load()
+        if state.scanned_at is None and not state.files:
+            # A first run. What the application wrote since logship started is logship's to ship,
+            # even if it was rotated away before the first scan (start-up can take seconds on a
+            # loaded machine): the start counts as the last scan. Stored at once, so that a crash
+            # before the first scan does not make the next start a first run again, which would
+            # skip what was rotated meanwhile.
+            state = StoreState({}, STARTED_AT, state.recovered_from)
+            self._save_list([], STARTED_AT)
+        return state
+
+    async def _drain(self, flow: Flow) -> bool:
+        """Deliver what is in flight until the drain deadline or an abort; True when all was."""
+        deadline = time.monotonic() + self.settings.pipeline.drain_timeout_seconds
+        closing = asyncio.create_task(flow.close(deadline))
+        aborting = asyncio.create_task(self._abort.wait())
+        await asyncio.wait([closing, aborting], return_when=asyncio.FIRST_COMPLETED)
+        aborting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await aborting
+        if not closing.done():
+            closing.cancel()  # Flow.close cancels its batcher and senders, and waits for them
+            with contextlib.suppress(asyncio.CancelledError):
+                await closing
+            return False
+        return closing.result()  # raises PipelineFailed when a sender crashed
+
+    async def _close(self, source: LiveSource, sink: Sink, tasks: list[asyncio.Task[None]]) -> bool:
+        """End ``tasks``, write the positions a last time (whether that worked), close both ends."""
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        if self._saving is not None:  # a cancelled flusher's write still runs in its thread
+            await asyncio.wait([self._saving])
+        saved = self._save(source)
+        source.close()
+        await sink.close()
+        return saved
+
+    def _report(self, drained: bool, saved: bool, undelivered: int) -> None:
+        if drained and saved:
+            log.info("Stopped; everything read was delivered")
+        elif drained:
+            log.error(
+                "Stopped; everything read was delivered but the positions were not saved: it will "
+                "be read again at the next start (the engine recognises it, no duplicates)",
+                extra={"positions": str(self.store.path)},
+            )
+        else:
+            log.warning(
+                "Stopped before everything read was delivered; it will be read again at the next start",
+                extra={"undelivered_bytes": undelivered},
+            )
 
     async def _until_stop(self, tasks: list[asyncio.Task[None]]) -> PipelineFailed | None:
         """Wait for ``stop``; None then. Each of ``tasks`` runs until then unless a bug ends it: then
@@ -162,22 +180,18 @@ class Service:
                 return failed
         return None
 
-    async def _ping(self, sink: ElasticsearchSink, engine_setup: EngineSetup) -> None:
-        """Ask the engine for its name now and then, so readiness reflects it even when idle."""
+    async def _ping(self, sink: Sink) -> None:
+        """Ask the sink's destination now and then, so readiness reflects it even when idle."""
         every = max(1.0, self.settings.http.engine_timeout_seconds / 4)
         while True:
-            # Here too, not only at writes: a replay may have removed dead-letter files meanwhile.
-            DEAD_LETTER_BYTES.set(await asyncio.to_thread(total_bytes, self.settings.dead_letter.path))
             try:
                 await sink.ping()
                 self.health.engine_answered()
-                engine_setup.engine_answered()
             except (EngineUnreachable, EngineRedirected) as exc:
                 self.health.engine_failed(str(exc))
-                engine_setup.engine_failed()
             await asyncio.sleep(every)
 
-    async def _flush_positions(self, source: TailSource, settled: asyncio.Event) -> None:
+    async def _flush_positions(self, source: LiveSource, settled: asyncio.Event) -> None:
         """Write the positions when they moved, at most once per `pipeline.positions_flush_seconds`.
 
         Woken by deliveries rather than a timer: an idle logship does not wake up to compare them.
@@ -213,7 +227,7 @@ class Service:
             if (wait := next_write - time.monotonic()) > interval / 4:
                 await asyncio.sleep(wait)
 
-    def _save(self, source: TailSource) -> bool:
+    def _save(self, source: LiveSource) -> bool:
         return self._save_list(source.positions(), source.scanned_at)
 
     def _save_list(self, positions: list[FilePosition], scanned_at: float | None) -> bool:

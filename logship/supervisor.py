@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from logship.allocator import keep_freed_memory_for
@@ -21,11 +22,11 @@ from logship.observe.logs import configure_logging
 from logship.observe.server import HttpServer, HttpSettings
 from logship.service import Service
 from logship.settings import Settings, load_settings
-from logship.sinks.elasticsearch.bulk import warn_about_transport
 from logship.sources.tail.descriptors import raise_open_file_limit
 from logship.sources.tail.positions import PositionStore
 from logship.storelock import StoreLock
 from logship.transforms.enrich import configured_fields
+from logship.wiring import run_sink, tail_source
 
 __all__ = ["run", "supervise"]
 
@@ -66,7 +67,6 @@ async def supervise(config: Path | None, settings: Settings) -> int:
 
 async def _supervise(config: Path | None, settings: Settings, locks: list[StoreLock]) -> int:
     """``locks``: the position stores held, the last one the current settings'."""
-    loop = asyncio.get_running_loop()
     pipeline: Service | None = None
 
     def health_for(http: HttpSettings) -> HealthState:
@@ -78,7 +78,6 @@ async def _supervise(config: Path | None, settings: Settings, locks: list[StoreL
         )
 
     raise_open_file_limit()  # before the HTTP server sizes its reserve from it
-    warn_about_transport(settings.elasticsearch)
     health = health_for(settings.http)
     server = HttpServer(settings.http, health)
     await server.start()
@@ -92,12 +91,10 @@ async def _supervise(config: Path | None, settings: Settings, locks: list[StoreL
         if pipeline is not None:
             pipeline.abort() if stops > 1 else pipeline.stop()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_stop, sig.name)
-    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    _handle_signals(on_stop, reload_requested.set)
     try:
         while True:
-            pipeline = Service(settings, health)
+            pipeline = Service(settings, health, tail_source, run_sink)
             running = asyncio.create_task(pipeline.run())
             while True:
                 waiter = asyncio.create_task(reload_requested.wait())
@@ -122,13 +119,21 @@ async def _supervise(config: Path | None, settings: Settings, locks: list[StoreL
                 server = HttpServer(fresh.http, health)
                 await server.start()
             settings = fresh
-            configure_logging(settings.log.level)
-            log.info(
-                "Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"}
-            )
-            warn_about_transport(settings.elasticsearch)
+            _reloaded(config, settings)
     finally:
         await server.stop()
+
+
+def _handle_signals(on_stop: Callable[[str], None], on_reload: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_stop, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, on_reload)
+
+
+def _reloaded(config: Path | None, settings: Settings) -> None:
+    configure_logging(settings.log.level)
+    log.info("Configuration reloaded", extra={"config": str(config) if config else "built-in defaults"})
 
 
 def _reload(config: Path | None, locks: list[StoreLock]) -> Settings | None:

@@ -28,8 +28,23 @@ FORBIDDEN = {
         "logship.service",
     ),
     "parse.py": ("logship.sources", "logship.sinks", "logship.transforms", "logship.pipeline"),
-    "pipeline.py": ("logship.cli", "logship.service"),
+    "pipeline.py": ("logship.cli", "logship.service", "logship.wiring", "logship.sinks.elasticsearch"),
+    # The service takes any live source and any sink: `logship.wiring` builds the real ones.
+    "service.py": (
+        "logship.cli",
+        "logship.wiring",
+        "logship.sinks.elasticsearch",
+        "logship.sinks.stdout",
+        "logship.sources.tail.source",
+    ),
     "block.py": (
+        "logship.sources",
+        "logship.sinks",
+        "logship.transforms",
+        "logship.parse",
+        "logship.pipeline",
+    ),
+    "document.py": (
         "logship.sources",
         "logship.sinks",
         "logship.transforms",

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from logship.acks import FileAcks
-from logship.block import Block, Events, Origin
+from logship.block import Block, Events, Finished, Origin, Routed, SlowRecord
+from logship.document import decode, documents
 from logship.parse import Decoder, Parser, _stamp_of
 from logship.settings import ParseSettings
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder, file_id
@@ -199,7 +200,7 @@ def test_added_fields_override_colliding_record_fields_without_duplicate_keys() 
 
 def test_traceback_goes_to_the_stack_trace_field() -> None:
     enc = encoder()
-    items = enc.items(Block(0, 0, [], [(5, GOOD, b"Traceback\n  boom", None)]))
+    items = enc.items(Block(0, 0, [], [SlowRecord(5, GOOD, b"Traceback\n  boom", None)]))
     doc = orjson.loads(document_of(items[0]))
     assert doc["error.stack_trace"] == "Traceback\n  boom" and doc["log.offset"] == 5
 
@@ -212,7 +213,7 @@ def test_file_id_depends_on_host_and_identity() -> None:
 def test_valid_json_stays_bytes_and_is_not_reserialised() -> None:
     events = encoder().events(Block(0, 0, [(0, [GOOD])], []))
     assert len(events.fast) == 1 and not events.docs
-    assert events.documents()[0].startswith(GOOD[:-1] + b',"@timestamp":"2026-11-26T15:35:52.000Z"')
+    assert documents(events)[0].startswith(GOOD[:-1] + b',"@timestamp":"2026-11-26T15:35:52.000Z"')
 
 
 def test_decoding_fast_records_gives_the_same_documents() -> None:
@@ -220,15 +221,13 @@ def test_decoding_fast_records_gives_the_same_documents() -> None:
     lines = [GOOD, GOOD.replace(b"seq=1", b"seq=2")]
     fast = chain.events(Block(0, 0, [(0, list(lines))], []))
     decoded = chain.events(Block(0, 0, [(0, list(lines))], []))
-    decoded.decode()
+    decode(decoded)
     assert not decoded.fast and len(decoded.docs) == 2
-    assert [orjson.loads(d) for d in decoded.documents()] == [orjson.loads(d) for d in fast.documents()]
+    assert [orjson.loads(d) for d in documents(decoded)] == [orjson.loads(d) for d in documents(fast)]
 
 
 def test_a_routed_document_keeps_its_index_and_id() -> None:
-    events = Events(
-        Origin("dl", ""), FileAcks(0).block(1), docs=[(0, {"n": 1}, None, ("old-index", "old-id"))]
-    )
+    events = Finished(Origin("dl", ""), FileAcks(0).block(1), [Routed("old-index", "old-id", {"n": 1})])
     (item,) = ElasticsearchEncoder("aichat", "%Y.%m.%d", "h1").encode(events)
     action, doc = item.rstrip(b"\n").split(b"\n")
     assert orjson.loads(action) == {"create": {"_index": "old-index", "_id": "old-id"}} and doc == b'{"n":1}'

@@ -1,7 +1,7 @@
 """Flow, the replays and the shutdown order of `logship run`, in-process with a fake engine.
 
-The sink is the real ElasticsearchSink over ``FakeTransport`` (or the PrintSink); the Service's
-sink factory is swapped for one that builds it so, which is the only thing replaced.
+The sink is the real ElasticsearchSink over ``FakeTransport`` (or the PrintSink), passed in: the
+Service is given factories that build it so, and the real tail source (observed by a wrapper).
 """
 
 from __future__ import annotations
@@ -13,28 +13,22 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-import logship.pipeline
 import logship.service
+from logship import wiring
 from logship.acks import FileAcks
-from logship.block import Block, Events, Origin
+from logship.block import Block, Origin
 from logship.budget import InflightBudget
 from logship.errors import PipelineFailed
 from logship.observe.health import HealthState
-from logship.pipeline import (
-    Flow,
-    ReplayProgress,
-    Stages,
-    elasticsearch_sink,
-    replay_dead_letters,
-    replay_files,
-)
+from logship.pipeline import Flow, ReplayProgress, Stages, inflight_budget, run_to_end
+from logship.replay_command import replay_dead_letters
 from logship.settings import (
     BatchSettings,
     DeadLetterSettings,
@@ -45,12 +39,12 @@ from logship.settings import (
     Settings,
     TailSettings,
 )
-from logship.sinks import Tally
+from logship.sinks import Outcome, Sink, Tally
 from logship.sinks.elasticsearch.bulk import BulkResponse
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
-from logship.sources.tail.positions import FilePosition, PositionStore
-from logship.sources.tail.source import TailSource
+from logship.sources import Emit, LiveSource
+from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
 
 from support.applog import app_log
 from support.fakes import (
@@ -87,15 +81,25 @@ def settings(tmp_path: Path, **sections: Any) -> Settings:
     return Settings(**values)
 
 
-def es_sink(s: Settings, transport: FakeTransport, abandon_after: int = 0) -> ElasticsearchSink:
+def es_sink(
+    s: Settings, transport: FakeTransport, abandon_after: int = 0, health: HealthState | None = None
+) -> ElasticsearchSink:
     return ElasticsearchSink(
         s.elasticsearch,
         s.delivery,
         DeadLetterFile(s.dead_letter.path),
         namespace="test-host",
-        health=None,
+        health=health,
         abandon_after=abandon_after,
         transport=transport,
+    )
+
+
+def replay_files(s: Settings, paths: list[Path], progress: ReplayProgress, sink: Sink) -> Tally:
+    """`logship replay` of ``paths`` into ``sink``."""
+    budget = inflight_budget(s)
+    return asyncio.run(
+        run_to_end(s, wiring.file_replay_source(s, paths, budget, progress.read), sink, budget)
     )
 
 
@@ -128,7 +132,7 @@ def offset_of(body: bytes) -> int:
 def test_the_elasticsearch_sink_namespaces_ids_by_the_configured_host_name(tmp_path: Path) -> None:
     def ids(hostname: str) -> list[str]:
         s = settings(tmp_path, enrich=EnrichSettings(fields={"hostname": hostname}))
-        chunk = elasticsearch_sink(s, None).encode(Stages(s).process(block(FileAcks(0), 0, range(3))))
+        chunk = wiring.build_sink(s, None).encode(Stages(s).process(block(FileAcks(0), 0, range(3))))
         actions = [orjson.loads(chunk.item(i).split(b"\n")[0]) for i in range(chunk.count)]
         return [a["create"]["_id"] for a in actions]
 
@@ -162,7 +166,7 @@ def test_flow_commits_in_order_when_the_engine_answers_out_of_order(tmp_path: Pa
             await flow.emit(third)
             assert await flow.close(None)
         assert acks.committed == third.end
-        assert flow.tally.indexed == 13
+        assert flow.tally[Outcome.INDEXED] == 13
         sent = [doc for body in transport.answered for doc in documents(body)]
         assert sorted(messages(sent)) == sorted(f"request {n} served" for n in range(13))
         assert len({d["log.offset"] for d in sent}) == 13
@@ -194,7 +198,7 @@ def test_flow_delivers_every_record_of_many_blocks_once(tmp_path: Path) -> None:
         assert sorted(d["log.offset"] for d in sent) == sorted(
             off for b in blocks for off in _offsets(b)
         )  # every record once
-        assert acks.committed == blocks[-1].end and flow.tally.indexed == 100
+        assert acks.committed == blocks[-1].end and flow.tally[Outcome.INDEXED] == 100
 
     asyncio.run(main())
 
@@ -214,7 +218,7 @@ def test_flow_finishes_the_ack_of_a_block_without_records_at_once(tmp_path: Path
         sink = RecordingSink()
         flow = Flow(Stages(s), sink, s.batch, unbounded())
         acks = FileAcks(0)
-        empty = Events(Origin("/logs/app.log", "k1"), acks.block(0))
+        empty = Block(0, 0, [], [], Origin("/logs/app.log", "k1"), acks.block(0))
         await flow.emit(empty)
         assert empty.ack is not None and empty.ack.finished
         assert await flow.close(None)
@@ -294,7 +298,7 @@ def test_flow_sends_items_pushed_back_again_and_delivers_each_once(tmp_path: Pat
         assert all(len(bulk_items(body)) <= 7 for body in transport.requests)
         got = sorted(d["log.offset"] for body in transport.answered for d in documents(body))
         assert sorted(set(got)) == sorted(off for b in blocks for off in _offsets(b))
-        assert flow.tally == Tally(indexed=50)
+        assert flow.tally == Tally({Outcome.INDEXED: 50})
         assert acks.committed == blocks[-1].end
 
     asyncio.run(main())
@@ -323,7 +327,7 @@ def test_flow_dead_letters_an_item_pushed_back_past_max_retries(tmp_path: Path) 
             await flow.emit(first)
             assert await flow.close(None)
         assert transport.sent_ids().count(stuck[0]) == 3  # the first attempt and two retries
-        assert flow.tally.indexed == 5 and flow.tally.dead_lettered == 1
+        assert flow.tally[Outcome.INDEXED] == 5 and flow.tally[Outcome.DEAD_LETTERED] == 1
         assert acks.committed == first.end
         (entry,) = [orjson.loads(x) for x in s.dead_letter.path.read_bytes().splitlines()]
         assert entry["id"] == stuck[0] and entry["reason"].startswith("gave up after 3 attempts: item 503")
@@ -373,7 +377,7 @@ def test_flow_halves_concurrency_on_pushback_and_grows_it_back(
             gate.open()
             assert await flow.close(None)
         assert limits == [8, 4, 2, 3, 4, 5, 6, 7, 8]  # one more after each answer without pushback
-        assert flow.tally.indexed == 7 and acks.committed == start
+        assert flow.tally[Outcome.INDEXED] == 7 and acks.committed == start
 
     asyncio.run(main())
 
@@ -390,9 +394,10 @@ def test_replay_files_prints_one_document_per_record(tmp_path: Path) -> None:
     offsets = [0, *itertools.accumulate(len(p) + 1 for p in pieces[:-1])]
     out = io.BytesIO()
     progress = ReplayProgress(total_bytes=path.stat().st_size)
-    tally = asyncio.run(replay_files(settings(tmp_path), [path], progress, out, 0))
+    s = settings(tmp_path)
+    tally = replay_files(s, [path], progress, wiring.build_sink(s, None, print_to=out))
     docs = sorted((orjson.loads(x) for x in out.getvalue().splitlines()), key=lambda d: int(d["log.offset"]))
-    assert tally.printed == 5 and len(docs) == 5
+    assert tally[Outcome.PRINTED] == 5 and len(docs) == 5
     assert [d["log.offset"] for d in docs] == offsets
     assert messages(docs) == [f"request {n} served" for n in range(5)]
     assert docs[2]["error.stack_trace"] == trace.decode()
@@ -401,38 +406,17 @@ def test_replay_files_prints_one_document_per_record(tmp_path: Path) -> None:
     assert progress.records == 5 and progress.read_bytes == path.stat().st_size
 
 
-def test_replay_files_gives_up_after_abandon_after_and_counts_undelivered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_replay_files_gives_up_after_abandon_after_and_counts_undelivered(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     path.write_bytes(b"".join(line(n) + b"\n" for n in range(4)))
     transport = FakeTransport(refused())
-    install_fake_sink(monkeypatch, logship.pipeline, transport)
-    tally = asyncio.run(replay_files(settings(tmp_path), [path], ReplayProgress(), None, 2))
-    assert tally.undelivered == 4 and tally.indexed == 0
+    s = settings(tmp_path)
+    tally = replay_files(s, [path], ReplayProgress(), es_sink(s, transport, abandon_after=2))
+    assert tally[Outcome.UNDELIVERED] == 4 and tally[Outcome.INDEXED] == 0
     assert len(transport.requests) == 3 and transport.closed
 
 
-def install_fake_sink(monkeypatch: pytest.MonkeyPatch, module: Any, transport: FakeTransport) -> None:
-    """Make ``module.elasticsearch_sink`` build the real sink, over ``transport``."""
-
-    def factory(s: Settings, health: HealthState | None, abandon_after: int = 0) -> ElasticsearchSink:
-        return ElasticsearchSink(
-            s.elasticsearch,
-            s.delivery,
-            DeadLetterFile(s.dead_letter.path),
-            namespace="test-host",
-            health=health,
-            abandon_after=abandon_after,
-            transport=transport,
-        )
-
-    monkeypatch.setattr(module, "elasticsearch_sink", factory)
-
-
-def test_replay_files_abandons_items_pushed_back_past_abandon_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_replay_files_abandons_items_pushed_back_past_abandon_after(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     path.write_bytes(b"".join(line(n) + b"\n" for n in range(4)))
     stuck: list[str] = []  # the second record
@@ -443,16 +427,14 @@ def test_replay_files_abandons_items_pushed_back_past_abandon_after(
         return 503 if action["_id"] in stuck else 201
 
     transport = FakeTransport(per_item(status))
-    install_fake_sink(monkeypatch, logship.pipeline, transport)
-    tally = asyncio.run(replay_files(settings(tmp_path), [path], ReplayProgress(), None, 2))
-    assert tally.undelivered == 1 and tally.indexed == 3
+    s = settings(tmp_path)
+    tally = replay_files(s, [path], ReplayProgress(), es_sink(s, transport, abandon_after=2))
+    assert tally[Outcome.UNDELIVERED] == 1 and tally[Outcome.INDEXED] == 3
     assert transport.sent_ids().count(stuck[0]) == 3  # the first attempt and two retries
     assert transport.closed
 
 
-def test_replay_dead_letters_sends_documents_with_their_original_index_and_id(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_replay_dead_letters_sends_documents_with_their_original_index_and_id(tmp_path: Path) -> None:
     entries: list[dict[str, Any]] = [
         {
             "time": "2026-11-26T10:00:00Z",
@@ -485,16 +467,17 @@ def test_replay_dead_letters_sends_documents_with_their_original_index_and_id(
         + b"\n\n"
     )
     transport = FakeTransport(all_created)
-    install_fake_sink(monkeypatch, logship.pipeline, transport)
     progress = ReplayProgress(total_bytes=path.stat().st_size)
-    tally = asyncio.run(replay_dead_letters(settings(tmp_path), [path], progress, 0))
+    s = settings(tmp_path)
+    source = wiring.dead_letter_source([path], progress.read)
+    tally = asyncio.run(replay_dead_letters(s, source, es_sink(s, transport), inflight_budget(s)))
     items = [pair for body in transport.requests for pair in bulk_items(body)]
     assert [(a["_index"], a["_id"]) for a, _ in items] == [
         ("aichat-2026.11.20", "abc-120"),
         ("aichat-2026.11.21", "def-7"),
     ]
     assert [doc for _, doc in items] == [e["document"] for e in entries]  # as they were, not enriched
-    assert tally.indexed == 2 and tally.undelivered == 2
+    assert tally[Outcome.INDEXED] == 2 and tally[Outcome.UNDELIVERED] == 2
     assert progress.records == 2 and progress.read_bytes == path.stat().st_size
 
 
@@ -506,22 +489,52 @@ def write(logger: logging.Logger, first: int, count: int) -> None:
         logger.info("request %d served", n)
 
 
+Runs = Callable[[LiveSource, Emit], Awaitable[None]]
+
+
+class ObservedSource:
+    """The real tail source, its ``run`` wrapped by ``runs``."""
+
+    def __init__(self, inner: LiveSource, runs: Runs) -> None:
+        self._inner, self._runs = inner, runs
+
+    @property
+    def scanned(self) -> asyncio.Event:
+        return self._inner.scanned
+
+    @property
+    def scanned_at(self) -> float | None:
+        return self._inner.scanned_at
+
+    def positions(self) -> list[FilePosition]:
+        return self._inner.positions()
+
+    def lag(self) -> int:
+        return self._inner.lag()
+
+    def unopened(self) -> list[str]:
+        return self._inner.unopened()
+
+    def stop(self) -> None:
+        self._inner.stop()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def run(self, emit: Emit) -> None:
+        await self._runs(self._inner, emit)
+
+
 class Run:
-    """A Service over a FakeTransport, observed: what happened, in order, in ``events``."""
+    """A Service over the real tail source and a FakeTransport, observed: what happened, in order,
+    in ``events``. ``runs`` replaces how the source's ``run`` is called (a crashing reader)."""
 
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, handler: Handler, **kw: Any) -> None:
         self.events: list[str] = []
         self.reading_stopped = asyncio.Event()
         self.saved: list[list[FilePosition]] = []
+        self.runs: Runs = lambda inner, emit: inner.run(emit)
         events, stopped = self.events, self.reading_stopped
-
-        class ObservedTailSource(TailSource):
-            async def run(self, emit: Any) -> None:
-                try:
-                    await super().run(emit)
-                finally:
-                    events.append("reading stopped")
-                    stopped.set()
 
         async def observed(body: bytes) -> BulkResponse:
             result = handler(body)
@@ -529,11 +542,25 @@ class Run:
             events.append("answered")
             return response
 
-        monkeypatch.setattr(logship.service, "TailSource", ObservedTailSource)
         self.transport = FakeTransport(observed)
-        install_fake_sink(monkeypatch, logship.service, self.transport)
+
+        def sources(
+            s: Settings, state: StoreState, budget: InflightBudget, caught_up: Callable[[], None]
+        ) -> LiveSource:
+            async def runs(inner: LiveSource, emit: Emit) -> None:
+                try:
+                    await self.runs(inner, emit)
+                finally:
+                    events.append("reading stopped")
+                    stopped.set()
+
+            return ObservedSource(wiring.tail_source(s, state, budget, caught_up), runs)
+
+        def sinks(s: Settings, health: HealthState) -> Sink:
+            return es_sink(s, self.transport, health=health)
+
         health = HealthState(engine_timeout_seconds=60, stall_seconds=300, lag_bytes=lambda: 0)
-        self.service = logship.service.Service(settings(tmp_path, **kw), health)
+        self.service = logship.service.Service(settings(tmp_path, **kw), health, sources, sinks)
         store = self.service.store
         save = store.save
 
@@ -710,15 +737,14 @@ def test_a_crashed_reader_stops_the_service_after_delivering_what_it_read(
         run = Run(tmp_path, monkeypatch, all_created)
         transport = run.transport
 
-        class FailingTailSource(TailSource):
-            async def run(self, emit: Any) -> None:
-                async def emit_then_fail(block: Any) -> None:
-                    await emit(block)
-                    raise ValueError("a bug in the reader")
+        async def failing(inner: LiveSource, emit: Emit) -> None:
+            async def emit_then_fail(block: Any) -> None:
+                await emit(block)
+                raise ValueError("a bug in the reader")
 
-                await super().run(emit_then_fail)
+            await inner.run(emit_then_fail)
 
-        monkeypatch.setattr(logship.service, "TailSource", FailingTailSource)
+        run.runs = failing
         with app_log(logging.FileHandler(path)) as logger:
             write(logger, 0, 10)
             async with asyncio.timeout(GUARD):

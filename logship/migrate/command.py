@@ -24,8 +24,7 @@ from logship.migrate.fluentd import Conversion, convert
 from logship.migrate.fluentd_conf import parse_file
 from logship.migrate.posfile import write_positions
 from logship.migrate.takeover import Takeover, plan_takeover
-from logship.settings import Settings, load_settings
-from logship.settings.sections import TailSettings
+from logship.settings import Settings, TailSettings, load_settings
 from logship.sources.tail.positions import PositionStore
 
 __all__ = ["migrate_fluentd"]
@@ -49,15 +48,7 @@ def migrate_fluentd(
     """
     out = out or sys.stdout
     err = err or sys.stderr
-    if output.is_dir():
-        raise ConfigError(
-            [
-                f"{output}: is a directory; --output names the TOML file to write "
-                f"(e.g. {output / 'logship.toml'})"
-            ]
-        )
-    if output.exists() and not force and not dry_run:
-        raise ConfigError([f"{output}: exists already; pass --force to replace it, or --output another file"])
+    _check_output(output, replace=force or dry_run)
     conversion = convert(parse_file(conf))
     if not _convertible(conversion, conf, output, force, err):
         return Exit.USAGE
@@ -90,6 +81,19 @@ def migrate_fluentd(
     _report(plan, sources, store, out)
     _environment(conversion, out)
     return Exit.OK
+
+
+def _check_output(output: Path, replace: bool) -> None:
+    """Refuse a directory as --output, and an existing file unless it may be replaced."""
+    if output.is_dir():
+        raise ConfigError(
+            [
+                f"{output}: is a directory; --output names the TOML file to write "
+                f"(e.g. {output / 'logship.toml'})"
+            ]
+        )
+    if output.exists() and not replace:
+        raise ConfigError([f"{output}: exists already; pass --force to replace it, or --output another file"])
 
 
 def _environment(conversion: Conversion, out: TextIO) -> None:

@@ -13,6 +13,8 @@ each plugin is mapped by its own module: ``fluentd_tail`` (in_tail and its parse
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from logship.migrate.fluentd_context import Context, Conversion, Finding
 from logship.migrate.fluentd_elasticsearch import elasticsearch
 from logship.migrate.fluentd_record import record_transformer
@@ -69,10 +71,39 @@ def _root(ctx: Context, tree: ConfTree) -> None:
     _route(ctx, sources, filters, matches)
 
 
+@dataclass
+class _Routes:
+    """Where the tail sources' tags lead: the filters and matches they reach, the output chosen."""
+
+    tags: list[tuple[Directive, str]]
+    chains: set[tuple[int, ...]] = field(default_factory=set)  # filter indices, one chain per tag
+    used_filters: set[int] = field(default_factory=set)
+    used_matches: set[int] = field(default_factory=set)
+    output: Directive | None = None
+
+
 def _route(
     ctx: Context, sources: list[Directive], filters: list[Directive], matches: list[Directive]
 ) -> None:
     """Follow each tail source's tag through the filters to its <match>, then map what is reached."""
+    routes = _Routes(_tags(ctx, sources))
+    for s, tag in routes.tags:
+        _follow(ctx, routes, s, tag, filters, matches)
+    if len(routes.chains) > 1:
+        ctx.problem(
+            routes.tags[0][0].where,
+            "the tail sources pass through different filters; logship applies one set to all files",
+        )
+    for s, _ in routes.tags:
+        tail(ctx, s)
+    _filters(ctx, filters, routes)
+    _unused_matches(ctx, matches, routes.used_matches)
+    if routes.output is not None:
+        elasticsearch(ctx, routes.output)
+
+
+def _tags(ctx: Context, sources: list[Directive]) -> list[tuple[Directive, str]]:
+    """Each tail source with the tag its events carry; a source without a tag is reported."""
     tags: list[tuple[Directive, str]] = []
     for s in sources:
         tag_param = s.get("tag")
@@ -84,50 +115,51 @@ def _route(
             continue
         # in_tail replaces `*` in the tag with the file's path, dots for slashes.
         tags.append((s, tag_param.text.replace("*", "var.log.file")))
-    used_filters: set[int] = set()
-    used_matches: set[int] = set()
-    applied: dict[str, list[int]] = {}
-    output: Directive | None = None
-    for s, tag in tags:
-        chain = [i for i, f in enumerate(filters) if tag_matches(f.arg, tag)]
-        applied[tag] = chain
-        used_filters.update(chain)
-        target = next((i for i, m in enumerate(matches) if tag_matches(m.arg, tag)), None)
-        if target is None:
-            ctx.problem(s.where, f"events tagged {tag!r} reach no <match> (Fluentd drops them)")
-            continue
-        used_matches.add(target)
-        m = matches[target]
-        if m.type != "elasticsearch":
-            ctx.problem(m.where, f"{m} @type {m.type}: logship writes only to Elasticsearch (tag {tag!r})")
-        elif output is None:
-            output = m
-        elif output is not m:
-            ctx.problem(
-                m.where,
-                f"{m} is a second Elasticsearch output (the first is at {output.where}); "
-                "logship sends every file to one",
-            )
-    if len({tuple(c) for c in applied.values()}) > 1:
-        first = next(iter(tags))[0]
+    return tags
+
+
+def _follow(
+    ctx: Context, routes: _Routes, s: Directive, tag: str, filters: list[Directive], matches: list[Directive]
+) -> None:
+    """Record the filters and the first <match> that ``tag`` reaches; report a second output."""
+    chain = tuple(i for i, f in enumerate(filters) if tag_matches(f.arg, tag))
+    routes.chains.add(chain)
+    routes.used_filters.update(chain)
+    target = next((i for i, m in enumerate(matches) if tag_matches(m.arg, tag)), None)
+    if target is None:
+        ctx.problem(s.where, f"events tagged {tag!r} reach no <match> (Fluentd drops them)")
+        return
+    routes.used_matches.add(target)
+    m = matches[target]
+    if m.type != "elasticsearch":
+        ctx.problem(m.where, f"{m} @type {m.type}: logship writes only to Elasticsearch (tag {tag!r})")
+    elif routes.output is None:
+        routes.output = m
+    elif routes.output is not m:
         ctx.problem(
-            first.where,
-            "the tail sources pass through different filters; logship applies one set to all files",
+            m.where,
+            f"{m} is a second Elasticsearch output (the first is at {routes.output.where}); "
+            "logship sends every file to one",
         )
-    for s, _ in tags:
-        tail(ctx, s)
+
+
+def _filters(ctx: Context, filters: list[Directive], routes: _Routes) -> None:
+    """Map the filters the tags pass through to [enrich] fields; report the others."""
     fields: dict[str, str] = {}
     for i, f in enumerate(filters):
-        if i not in used_filters:
+        if i not in routes.used_filters:
             ctx.note(f.where, f"{f} matches none of the tail sources' tags; not converted")
         elif f.type == "record_transformer":
-            fields.update(record_transformer(ctx, f, [t for _, t in tags]))
+            fields.update(record_transformer(ctx, f, [t for _, t in routes.tags]))
         else:
             ctx.problem(f.where, f"{f} @type {f.type}: logship only adds static fields (record_transformer)")
     # Fluentd adds nothing unless told to: logship's default fields must not appear either.
     ctx.out.settings.setdefault("enrich", {})["fields"] = fields
+
+
+def _unused_matches(ctx: Context, matches: list[Directive], used: set[int]) -> None:
     for i, m in enumerate(matches):
-        if i in used_matches:
+        if i in used:
             continue
         if m.type == "null":
             ctx.note(m.where, f"{m} @type null discards events logship never reads")
@@ -135,5 +167,3 @@ def _route(
             ctx.note(m.where, f"{m} receives none of the tail sources' events; not converted")
         else:
             ctx.problem(m.where, f"{m} @type {m.type}: logship writes only to Elasticsearch")
-    if output is not None:
-        elasticsearch(ctx, output)

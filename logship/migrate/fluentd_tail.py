@@ -46,17 +46,9 @@ def tail(ctx: Context, s: Directive) -> None:
         if name in ("@type", "type", "tag", "@id", "@label", "path_delimiter"):
             continue
         if name == "path":
-            paths = split_list(p, delimiter.text if delimiter else ",")
-            if not ctx.literal("tail", "paths", paths, p.where):
-                continue
-            current = ctx.out.settings.setdefault("tail", {}).setdefault("paths", [])
-            current.extend(x for x in paths if x not in current)
+            _add_globs(ctx, "paths", split_list(p, delimiter.text if delimiter else ","), p)
         elif name == "exclude_path":
-            excluded = split_list(p)
-            if not ctx.literal("tail", "exclude", excluded, p.where):
-                continue
-            current = ctx.out.settings.setdefault("tail", {}).setdefault("exclude", [])
-            current.extend(x for x in excluded if x not in current)
+            _add_globs(ctx, "exclude", split_list(p), p)
         elif name == "pos_file":
             ctx.out.pos_files.append((p.where, p.text))
         elif name == "read_from_head":
@@ -81,6 +73,21 @@ def tail(ctx: Context, s: Directive) -> None:
     if s.get("read_from_head") is None:
         # Fluentd's default: files found at start are read from their end.
         ctx.set("tail", "read_from", "tail", s.where)
+    _parser(ctx, s, parse_params)
+    for c in s.children:
+        if c.name != "parse":
+            ctx.problem(c.where, f"{c} inside {s} has no logship equivalent")
+
+
+def _add_globs(ctx: Context, key: str, globs: list[str], p: Param) -> None:
+    """Add ``globs`` to ``tail.<key>``, which the other sources share."""
+    if ctx.literal("tail", key, globs, p.where):
+        current = ctx.out.settings.setdefault("tail", {}).setdefault(key, [])
+        current.extend(x for x in globs if x not in current)
+
+
+def _parser(ctx: Context, s: Directive, parse_params: list[Param]) -> None:
+    """Map the source's parser: its one <parse> section, or its old-style parse parameters."""
     sections = s.sections("parse")
     if sections and parse_params:
         ctx.problem(parse_params[0].where, "both a <parse> section and old-style parse parameters")
@@ -90,9 +97,6 @@ def tail(ctx: Context, s: Directive) -> None:
             ctx.problem(extra.where, "several <parse> sections: logship parses one JSON format")
     else:
         parse(ctx, s, parse_params)
-    for c in s.children:
-        if c.name != "parse":
-            ctx.problem(c.where, f"{c} inside {s} has no logship equivalent")
 
 
 def parse(ctx: Context, d: Directive, params: list[Param]) -> None:

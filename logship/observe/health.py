@@ -1,6 +1,6 @@
 """Health state the pipeline reports to, and the ``/health/detailed`` report built from it.
 
-Four checks, each with a status (``pass``/``fail``) and a human-readable detail:
+Five checks, each with a status (``pass``/``fail``) and a human-readable detail:
 
 - ``search_engine``: the engine answered (any HTTP status) within ``engine_timeout_seconds`` and
   the last attempt did not fail. Before any request it passes ("no request yet"), so a fresh

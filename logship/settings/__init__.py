@@ -21,19 +21,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from logship.errors import ConfigError
 from logship.observe.httpsettings import HttpSettings
-from logship.settings.sections import (
+from logship.settings.delivery import (
     BatchSettings,
     DeadLetterSettings,
     DeliverySettings,
-    ElasticsearchSettings,
-    EnrichSettings,
-    IndexSettings,
     LogSettings,
-    MultilineSettings,
-    ParseSettings,
     PipelineSettings,
-    TailSettings,
 )
+from logship.settings.engine import ElasticsearchSettings, IndexSettings
+from logship.settings.reading import EnrichSettings, MultilineSettings, ParseSettings, TailSettings
 
 __all__ = [
     "BatchSettings",

@@ -1,38 +1,46 @@
-"""Sinks: ``encode`` turns Events into a Chunk of the sink's wire format; ``send`` delivers a batch.
+"""Sinks: ``encode`` turns Events (or Finished documents) into a Chunk of the sink's wire format;
+``send`` delivers a batch.
 
 ``send`` settles each record of its batch: delivered (``Chunk.delivered``, which lets the file's
 position advance), given up on (``Chunk.abandon``, replay only), or handed back in ``Sent.retry``
 when the engine pushed back on it, to go out again in a later batch. It never drops a record.
+What becomes of each record is counted by ``Outcome`` in a ``Tally``.
+
+Everything particular to a destination (readiness, its own background work, insecure transport
+warnings, where refused records go) sits behind the ``Sink`` protocol; `logship.wiring` builds
+the sink the settings ask for.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
-from logship.block import Events
+from logship.block import Events, Finished
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 
-__all__ = ["Sent", "Sink", "Tally"]
+__all__ = ["Outcome", "Sent", "Sink", "Tally", "log_warnings"]
+
+log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class Tally:
-    """Records by outcome."""
+class Outcome(Enum):
+    """What became of a record in a sink."""
 
-    indexed: int = 0
-    already_present: int = 0
-    dead_lettered: int = 0
-    undelivered: int = 0
-    printed: int = 0
+    INDEXED = "indexed"  # the engine took it
+    ALREADY_PRESENT = "already_present"  # the engine held it already (sent before)
+    DEAD_LETTERED = "dead_lettered"  # refused, and written to the dead-letter file with the reason
+    UNDELIVERED = "undelivered"  # given up on (replay only): read again next time
+    PRINTED = "printed"  # written out (`replay --print`)
 
-    def add(self, other: Tally) -> None:
-        self.indexed += other.indexed
-        self.already_present += other.already_present
-        self.dead_lettered += other.dead_lettered
-        self.undelivered += other.undelivered
-        self.printed += other.printed
+
+class Tally(Counter[Outcome]):
+    """Records by outcome; ``update`` adds another tally."""
 
 
 @dataclass(slots=True)
@@ -50,8 +58,33 @@ class Sink(Protocol):
         """Batches sent at once."""
         ...
 
-    def encode(self, events: Events, /) -> Chunk: ...
+    def encode(self, events: Events | Finished, /) -> Chunk: ...
 
     async def send(self, batch: Batch, /) -> Sent: ...
 
+    def warnings(self) -> list[str]:
+        """What is unsafe in how the destination is reached (logged once per start)."""
+        ...
+
+    def start(self) -> list[asyncio.Task[None]]:
+        """Work of its own beside the sending, for a long run (`logship run`): the caller cancels
+        and awaits the tasks before ``close``."""
+        ...
+
+    async def ping(self) -> None:
+        """Ask the destination whether it answers; raises EngineUnreachable (or EngineRedirected)
+        when it does not. The long run's readiness follows it."""
+        ...
+
+    async def describe(self) -> str:
+        """Who answers (`check --connect`); raises EngineUnreachable, or EngineRejected when it
+        refuses these credentials."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def log_warnings(sink: Sink) -> None:
+    """Log, once, each insecure choice of how ``sink`` reaches its destination."""
+    for warning in sink.warnings():
+        log.warning("Insecure connection to the destination", extra={"problem": warning})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import BinaryIO
 
-from logship.block import Events
-from logship.sinks import Sent, Tally
+from logship.block import Events, Finished
+from logship.document import documents
+from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 
@@ -20,8 +22,8 @@ class PrintSink:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
 
-    def encode(self, events: Events) -> Chunk:
-        return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
+    def encode(self, events: Events | Finished) -> Chunk:
+        return Chunk([doc + b"\n" for doc in documents(events)], events.ack)
 
     async def send(self, batch: Batch) -> Sent:
         self._out.write(body_of(batch))
@@ -29,7 +31,19 @@ class PrintSink:
         for chunk, which in batch:
             chunk.delivered(len(which))
             count += len(which)
-        return Sent(Tally(printed=count))
+        return Sent(Tally({Outcome.PRINTED: count}))
+
+    def warnings(self) -> list[str]:
+        return []
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return []
+
+    async def ping(self) -> None:
+        """Standard output is always there."""
+
+    async def describe(self) -> str:
+        return "standard output"
 
     async def close(self) -> None:
         self._out.flush()

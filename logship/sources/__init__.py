@@ -2,21 +2,23 @@
 
 A source hands ``emit`` blocks of raw records (``Block``), each with the file's identity and an
 ack handle; ``emit`` returns once the block is on its way, and may wait while the in-flight
-bound is reached. A source of finished documents (the dead-letter file) emits ``Events``
+bound is reached. A source of finished documents (the dead-letter file) emits ``Finished``
 instead, which skip parsing and the transforms.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-from logship.block import Block, Events
+from logship.block import Block, Finished
+from logship.sources.tail.positions import FilePosition
 
-__all__ = ["Emit", "FileListSource", "Source"]
+__all__ = ["Emit", "FileListSource", "LiveSource", "Source"]
 
-Emit = Callable[[Block | Events], Awaitable[None]]
+Emit = Callable[[Block | Finished], Awaitable[None]]
 
 
 class Source(Protocol):
@@ -25,6 +27,37 @@ class Source(Protocol):
         ...
 
     def stop(self) -> None: ...
+
+
+class LiveSource(Source, Protocol):
+    """A source that runs until stopped and resumes where it was (`logship run`): the service
+    saves its ``positions()`` as deliveries move them, and reports its lag and health."""
+
+    @property
+    def scanned(self) -> asyncio.Event:
+        """Set once the inputs were first looked at: from then on, the positions are worth saving."""
+        ...
+
+    @property
+    def scanned_at(self) -> float | None:
+        """When the inputs were last looked at (saved with the positions)."""
+        ...
+
+    def positions(self) -> list[FilePosition]:
+        """Where each input was delivered up to: what a restart resumes from."""
+        ...
+
+    def lag(self) -> int:
+        """Bytes written to the inputs and not read yet."""
+        ...
+
+    def unopened(self) -> list[str]:
+        """Inputs that match but cannot be opened (named in the health answer)."""
+        ...
+
+    def close(self) -> None:
+        """Release the inputs; after ``run`` has ended."""
+        ...
 
 
 class FileListSource:

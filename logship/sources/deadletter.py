@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from logship.acks import FileAcks
-from logship.block import DocRecord, Events, Origin
+from logship.block import Finished, Origin, Routed
 from logship.deadletter_files import ReadFile
 from logship.sources import Emit, FileListSource
 
@@ -37,7 +37,7 @@ class DeadLetterSource(FileListSource):
     async def _read(self, path: Path, emit: Emit) -> None:
         origin = Origin(str(path), "")
         acks = FileAcks(0)
-        docs: list[DocRecord] = []
+        docs: list[Routed] = []
         with path.open("rb") as f:
             # Only what the file held at the start: when it is `dead_letter.path` itself, documents
             # rejected again are appended to it while it is read, and reading those too would send
@@ -54,9 +54,8 @@ class DeadLetterSource(FileListSource):
                     continue
                 try:
                     entry: Any = orjson.loads(line)
-                    route = (str(entry["index"]), str(entry["id"]))
-                    document = entry["document"]
-                    if not isinstance(document, dict):
+                    routed = Routed(str(entry["index"]), str(entry["id"]), entry["document"])
+                    if not isinstance(routed.document, dict):
                         raise TypeError("`document` is not an object")
                 except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                     log.error(
@@ -65,12 +64,12 @@ class DeadLetterSource(FileListSource):
                     )
                     self.skipped += 1
                     continue
-                docs.append((read, document, None, route))
+                docs.append(routed)
                 self._on_read(0, 1)
                 if len(docs) >= _PER_BLOCK:
-                    await emit(Events(origin, acks.block(read), docs=docs))
+                    await emit(Finished(origin, acks.block(read), docs))
                     docs = []
         if docs:
-            await emit(Events(origin, acks.block(read), docs=docs))
+            await emit(Finished(origin, acks.block(read), docs))
         if not self._stopping:
             self.read_files.append(ReadFile(path, st.st_dev, st.st_ino, end))

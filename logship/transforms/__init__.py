@@ -2,7 +2,7 @@
 
 A transform may work on bytes (add JSON members to ``Events.splice``, which every fast record's
 document gains, and update the decoded documents alike) or on decoded records (call
-``Events.decode()`` first, then change ``Events.docs``).
+``logship.document.decode(events)`` first, then change ``Events.docs``).
 """
 
 from __future__ import annotations

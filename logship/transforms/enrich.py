@@ -105,7 +105,6 @@ class Enrich:
 
     def __call__(self, events: Events) -> Events:
         events.splice += self._fragment
-        for _, doc, _, route in events.docs:
-            if route is None:
-                doc.update(self.fields)
+        for _, doc, _ in events.docs:
+            doc.update(self.fields)
         return events

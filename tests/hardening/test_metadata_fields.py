@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from logship.acks import FileAcks
-from logship.block import Block, Origin
+from logship.block import Block, Origin, SlowRecord
 from logship.parse import METADATA_FIELDS, Parser
 from logship.settings import ParseSettings
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
@@ -59,9 +59,9 @@ def test_a_record_with_a_metadata_name_and_a_traceback_is_renamed_too() -> None:
         ParseSettings(), stack_trace_field="error.stack_trace", max_line_bytes=4096, reserved=enrich.adds
     )
     raw = f'{{{TS}, "message": "m", "_id": "abc"}}'.encode()
-    block = Block(0, 0, [], [(0, raw, b"Traceback", None)])
+    block = Block(0, 0, [], [SlowRecord(0, raw, b"Traceback", None)])
     block.origin, block.ack = Origin("/logs/app.log", "key"), FileAcks(0).block(1)
-    ((_, doc, _, _),) = parser.parse(block).docs
+    ((_, doc, _),) = parser.parse(block).docs
     assert "_id" not in doc and doc["event.original_fields._id"] == "abc"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from logship.block import Block, Events
+from logship.block import Block, Finished
 from logship.settings import MultilineSettings, TailSettings
 from logship.sources.replay import FileReplaySource
 from logship.sources.tail.fingerprint import fingerprint_path
@@ -23,7 +23,7 @@ def replay_keys(tmp_path: Path, paths: list[Path]) -> dict[str, set[str]]:
     source = FileReplaySource(paths, tail, splitter, None, lambda _b, _r: None)
     keys: dict[str, set[str]] = {}
 
-    async def emit(block: Block | Events) -> None:
+    async def emit(block: Block | Finished) -> None:
         assert isinstance(block, Block) and block.ack is not None
         keys.setdefault(block.origin.path, set()).add(block.origin.key)
         block.ack.done()

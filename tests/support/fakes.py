@@ -16,9 +16,10 @@ from typing import Any
 
 import orjson
 
-from logship.block import Events
+from logship import document
+from logship.block import Events, Finished
 from logship.errors import EngineTimeout, EngineUnreachable
-from logship.sinks import Sent, Tally
+from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkResponse
@@ -208,8 +209,8 @@ class RecordingSink:
         self.batches: list[list[bytes]] = []
         self.closed = False
 
-    def encode(self, events: Events) -> Chunk:
-        return Chunk([doc + b"\n" for doc in events.documents()], events.ack)
+    def encode(self, events: Events | Finished) -> Chunk:
+        return Chunk([doc + b"\n" for doc in document.documents(events)], events.ack)
 
     async def send(self, batch: Batch) -> Sent:
         if self.gate is not None:
@@ -219,7 +220,19 @@ class RecordingSink:
         for chunk, which in batch:
             chunk.delivered(len(which))
             count += len(which)
-        return Sent(Tally(indexed=count))
+        return Sent(Tally({Outcome.INDEXED: count}))
+
+    def warnings(self) -> list[str]:
+        return []
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return []
+
+    async def ping(self) -> None:
+        pass
+
+    async def describe(self) -> str:
+        return "a recording sink"
 
     async def close(self) -> None:
         self.closed = True

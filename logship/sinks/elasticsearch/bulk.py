@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -35,10 +34,7 @@ __all__ = [
     "node_configs",
     "node_pool",
     "transport_warnings",
-    "warn_about_transport",
 ]
-
-log = logging.getLogger(__name__)
 
 # Only what the item handling reads: the engine neither serializes nor sends each item's index,
 # id, version and shards (about 100 bytes an item).
@@ -120,12 +116,6 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def warn_about_transport(settings: ElasticsearchSettings) -> None:
-    """Log, once, each insecure choice of how the engine is reached."""
-    for warning in transport_warnings(settings):
-        log.warning("Insecure connection to the search engine", extra={"problem": warning})
 
 
 def transport_warnings(settings: ElasticsearchSettings) -> list[str]:

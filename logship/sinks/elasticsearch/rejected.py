@@ -9,7 +9,7 @@ import logging
 from logship.errors import DeadLetterError
 from logship.observe.health import HealthState
 from logship.observe.metrics import DEAD_LETTER_FULL, DEAD_LETTER_WRITE_FAILURES, RECORDS
-from logship.sinks import Tally
+from logship.sinks import Outcome, Tally
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.retry import Backoff
@@ -62,7 +62,7 @@ class RejectedWriter:
                     continue
                 _credit(owners, settled)
                 pending = pending[settled:]
-                tally.dead_lettered += settled
+                tally[Outcome.DEAD_LETTERED] += settled
                 RECORDS.labels("dead_lettered").inc(settled)
                 if not pending:
                     break
@@ -74,7 +74,7 @@ class RejectedWriter:
                     # A replay does not wait without end: these records count as not delivered.
                     for chunk, count in owners:
                         chunk.abandon(count)
-                    tally.undelivered += len(pending)
+                    tally[Outcome.UNDELIVERED] += len(pending)
                     break
                 await asyncio.sleep(backoff.next_delay())
         finally:

@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from logship.block import Events
+from logship.block import Events, Finished
 from logship.errors import BadAnswer, EngineRedirected, EngineTimeout, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import (
@@ -28,8 +28,8 @@ from logship.observe.metrics import (
     RECORDS,
     RETRIES,
 )
-from logship.settings import DeliverySettings, ElasticsearchSettings
-from logship.sinks import Sent, Tally
+from logship.settings import DeliverySettings, ElasticsearchSettings, Settings
+from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import (
@@ -38,6 +38,7 @@ from logship.sinks.elasticsearch.bulk import (
     NotABulkResponse,
     Transport,
     item_results,
+    transport_warnings,
 )
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
@@ -51,6 +52,7 @@ from logship.sinks.elasticsearch.retry import (
     classify_request,
     item_retry_reason,
 )
+from logship.sinks.elasticsearch.upkeep import Upkeep
 
 __all__ = ["ElasticsearchSink"]
 
@@ -70,10 +72,14 @@ class ElasticsearchSink:
         health: HealthState | None,
         abandon_after: int = 0,
         transport: Transport | None = None,
+        run_settings: Settings | None = None,
     ) -> None:
         """``namespace`` (the host name) makes ids unique per host; ``abandon_after`` > 0 (replay):
         after that many failed attempts, stop trying and count the records as undelivered instead
-        of waiting for the engine without end; ``transport`` replaces the HTTP client (tests)."""
+        of waiting for the engine without end; ``transport`` replaces the HTTP client (tests);
+        ``run_settings``: the whole configuration at `logship run`, whose setup and retention
+        ``start`` runs beside the sending."""
+        self._es = es
         self._encoder = ElasticsearchEncoder(es.index_prefix, es.index_date_format, namespace)
         self._client: Transport = transport if transport is not None else BulkClient(es)
         self._limits = Limits(delivery.max_retries, abandon_after)
@@ -86,18 +92,29 @@ class ElasticsearchSink:
         self.concurrency = delivery.max_concurrent_requests
         self._gate: asyncio.Event | None = None
         self._gate_until = 0.0
+        self._upkeep = Upkeep(self._client, dead_letters, run_settings)
 
-    def hold_first_send(self, gate: asyncio.Event, seconds: float) -> None:
-        """The first requests wait until ``gate`` is set, for at most ``seconds`` from now (the
-        engine's setup at start: an index created before the template would miss its mappings)."""
-        self._gate, self._gate_until = gate, time.monotonic() + seconds
-
-    def encode(self, events: Events) -> Chunk:
+    def encode(self, events: Events | Finished) -> Chunk:
         return Chunk(self._encoder.encode(events), events.ack)
+
+    def warnings(self) -> list[str]:
+        return transport_warnings(self._es)
+
+    def start(self) -> list[asyncio.Task[None]]:
+        tasks = self._upkeep.start(self.pool)
+        if self._upkeep.first_check is not None:
+            # The first sends wait (bounded) for the setup's first check: an index created before
+            # its template would miss the mappings.
+            self._gate = self._upkeep.first_check
+            self._gate_until = time.monotonic() + self._upkeep.first_check_wait
+        return tasks
 
     async def ping(self) -> None:
         """Ask the engine for its name; raises EngineUnreachable when it does not answer."""
-        await self._client.info()
+        await self._upkeep.ping()
+
+    async def describe(self) -> str:
+        return await self._upkeep.describe()
 
     @property
     def pool(self) -> NodePool | None:
@@ -208,7 +225,7 @@ class ElasticsearchSink:
             if dead:
                 owners.append((chunk, dead))
             if abandon:
-                sent.tally.undelivered += abandon
+                sent.tally[Outcome.UNDELIVERED] += abandon
                 chunk.abandon(abandon)
         if letters:
             await self._rejected.write(letters, owners, sent.tally)
@@ -219,7 +236,7 @@ class ElasticsearchSink:
         """A whole request past the limits (``failures`` attempts), or a document the engine refuses."""
         if verdict is Verdict.ABANDON:
             for chunk, which in batch:
-                tally.undelivered += len(which)
+                tally[Outcome.UNDELIVERED] += len(which)
                 chunk.abandon(len(which))
             log.error("Giving up on records the engine did not accept", extra={"reason": reason})
             return
@@ -275,8 +292,8 @@ class ElasticsearchSink:
                 owners.append((chunk, dead))
             if again:
                 retry.append((chunk, again))
-        tally.indexed += indexed
-        tally.already_present += present
+        tally[Outcome.INDEXED] += indexed
+        tally[Outcome.ALREADY_PRESENT] += present
         RECORDS.labels("indexed").inc(indexed)
         RECORDS.labels("already_present").inc(present)
         if letters:
@@ -290,7 +307,7 @@ class ElasticsearchSink:
         for chunk, which in pending:
             chunk.delivered(len(which))
             count += len(which)
-        tally.indexed += count
+        tally[Outcome.INDEXED] += count
         RECORDS.labels("indexed").inc(count)
         self._delivered()
 

@@ -181,4 +181,4 @@ class RecordSplitter:
         if len(first) > self._max_line:
             first = first[: self._max_line]
             tag = "line_truncated"
-        return (base + start, first, rest, tag)
+        return SlowRecord(base + start, first, rest, tag)

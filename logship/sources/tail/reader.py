@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from logship.block import Block
+from logship.block import Block, SlowRecord
 from logship.sources.tail.multiline import RecordSplitter
 
 __all__ = ["LineReader", "last_line_end"]
@@ -69,7 +69,7 @@ class LineReader:
             start, head = self._skipping
             self._skipping = None
             end = self.next_read - len(data) + nl + 1
-            self._long_done = Block(start, end, [], [(start, head, None, "line_truncated")])
+            self._long_done = Block(start, end, [], [SlowRecord(start, head, None, "line_truncated")])
             data = data[nl + 1 :]
             self.buf_start = end
         self.buf = self.buf + data if self.buf else data
@@ -98,7 +98,7 @@ class LineReader:
             start, head = self._skipping
             self._skipping = None
             self.buf, self.buf_start = b"", self.next_read
-            return Block(start, self.next_read, [], [(start, head, None, "line_truncated")])
+            return Block(start, self.next_read, [], [SlowRecord(start, head, None, "line_truncated")])
         buf = self.buf
         unterminated = at_eof_final and bool(buf) and not buf.endswith(b"\n")
         if unterminated:

@@ -414,6 +414,6 @@ class TailSource:
         forget_label(tracked.path)
         log.info("Closed file", extra={"file": tracked.path, "offset": tracked.acks.committed})
 
-    def close_all(self) -> None:
+    def close(self) -> None:
         for tracked in self.files + self._retired:
             tracked.close()

@@ -24,6 +24,7 @@ from sinks.elasticsearch.test_sink import Delivery, Deltas, deliver
 
 from logship.errors import BadAnswer, EngineRedirected
 from logship.settings import DeliverySettings, ElasticsearchSettings
+from logship.sinks import Outcome
 from logship.sinks.elasticsearch.bulk import BulkClient
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
@@ -180,7 +181,7 @@ def test_oversized_answers_count_as_bad_responses_and_say_why(caplog: pytest.Log
                 tally = await deliver(sink, delivery)
             finally:
                 await sink.close()
-            assert tally.indexed == 5 and delivery.acks.committed == 1000
+            assert tally[Outcome.INDEXED] == 5 and delivery.acks.committed == 1000
 
     with caplog.at_level(logging.WARNING):
         asyncio.run(go())

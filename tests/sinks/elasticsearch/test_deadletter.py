@@ -15,6 +15,7 @@ from logship.acks import FileAcks
 from logship.observe.health import HealthState
 from logship.observe.metrics import DEAD_LETTER_BYTES, DEAD_LETTER_FULL
 from logship.settings import DeliverySettings, ElasticsearchSettings
+from logship.sinks import Outcome
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
@@ -137,7 +138,7 @@ def test_past_the_bound_records_wait_unacknowledged_and_go_on_once_there_is_room
         dead.max_bytes = 1 << 20  # the operator raises the bound
         async with asyncio.timeout(30):
             sent = await sending
-        assert sent.tally.dead_lettered == 100 and acks.committed == 1000
+        assert sent.tally[Outcome.DEAD_LETTERED] == 100 and acks.committed == 1000
         assert DEAD_LETTER_FULL._value.get() == 0 and health.report()[0]
         assert sorted(ids_in(path)) == sorted(f"0123456789abcdef-{i}" for i in range(100))
         await sink.close()
@@ -163,7 +164,9 @@ def test_a_replay_does_not_wait_for_room_without_end(tmp_path: Path) -> None:
             sent = await sink.send([(chunk, range(100))])
         written = len(ids_in(path))
         assert 0 < written < 100
-        assert sent.tally.dead_lettered == written and sent.tally.undelivered == 100 - written
+        assert (
+            sent.tally[Outcome.DEAD_LETTERED] == written and sent.tally[Outcome.UNDELIVERED] == 100 - written
+        )
         assert chunk.abandoned and acks.committed == 0  # never past what was not kept
         assert DEAD_LETTER_FULL._value.get() == 0  # nobody waits any more
         await sink.close()

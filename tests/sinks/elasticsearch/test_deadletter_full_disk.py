@@ -10,6 +10,7 @@ from logship.acks import FileAcks
 from logship.observe.health import HealthState
 from logship.observe.metrics import DEAD_LETTER_WRITE_FAILURES
 from logship.settings import DeliverySettings, ElasticsearchSettings
+from logship.sinks import Outcome
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkResponse
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
@@ -63,7 +64,7 @@ def test_a_full_dead_letter_disk_commits_nothing_until_space_returns(tmp_path: P
         assert (mnt / "dead-letter.ndjson").read_bytes() in (b"",)  # no fragment left behind
         filler.unlink()
         tally = (await asyncio.wait_for(sending, 10)).tally
-        assert tally.dead_lettered == 10 and acks.committed == 1000
+        assert tally[Outcome.DEAD_LETTERED] == 10 and acks.committed == 1000
         entries = [json.loads(line) for line in (mnt / "dead-letter.ndjson").read_bytes().splitlines()]
         assert [e["id"] for e in entries] == [f"f-{i}" for i in range(10)]
         assert health.report()[0]

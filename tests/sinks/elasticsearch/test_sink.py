@@ -14,7 +14,7 @@ from logship.acks import FileAcks
 from logship.errors import DeadLetterError
 from logship.observe.metrics import REGISTRY
 from logship.settings import DeliverySettings, ElasticsearchSettings
-from logship.sinks import Sent, Tally
+from logship.sinks import Outcome, Sent, Tally
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkResponse
@@ -79,7 +79,7 @@ async def deliver(sink: ElasticsearchSink, delivery: Delivery) -> Tally:
     while batch:
         sent = await sink.send(batch)
         delivery.rounds.append(sent)
-        tally.add(sent.tally)
+        tally.update(sent.tally)
         batch = sent.retry
     return tally
 
@@ -134,7 +134,7 @@ def test_a_timeout_is_retried_and_counted_under_timeout(tmp_path: Path) -> None:
     assert deltas.retries() == {"timeout": 1, "connection": 0}
     assert metric("logship_bulk_requests_total", status_class="error") - errors == 1
     assert len(transport.requests) == 2 and transport.requests[0] == transport.requests[1]
-    assert tally.indexed == 10 and delivery.acks.committed == 1000
+    assert tally[Outcome.INDEXED] == 10 and delivery.acks.committed == 1000
 
 
 def test_a_refused_connection_is_retried_and_counted_under_connection(tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_a_refused_connection_is_retried_and_counted_under_connection(tmp_path: 
     tally, delivery, transport = send(tmp_path, sequence(refused(), refused(), refused(), all_created))
     assert deltas.retries() == {"timeout": 0, "connection": 3}
     assert len(transport.requests) == 4
-    assert tally.indexed == 10 and delivery.acks.committed == 1000
+    assert tally[Outcome.INDEXED] == 10 and delivery.acks.committed == 1000
 
 
 def test_timeouts_and_refusals_are_told_apart_in_one_outage(tmp_path: Path) -> None:
@@ -150,14 +150,14 @@ def test_timeouts_and_refusals_are_told_apart_in_one_outage(tmp_path: Path) -> N
     handler = sequence(refused(), timed_out(), timed_out(), refused(), all_created)
     tally, _, _ = send(tmp_path, handler)
     assert deltas.retries() == {"timeout": 2, "connection": 2}
-    assert tally.indexed == 10
+    assert tally[Outcome.INDEXED] == 10
 
 
 def test_abandon_after_gives_up_and_counts_the_records_undelivered(tmp_path: Path) -> None:
     deltas = Deltas("connection")
     tally, delivery, transport = send(tmp_path, refused(), abandon_after=2)
     assert len(transport.requests) == 3  # the first attempt and two retries
-    assert tally == Tally(undelivered=10)
+    assert tally == Tally({Outcome.UNDELIVERED: 10})
     assert not delivery.ack.finished and delivery.acks.committed == 0  # never committed
     assert delivery.chunk.abandoned and delivery.released == [delivery.chunk.nbytes]
     assert deltas.retries() == {"connection": 3}
@@ -169,10 +169,10 @@ def test_abandon_after_counts_only_the_items_still_failing(tmp_path: Path) -> No
     tally, delivery, transport = send(tmp_path, handler, abandon_after=1)
     first, second = delivery.rounds  # handed back once, given up on the second time
     assert first.retry == [(delivery.chunk, [2, 7])] and first.pushback
-    assert second.retry == [] and second.tally == Tally(undelivered=2)
+    assert second.retry == [] and second.tally == Tally({Outcome.UNDELIVERED: 2})
     assert ids(transport.requests[1]) == ["f-2", "f-7"]
     assert len(transport.requests) == 2
-    assert tally == Tally(indexed=8, undelivered=2)
+    assert tally == Tally({Outcome.INDEXED: 8, Outcome.UNDELIVERED: 2})
     assert not delivery.ack.finished and delivery.acks.committed == 0
 
 
@@ -180,7 +180,7 @@ def test_without_abandon_after_the_sink_waits_for_the_engine(tmp_path: Path) -> 
     handler = sequence(*[refused()] * 8, all_created)
     tally, delivery, transport = send(tmp_path, handler)
     assert len(transport.requests) == 9
-    assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.INDEXED: 10}) and delivery.acks.committed == 1000
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_all_created_delivers_the_block_in_one_request(tmp_path: Path) -> None:
     indexed = metric("logship_records_total", outcome="indexed")
     tally, delivery, transport = send(tmp_path, all_created)
     assert ids(transport.requests[0]) == [f"f-{i}" for i in range(10)]
-    assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.INDEXED: 10}) and delivery.acks.committed == 1000
     assert metric("logship_records_total", outcome="indexed") - indexed == 10
     assert delivery.released == [delivery.chunk.nbytes]
 
@@ -205,17 +205,19 @@ def test_items_throttled_or_failing_are_sent_again_alone(tmp_path: Path, status:
     tally, delivery, transport = send(tmp_path, sequence(first, all_created))
     handed_back, again = delivery.rounds  # not retried inside send: handed back, sent in a later batch
     assert handed_back.retry == [(delivery.chunk, [0, 4, 8])] and handed_back.pushback
-    assert handed_back.tally == Tally(indexed=7)
+    assert handed_back.tally == Tally({Outcome.INDEXED: 7})
     assert again.retry == [] and not again.pushback
     assert len(transport.requests) == 2
     assert ids(transport.requests[1]) == ["f-0", "f-4", "f-8"]
     assert deltas.retries() == {reason: 3}
-    assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.INDEXED: 10}) and delivery.acks.committed == 1000
 
 
 def test_items_already_present_count_as_delivered(tmp_path: Path) -> None:
     tally, delivery, _ = send(tmp_path, sequence(timed_out(), per_item(lambda n, _a: 409 if n < 6 else 201)))
-    assert tally == Tally(indexed=4, already_present=6) and delivery.acks.committed == 1000
+    assert (
+        tally == Tally({Outcome.INDEXED: 4, Outcome.ALREADY_PRESENT: 6}) and delivery.acks.committed == 1000
+    )
 
 
 @pytest.mark.parametrize(("status", "reason"), [(429, "http_429"), (502, "http_5xx"), (401, "http_4xx")])
@@ -223,13 +225,13 @@ def test_a_whole_request_refused_is_retried(tmp_path: Path, status: int, reason:
     deltas = Deltas(reason)
     tally, delivery, transport = send(tmp_path, sequence(whole_request(status), all_created))
     assert len(transport.requests) == 2 and deltas.retries() == {reason: 1}
-    assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.INDEXED: 10}) and delivery.acks.committed == 1000
 
 
 def test_a_rejected_item_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     tally, delivery, transport = send(tmp_path, per_item(lambda _n, a: 400 if a["_id"] == "f-3" else 201))
     assert len(transport.requests) == 1
-    assert tally == Tally(indexed=9, dead_lettered=1) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.INDEXED: 9, Outcome.DEAD_LETTERED: 1}) and delivery.acks.committed == 1000
     (entry,) = letters_in(tmp_path)
     assert (entry["index"], entry["id"], entry["status"], entry["document"]) == (
         "aichat-2026.11.26",
@@ -246,7 +248,7 @@ def test_413_splits_the_request_until_the_offender_is_alone(tmp_path: Path) -> N
         return BulkResponse(413, b"request too large") if "f-5" in ids(body) else all_created(body)
 
     tally, delivery, transport = send(tmp_path, handler)
-    assert tally == Tally(indexed=9, dead_lettered=1) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.INDEXED: 9, Outcome.DEAD_LETTERED: 1}) and delivery.acks.committed == 1000
     bodies = [ids(body) for body in transport.requests]
     assert bodies[0] == [f"f-{i}" for i in range(10)]
     assert ["f-5"] in bodies  # alone at last
@@ -259,7 +261,7 @@ def test_413_splits_the_request_until_the_offender_is_alone(tmp_path: Path) -> N
 def test_max_retries_dead_letters_what_keeps_failing(tmp_path: Path) -> None:
     tally, delivery, transport = send(tmp_path, whole_request(503), max_retries=2)
     assert len(transport.requests) == 3
-    assert tally == Tally(dead_lettered=10) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.DEAD_LETTERED: 10}) and delivery.acks.committed == 1000
     entries = letters_in(tmp_path)
     assert [e["id"] for e in entries] == [f"f-{i}" for i in range(10)]
     assert all(e["reason"].startswith("gave up after 3 attempts: HTTP 503") for e in entries)
@@ -271,7 +273,7 @@ def test_max_retries_dead_letters_an_item_that_keeps_being_pushed_back(tmp_path:
     assert [ids(body) for body in transport.requests] == [[f"f-{i}" for i in range(10)], ["f-3"], ["f-3"]]
     assert [len(sent.retry) for sent in delivery.rounds] == [1, 1, 0]
     assert delivery.chunk.attempts == {3: 3}
-    assert tally == Tally(indexed=9, dead_lettered=1) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.INDEXED: 9, Outcome.DEAD_LETTERED: 1}) and delivery.acks.committed == 1000
     (entry,) = letters_in(tmp_path)
     assert entry["id"] == "f-3" and entry["status"] == 0
     assert entry["reason"].startswith("gave up after 3 attempts: item 503")
@@ -322,7 +324,7 @@ def test_rejected_records_stay_undelivered_until_the_dead_letter_file_can_be_wri
         await sink.close()
         assert sent.retry == [] and not sent.pushback
         tally = sent.tally
-        assert tally == Tally(indexed=9, dead_lettered=1)
+        assert tally == Tally({Outcome.INDEXED: 9, Outcome.DEAD_LETTERED: 1})
         assert delivery.ack.finished and delivery.acks.committed == 1000
         assert len(transport.requests) == 1  # the engine is not asked again
         (line,) = path.read_bytes().splitlines()
@@ -338,7 +340,7 @@ def test_a_200_answer_that_is_not_a_bulk_response_is_retried(
     deltas = Deltas("bad_response")
     tally, delivery, transport = send(tmp_path, sequence(lambda _b: BulkResponse(200, body), all_created))
     assert len(transport.requests) == 2 and transport.requests[0] == transport.requests[1]
-    assert tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert tally == Tally({Outcome.INDEXED: 10}) and delivery.acks.committed == 1000
     assert [len(sent.retry) for sent in delivery.rounds] == [0]  # retried inside send, like a 5xx
     assert deltas.retries() == {"bad_response": 1}
     (warning,) = [r for r in caplog.records if r.getMessage() == "Bulk request failed; retrying"]
@@ -358,8 +360,8 @@ def test_items_missing_from_a_200_answer_are_sent_again(tmp_path: Path) -> None:
 
     tally, delivery, transport = send(tmp_path, sequence(short, all_created))
     first, second = delivery.rounds
-    assert first.retry == [(delivery.chunk, [6, 7, 8, 9])] and first.tally == Tally(indexed=6)
+    assert first.retry == [(delivery.chunk, [6, 7, 8, 9])] and first.tally == Tally({Outcome.INDEXED: 6})
     assert ids(transport.requests[1]) == ["f-6", "f-7", "f-8", "f-9"]
-    assert second.retry == [] and tally == Tally(indexed=10) and delivery.acks.committed == 1000
+    assert second.retry == [] and tally == Tally({Outcome.INDEXED: 10}) and delivery.acks.committed == 1000
     assert deltas.retries() == {"bad_response": 4}
     assert letters_in(tmp_path) == []  # not dead-lettered: the engine said nothing of them

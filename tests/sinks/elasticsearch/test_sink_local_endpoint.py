@@ -16,7 +16,7 @@ from aiohttp import web
 
 from logship.acks import FileAcks
 from logship.settings import DeliverySettings, ElasticsearchSettings
-from logship.sinks import Tally
+from logship.sinks import Outcome, Tally
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
@@ -63,7 +63,7 @@ async def run_sink(
     async def deliver(batch: Batch) -> None:
         while batch:  # as the pipeline does: what the engine pushed back on goes out again
             sent = await sink.send(batch)
-            tally.add(sent.tally)
+            tally.update(sent.tally)
             batch = sent.retry
 
     try:
@@ -89,7 +89,7 @@ def ok(
 
 def test_all_created(tmp_path: Path) -> None:
     tally, acks, seen = asyncio.run(run_sink(tmp_path, lambda pairs, _: (200, ok(pairs))))
-    assert tally.indexed == 10 and acks.committed == 1000 and len(seen) == 1
+    assert tally[Outcome.INDEXED] == 10 and acks.committed == 1000 and len(seen) == 1
 
 
 def test_item_429_resends_only_the_rejected_items(tmp_path: Path) -> None:
@@ -98,19 +98,19 @@ def test_item_429_resends_only_the_rejected_items(tmp_path: Path) -> None:
 
     tally, acks, seen = asyncio.run(run_sink(tmp_path, responder))
     assert seen[1] == ["f-0", "f-3", "f-6", "f-9"]
-    assert tally.indexed == 10 and acks.committed == 1000
+    assert tally[Outcome.INDEXED] == 10 and acks.committed == 1000
 
 
 def test_409_counts_as_already_present(tmp_path: Path) -> None:
     tally, acks, _ = asyncio.run(run_sink(tmp_path, lambda pairs, _: (200, ok(pairs, lambda i: 409))))
-    assert tally.already_present == 10 and tally.indexed == 0 and acks.committed == 1000
+    assert tally[Outcome.ALREADY_PRESENT] == 10 and tally[Outcome.INDEXED] == 0 and acks.committed == 1000
 
 
 def test_mapping_error_goes_to_the_dead_letter_file_with_the_reason(tmp_path: Path) -> None:
     tally, acks, seen = asyncio.run(
         run_sink(tmp_path, lambda pairs, _: (200, ok(pairs, lambda i: 400 if i == "f-4" else 201)))
     )
-    assert tally.indexed == 9 and tally.dead_lettered == 1 and acks.committed == 1000
+    assert tally[Outcome.INDEXED] == 9 and tally[Outcome.DEAD_LETTERED] == 1 and acks.committed == 1000
     assert len(seen) == 1  # a 400 is not retried
     (entry,) = [orjson.loads(line) for line in (tmp_path / "dl.ndjson").read_bytes().splitlines()]
     assert entry["id"] == "f-4" and entry["index"] == "aichat-2026.11.26" and entry["status"] == 400
@@ -122,7 +122,7 @@ def test_whole_request_503_is_retried_until_it_succeeds(tmp_path: Path) -> None:
         return (503, b'{"error":"unavailable"}') if call <= 3 else (200, ok(pairs))
 
     tally, acks, seen = asyncio.run(run_sink(tmp_path, responder))
-    assert len(seen) == 4 and tally.indexed == 10 and acks.committed == 1000
+    assert len(seen) == 4 and tally[Outcome.INDEXED] == 10 and acks.committed == 1000
 
 
 def test_413_splits_until_the_offender_is_alone(tmp_path: Path) -> None:
@@ -132,11 +132,11 @@ def test_413_splits_until_the_offender_is_alone(tmp_path: Path) -> None:
         return 200, ok(pairs)
 
     tally, acks, seen = asyncio.run(run_sink(tmp_path, responder))
-    assert tally.indexed == 9 and tally.dead_lettered == 1 and acks.committed == 1000
+    assert tally[Outcome.INDEXED] == 9 and tally[Outcome.DEAD_LETTERED] == 1 and acks.committed == 1000
     assert ["f-7"] in seen
 
 
 def test_retry_limit_dead_letters_what_never_succeeded(tmp_path: Path) -> None:
     tally, acks, seen = asyncio.run(run_sink(tmp_path, lambda pairs, _: (503, b"{}"), max_retries=2))
-    assert len(seen) == 3 and tally.dead_lettered == 10 and acks.committed == 1000
+    assert len(seen) == 3 and tally[Outcome.DEAD_LETTERED] == 10 and acks.committed == 1000
     assert "gave up after 3 attempts" in (tmp_path / "dl.ndjson").read_text()

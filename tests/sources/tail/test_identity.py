@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logship.block import Block, Events
+from logship.block import Block, Finished
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
 from logship.settings import MultilineSettings, TailSettings
@@ -44,7 +44,7 @@ class Ids:
         self.by_path: dict[str, list[str]] = defaultdict(list)
         self.seen: set[str] = set()
 
-    async def emit(self, block: Block | Events) -> None:
+    async def emit(self, block: Block | Finished) -> None:
         assert isinstance(block, Block) and block.ack is not None
         for offset, lines in block.runs:
             for line in lines:
@@ -95,7 +95,7 @@ async def running(source: TailSource, ids: Ids) -> AsyncIterator[None]:
         try:
             await task
         finally:
-            source.close_all()
+            source.close()
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -327,7 +327,7 @@ def test_no_two_distinct_files_ever_share_an_id_for_different_records(
                 elif op == "restart":
                     source.stop()
                     await task
-                    source.close_all()
+                    source.close()
                     stored = source.positions()
                     source = make_source(tmp_path, stored)
                     task = asyncio.create_task(source.run(ids.emit))
@@ -341,7 +341,7 @@ def test_no_two_distinct_files_ever_share_an_id_for_different_records(
         finally:
             source.stop()
             await task
-            source.close_all()
+            source.close()
         assert not ids.shared()
 
     asyncio.run(main())

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
-from logship.block import Block, Events
+from logship.block import Block, Finished
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
 from logship.settings import MultilineSettings, TailSettings
@@ -63,7 +63,7 @@ class Collector:
         self.records: list[Seen] = []
         self._changed = asyncio.Condition()
 
-    async def emit(self, block: Block | Events) -> None:
+    async def emit(self, block: Block | Finished) -> None:
         assert isinstance(block, Block)
         self.blocks.append(block)
         origin = block.origin
@@ -134,7 +134,7 @@ def tail_source(
 
 
 @asynccontextmanager
-async def running(source: TailSource, emit: Callable[[Block | Events], Any]) -> AsyncIterator[None]:
+async def running(source: TailSource, emit: Callable[[Block | Finished], Any]) -> AsyncIterator[None]:
     """Run the source for the body of the ``with``; stop it and close its files afterwards."""
     task = asyncio.create_task(source.run(emit))
     try:
@@ -145,7 +145,7 @@ async def running(source: TailSource, emit: Callable[[Block | Events], Any]) -> 
         try:
             await task
         finally:
-            source.close_all()
+            source.close()
 
 
 def lost_bytes() -> float:

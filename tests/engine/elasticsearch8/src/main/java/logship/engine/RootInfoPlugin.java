@@ -1,6 +1,5 @@
 package logship.engine;
 
-import org.elasticsearch.Build;
 import org.elasticsearch.cluster.metadata.IndexNameExpressionResolver;
 import org.elasticsearch.cluster.node.DiscoveryNodes;
 import org.elasticsearch.common.io.stream.NamedWriteableRegistry;
@@ -8,88 +7,23 @@ import org.elasticsearch.common.settings.ClusterSettings;
 import org.elasticsearch.common.settings.IndexScopedSettings;
 import org.elasticsearch.common.settings.Settings;
 import org.elasticsearch.common.settings.SettingsFilter;
-import org.elasticsearch.rest.RestController;
-import org.elasticsearch.cluster.service.ClusterService;
-import org.elasticsearch.common.bytes.BytesArray;
 import org.elasticsearch.features.NodeFeature;
-import org.elasticsearch.plugins.ActionPlugin;
-import org.elasticsearch.plugins.Plugin;
-import org.elasticsearch.rest.BaseRestHandler;
+import org.elasticsearch.rest.RestController;
 import org.elasticsearch.rest.RestHandler;
-import org.elasticsearch.rest.RestRequest;
-import org.elasticsearch.rest.RestResponse;
-import org.elasticsearch.rest.RestStatus;
-import org.elasticsearch.xcontent.XContentBuilder;
 
 import java.util.Collection;
 import java.util.List;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 
-/**
- * Serves {@code GET /} and {@code HEAD /} (the "You Know, for Search" banner).
- *
- * <p>In a real distribution this comes from the {@code rest-root} module, which is not
- * published to Maven Central; clients probe it to detect the product and version.
- */
-public final class RootInfoPlugin extends Plugin implements ActionPlugin {
-    private volatile ClusterService clusterService;
-
-    @Override
-    public Collection<?> createComponents(PluginServices services) {
-        clusterService = services.clusterService();
-        return List.of();
-    }
-
+/** {@link RootInfo} registered through Elasticsearch 8.19's {@code getRestHandlers}. */
+public final class RootInfoPlugin extends RootInfo {
     @Override
     public Collection<RestHandler> getRestHandlers(Settings settings, NamedWriteableRegistry registry,
                                                    RestController controller, ClusterSettings clusterSettings,
                                                    IndexScopedSettings indexScopedSettings, SettingsFilter filter,
                                                    IndexNameExpressionResolver resolver,
                                                    Supplier<DiscoveryNodes> nodes, Predicate<NodeFeature> features) {
-        return List.of(new Handler());
-    }
-
-    private final class Handler extends BaseRestHandler {
-        @Override
-        public String getName() {
-            return "logship_root_info";
-        }
-
-        @Override
-        public List<Route> routes() {
-            return List.of(new Route(RestRequest.Method.GET, "/"), new Route(RestRequest.Method.HEAD, "/"));
-        }
-
-        @Override
-        protected RestChannelConsumer prepareRequest(RestRequest request, org.elasticsearch.client.internal.node.NodeClient client) {
-            return channel -> {
-                if (request.method() == RestRequest.Method.HEAD) {
-                    channel.sendResponse(new RestResponse(RestStatus.OK, "application/json", BytesArray.EMPTY));
-                    return;
-                }
-                Build build = Build.current();
-                var state = clusterService.state();
-                XContentBuilder body = channel.newBuilder();
-                body.startObject()
-                    .field("name", clusterService.localNode().getName())
-                    .field("cluster_name", clusterService.getClusterName().value())
-                    .field("cluster_uuid", state.metadata().clusterUUID())
-                    .startObject("version")
-                    .field("number", build.qualifiedVersion())
-                    .field("build_flavor", build.flavor())
-                    .field("build_type", build.type().displayName())
-                    .field("build_hash", build.hash())
-                    .field("build_date", build.date())
-                    .field("build_snapshot", build.isSnapshot())
-                    .field("lucene_version", org.apache.lucene.util.Version.LATEST.toString())
-                    .field("minimum_wire_compatibility_version", build.minWireCompatVersion())
-                    .field("minimum_index_compatibility_version", build.minIndexCompatVersion())
-                    .endObject()
-                    .field("tagline", "You Know, for Search")
-                    .endObject();
-                channel.sendResponse(new RestResponse(RestStatus.OK, body));
-            };
-        }
+        return List.of(handler());
     }
 }

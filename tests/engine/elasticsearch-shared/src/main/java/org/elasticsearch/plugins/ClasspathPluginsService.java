@@ -1,6 +1,5 @@
 package org.elasticsearch.plugins;
 
-import org.elasticsearch.Version;
 import org.elasticsearch.common.settings.Settings;
 
 import java.util.ArrayList;
@@ -12,8 +11,9 @@ import java.util.List;
  * instead of bundles unpacked under {@code $ES_HOME/plugins} or {@code modules}.
  *
  * <p>Lives in this package because {@code LoadedPlugin}, {@code loadPlugin} and
- * {@code loadExtensions} are package-private; their shape follows the pinned
- * Elasticsearch version (see pom.xml).
+ * {@code loadExtensions} are package-private. Shared by the Elasticsearch 8 and 9 modules;
+ * the descriptor, whose constructor differs between them, comes from each module's
+ * {@link ClasspathPluginDescriptor}.
  */
 public final class ClasspathPluginsService extends PluginsService {
     private final List<LoadedPlugin> loaded;
@@ -23,19 +23,7 @@ public final class ClasspathPluginsService extends PluginsService {
         ClassLoader classLoader = ClasspathPluginsService.class.getClassLoader();
         List<LoadedPlugin> list = new ArrayList<>();
         for (Class<? extends Plugin> type : classes) {
-            PluginDescriptor descriptor = new PluginDescriptor(
-                type.getSimpleName(),              // name
-                "loaded from the classpath",       // description
-                Version.CURRENT.toString(),        // plugin version
-                Version.CURRENT.toString(),        // elasticsearch version
-                Runtime.version().feature() + "",  // java version
-                type.getName(),                    // class name
-                null,                              // module name
-                List.of(),                         // extended plugins
-                false,                             // has native controller
-                false,                             // licensed
-                false,                             // modular
-                false);                            // stable API
+            PluginDescriptor descriptor = ClasspathPluginDescriptor.of(type);
             list.add(new LoadedPlugin(descriptor, loadPlugin(type, settings, null), classLoader));
         }
         loadExtensions(list);

@@ -58,8 +58,7 @@ public final class ElasticsearchNode {
         try (InputStream config = ElasticsearchNode.class.getResourceAsStream("/logship-engine-log4j2.properties")) {
             Files.copy(config, configDir.resolve("log4j2.properties"), StandardCopyOption.REPLACE_EXISTING);
         }
-        LogConfigurator.setNodeName(settings.get("node.name"));
-        LogConfigurator.setClusterName(settings.get("cluster.name"));
+        LogNames.set(settings);
         LogConfigurator.configure(new Environment(settings, configDir), true);
         long started = System.nanoTime();
         Node node = new EmbeddedNode(settings, List.of(Netty4Plugin.class, RootInfoPlugin.class));
