@@ -8,12 +8,12 @@ Matching is per path component: ``*`` never crosses ``/``, as in the shell. Symb
 followed (a link in the log directory could otherwise ship any file logship can read), unless the
 file they resolve to lies inside one of ``tail.follow_symlinks_within``.
 
-There is no file-event watcher: the application appends thousands of times a second, and an
-inotify watcher woke logship for each write (it doubled the CPU cost of following a busy file).
-A scan every `tail.scan_interval_seconds` (10 s by default, on the same clock as reading) lists a
-handful of names, as Filebeat and Vector do. A rotation does not wait for it: at every tick, one
-`stat` per followed file checks that its name still leads to it, and a name leading to another
-file or to none (renamed, deleted) brings the scan forward to that tick, backlog or not.
+There is no file-event watcher: the application appends thousands of times a second, and a
+watcher wakes its reader for each write, where a busy file needs one read per tick. Instead a scan
+every `tail.scan_interval_seconds` (10 s by default, on the same clock as reading) lists a handful
+of names, as Filebeat and Vector do. A rotation does not wait for it: at every tick, one `stat`
+per followed file checks that its name still leads to it, and a name leading to another file or
+to none (renamed, deleted) brings the scan forward to that tick, backlog or not (source.py).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from logship.hashing import digest
 from logship.observe.metrics import IDENTITY_COLLISIONS
@@ -30,6 +30,7 @@ from logship.sources.tail.positions import FilePosition
 __all__ = [
     "CHECK_BYTES",
     "SEPARATOR",
+    "ContentFacts",
     "Held",
     "IdentityResolver",
     "Resolution",
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 
 SEPARATOR = "~"  # never in a fingerprint (hex digits)
 CHECK_BYTES = 4096  # bytes before the stored offset recorded with a position
-_CHUNK = 1 << 20
 
 
 def base_of(key: str) -> str:
@@ -77,21 +77,6 @@ def check_path(path: str, offset: int) -> str | None:
         os.close(fd)
 
 
-def _same_prefix(path: str, fd: int, size: int) -> bool:
-    """The first ``size`` bytes of the file at ``path`` are those of the open file ``fd``."""
-    try:
-        with open(path, "rb") as f:
-            at = 0
-            while at < size:
-                n = min(_CHUNK, size - at)
-                if f.read(n) != os.pread(fd, n, at):
-                    return False
-                at += n
-    except OSError:
-        return False
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class Held:
     """A file being followed, as far as identity is concerned."""
@@ -102,6 +87,18 @@ class Held:
     ino: int
     fd: int  # -1 once closed (a truncated file kept until its records are delivered)
     size: int
+
+
+class ContentFacts(Protocol):
+    """What resolving an identity asks of the files' content (answered from disk by facts.py)."""
+
+    def holds(self, c: Candidate, p: FilePosition) -> bool:
+        """``c`` holds the bytes of the stored file ``p`` up to its offset, as far as ``p.check`` tells."""
+        ...
+
+    def is_copy(self, c: Candidate, h: Held) -> bool:
+        """``c`` is a copy of the followed file ``h`` (copytruncate)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +113,9 @@ class Resolution:
 
 
 class IdentityResolver:
-    """Gives each candidate of a scan its identity; remembers copy verdicts between scans."""
+    """Gives each candidate of a scan its identity; remembers the bases given and those ambiguous."""
 
     def __init__(self) -> None:
-        self._copies: dict[tuple[int, int, int, float, str], bool] = {}
-        self._checks: dict[tuple[int, int, int, float, str], bool] = {}
         self._ambiguous: set[str] = set()  # bases whose stored file could not be told apart
         # Bases of the files followed since the start: a file truncated, or deleted and created
         # again, with the same first line is another content at offsets whose ids are used.
@@ -133,16 +128,17 @@ class IdentityResolver:
         held: list[Held],
         restored: dict[str, FilePosition],
         present: Callable[[str], Collection[Candidate]],
+        facts: ContentFacts,
     ) -> Resolution:
-        """``present(base)``: the files listed now with that base."""
+        """``present(base)``: the files listed now with that base; ``facts``: what their content holds."""
         if base is None:
             return Resolution("new")  # first line incomplete: identified once it is complete
         stored = [p for k, p in restored.items() if base_of(k) == base]
         mine = [p for p in stored if (p.dev, p.ino) == (c.dev, c.ino)]
         for p in mine:
-            if self._holds(c, p):
+            if facts.holds(c, p):
                 return Resolution("stored", p.key, p)
-        if any(self._is_copy(c, h) for h in held if base_of(h.key) == base):
+        if any(facts.is_copy(c, h) for h in held if base_of(h.key) == base):
             return Resolution("copy")
         if base in self._ambiguous:
             return self._new(c, base, held, restored, "read_from_start")
@@ -152,10 +148,10 @@ class IdentityResolver:
             p
             for p in stored
             if p not in mine
-            and not any((x.dev, x.ino) == (p.dev, p.ino) and self._holds(x, p) for x in others)
+            and not any((x.dev, x.ino) == (p.dev, p.ino) and facts.holds(x, p) for x in others)
         ]
         for p in unclaimed:
-            if p.check is not None and self._holds(c, p):
+            if p.check is not None and facts.holds(c, p):
                 return Resolution("stored", p.key, p)  # copied or moved: the same bytes
         legacy = [p for p in unclaimed if p.check is None]
         if legacy:
@@ -206,33 +202,6 @@ class IdentityResolver:
     def given(self, key: str) -> None:
         """``key`` now names a followed file: its base is never given to another content again."""
         self._used.add(base_of(key))
-
-    def _holds(self, c: Candidate, p: FilePosition) -> bool:
-        """``c`` holds the bytes of the stored file ``p`` up to its offset (as far as ``check`` tells)."""
-        if c.size < p.offset:
-            return False
-        if p.check is None:
-            return True
-        state = (c.dev, c.ino, c.size, c.mtime, f"{p.key}@{p.offset}")
-        if state not in self._checks:
-            if len(self._checks) > 4096:
-                self._checks.clear()
-            self._checks[state] = check_path(c.open_path, p.offset) == p.check
-        return self._checks[state]
-
-    def _is_copy(self, c: Candidate, h: Held) -> bool:
-        # A copy is taken from the followed file, which has only grown since: never longer than it.
-        # A followed name in another directory is another application's file, even byte for byte.
-        if h.fd < 0 or (c.dev, c.ino) == (h.dev, h.ino) or c.size > h.size:
-            return False
-        if c.matched and os.path.dirname(c.path) != os.path.dirname(h.path):
-            return False
-        state = (c.dev, c.ino, c.size, c.mtime, h.key)
-        if state not in self._copies:
-            if len(self._copies) > 4096:
-                self._copies.clear()
-            self._copies[state] = _same_prefix(c.open_path, h.fd, c.size)
-        return self._copies[state]
 
 
 def bases_on_disk(

@@ -99,20 +99,7 @@ class RecordSplitter:
         n = len(lines)
         starts = list(map(bytes.startswith, lines, repeat(prefix)))
         starts[0] = True  # the first line starts a record, whatever it holds
-        # Continuation groups by line: (the record's first line, its first continuation line, end).
-        found: list[tuple[int, int, int]] = []
-        if not all(starts):
-            at = 1
-            while True:
-                try:
-                    cont = starts.index(False, at)
-                except ValueError:
-                    break
-                end = cont + 1
-                while end < n and not starts[end]:
-                    end += 1
-                found.append((cont - 1, cont, end))
-                at = end
+        found = _continuation_lines(starts)
         # Byte offsets of those lines, from the lengths of the lines before them.
         off = {0: 0}
         line = pos = 0
@@ -182,3 +169,22 @@ class RecordSplitter:
             first = first[: self._max_line]
             tag = "line_truncated"
         return SlowRecord(base + start, first, rest, tag)
+
+
+def _continuation_lines(starts: list[bool]) -> list[tuple[int, int, int]]:
+    """Continuation groups by line number, from which lines start a record: (the record's first
+    line, its first continuation line, the line after its last)."""
+    found: list[tuple[int, int, int]] = []
+    if all(starts):
+        return found
+    n, at = len(starts), 1
+    while True:
+        try:
+            cont = starts.index(False, at)
+        except ValueError:
+            return found
+        end = cont + 1
+        while end < n and not starts[end]:
+            end += 1
+        found.append((cont - 1, cont, end))
+        at = end

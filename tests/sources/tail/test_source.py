@@ -470,7 +470,7 @@ def test_an_unchanged_rotated_backup_is_not_fingerprinted_at_every_scan(
         opened.append(c.path)
         return listed_identity(c, limit)
 
-    monkeypatch.setattr("logship.sources.tail.source.listed_identity", counted)
+    monkeypatch.setattr("logship.sources.tail.facts.listed_identity", counted)
 
     async def main() -> None:
         collector = Collector()
