@@ -16,7 +16,7 @@ import orjson
 
 from logship.block import DocRecord, Events, FastRecord, Finished, Stamp
 
-__all__ = ["added_members", "decode", "documents", "fast_document", "finish"]
+__all__ = ["added_members", "decode", "decoded_document", "documents", "fast_document", "finish"]
 
 # A fast record's document: (its line without the closing brace, `added_members`, its offset).
 _FAST = b"%s%s%d}"
@@ -43,13 +43,18 @@ def finish(doc: dict[str, Any], offset: int, path: str, stamp: Stamp) -> DocReco
     return DocRecord(offset, doc, stamp)
 
 
+def decoded_document(record: DocRecord) -> bytes:
+    """The document of a decoded record."""
+    return orjson.dumps(record.doc)
+
+
 def decode(events: Events) -> None:
     """Turn the fast records into decoded ones, for a transform that must see their fields."""
     if not events.fast:
         return
     splice = events.splice
     loads = orjson.loads
-    events.docs += [DocRecord(r.offset, loads(fast_document(r, splice)), r.stamp) for r in events.fast]
+    events.docs += [DocRecord(r[0], loads(fast_document(r, splice)), r[2]) for r in events.fast]
     events.fast, events.splice = [], b""
 
 
@@ -66,5 +71,5 @@ def documents(events: Events | Finished) -> list[bytes]:
         if stamp is not last:  # consecutive records mostly share one time
             last, added = stamp, added_members(stamp, splice)
         append(_FAST % (line[:-1], added, offset))
-    out += [orjson.dumps(doc) for _, doc, _ in events.docs]
+    out += [decoded_document(record) for record in events.docs]
     return out

@@ -142,7 +142,7 @@ class Parser:
                         if line[-1:] == b"}":
                             stamp = stamps.get(found) or self.parse_time(found)
                             if stamp is not None:
-                                fast.append(FastRecord(offset, line, stamp))
+                                fast.append((offset, line, stamp))
                                 offset += size + 1
                                 continue
                 try:
@@ -154,7 +154,7 @@ class Parser:
                     if type(value) is str:
                         stamp = stamps.get(value) or self.parse_time(value)
                         if stamp is not None:
-                            fast.append(FastRecord(offset, line, stamp))
+                            fast.append((offset, line, stamp))
                             offset += size + 1
                             if shape is not None and shape.learn(doc):
                                 decode = shape.decode

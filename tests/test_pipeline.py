@@ -643,6 +643,14 @@ def test_abort_exits_without_waiting_and_commits_only_what_was_delivered(
     asyncio.run(main())
 
 
+async def scans(source: LiveSource, n: int) -> None:
+    """Until ``source`` has scanned ``n`` more times (its scan time moves at every scan)."""
+    for _ in range(n):
+        before = source.scanned_at
+        while source.scanned_at == before:
+            await asyncio.sleep(0.01)
+
+
 def test_positions_are_written_when_deliveries_move_them_not_while_idle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -664,7 +672,8 @@ def test_positions_are_written_when_deliveries_move_them_not_while_idle(
                 while stored() != size:
                     await asyncio.sleep(0.01)
                 writes = len(run.saved)
-                await asyncio.sleep(0.5)  # 25 ticks, 10 write intervals, nothing delivered
+                assert run.service.source is not None
+                await scans(run.service.source, 10)  # 10 scans, each a write interval, nothing delivered
                 assert len(run.saved) == writes
                 write(logger, 10, 5)
                 await transport.wait_for(lambda: len(transport.answered_ids()) == 15)

@@ -10,7 +10,6 @@ in `logship_lost_bytes_total` with an ERROR line naming each. With the usual lim
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -22,14 +21,20 @@ from support.rig import MakeRig, Rig
 TOTAL = 30_000
 
 
-def outage_with_fast_rotation(s: Rig, proxy: FaultProxy) -> dict[str, Any]:
+def outage_with_fast_rotation(s: Rig, proxy: FaultProxy, *, files_failing: bool) -> dict[str, Any]:
     """Write TOTAL records rotated every 200 KB (3 backups: each file lives seconds, many ticks)
-    while the engine refuses everything;
-    return what /health/detailed and the metrics said during the outage."""
+    while the engine refuses everything; with ``files_failing``, wait until /health/detailed says
+    files cannot be opened. Return what /health/detailed and the metrics said during the outage."""
     proxy.burst(503, 10**7)
     s.start()
     write_logs(s.logs, TOTAL, rate=500, max_bytes=200_000, backup_count=3)
-    time.sleep(2)  # a few ticks: the files still there are retried, the gone ones counted
+    if files_failing:
+        wait_until(
+            lambda: json.loads(s.ship.get("/health/detailed").body)["checks"]["files"]["status"] == "fail",
+            30,
+            interval=0.2,
+            what="the files check to fail",
+        )
     health = s.ship.get("/health/detailed")
     metrics = s.ship.metrics()
     proxy.clear_bursts()
@@ -38,15 +43,7 @@ def outage_with_fast_rotation(s: Rig, proxy: FaultProxy) -> dict[str, Any]:
 
 def settle(s: Rig) -> dict[str, float]:
     """Wait until nothing is in flight, no file waits to be opened and the lag is 0; stop."""
-
-    def settled() -> bool:
-        m = s.ship.metrics()
-        lag = sum(v for k, v in m.items() if k.startswith("logship_file_lag_bytes"))
-        return (
-            m.get("logship_inflight_bytes", 1) == 0 and m.get("logship_files_not_opened", 1) == 0 and lag == 0
-        )
-
-    wait_until(settled, 120, interval=0.5, what="everything delivered or counted")
+    s.ship.wait_settled(120)
     metrics = s.ship.metrics()
     s.stop()
     return metrics
@@ -59,7 +56,7 @@ def test_short_of_descriptors_every_record_is_shipped_or_counted_as_lost(
     with FaultProxy(upstream=search_engine.url) as proxy:
         s = make_rig("fd-short", es_url=proxy.url, overrides={"http": {"engine_timeout_seconds": 60.0}})
         s.ship.nofile = 48
-        during = outage_with_fast_rotation(s, proxy)
+        during = outage_with_fast_rotation(s, proxy, files_failing=True)
         after = settle(s)
     result = check_documents(s.documents(), range(TOTAL))
     lost = after["logship_lost_bytes_total"]
@@ -88,7 +85,7 @@ def test_short_of_descriptors_every_record_is_shipped_or_counted_as_lost(
 def test_with_the_limit_raised_the_same_outage_loses_nothing(make_rig: MakeRig, search_engine: Any) -> None:
     with FaultProxy(upstream=search_engine.url) as proxy:
         s = make_rig("fd-enough", es_url=proxy.url, overrides={"http": {"engine_timeout_seconds": 60.0}})
-        during = outage_with_fast_rotation(s, proxy)
+        during = outage_with_fast_rotation(s, proxy, files_failing=False)
         after = settle(s)
     result = check_documents(s.documents(), range(TOTAL))
     print(

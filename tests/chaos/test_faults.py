@@ -187,7 +187,7 @@ def test_mapping_conflicts_dead_letter_and_replay(make_rig: MakeRig, search_engi
             60,
             what=f"3000 documents and {len(clashing)} dead letters",
         )
-        time.sleep(1)  # nothing more may come
+        rig.ship.wait_settled()  # nothing more may come
         metrics = rig.ship.metrics()
         assert rig.ship.stop() == 0, rig.ship.log_tail()
     finally:
@@ -259,7 +259,7 @@ def test_sighup_reload_and_refused_reload(make_rig: MakeRig) -> None:
         rig.ship.start()
         writer = write_logs(rig.logs, 4000, start_seq=2000, rate=1000, background=True)
         assert writer is not None
-        time.sleep(1.0)
+        wait_until(lambda: rig.count() > 0, 30, interval=0.1, what="the first documents")  # shipping
         rig.write_config(patterns=("*.log", "*.txt"))
         rig.ship.signal(signal.SIGHUP)
         wait_until(
@@ -294,7 +294,7 @@ def test_sighup_reload_and_refused_reload(make_rig: MakeRig) -> None:
         assert rig.ship.proc is not None and rig.ship.proc.poll() is None, (
             "logship exited after the refused reload"
         )
-        time.sleep(1)
+        rig.ship.wait_settled()
         code = rig.ship.stop()
     finally:
         rig.kill_if_running()
@@ -345,7 +345,7 @@ def test_sigterm_while_a_reload_drains(make_rig: MakeRig, search_engine: Any) ->
     try:
         rig.ship.start()
         wait_until(lambda: rig.count() >= 1000, 60, what="1000 documents")
-        time.sleep(1)
+        rig.ship.wait_settled()
         assert rig.ship.stop() == 0, rig.ship.log_tail()
     finally:
         rig.kill_if_running()
@@ -404,7 +404,7 @@ def test_bad_input(make_rig: MakeRig) -> None:
         write_logs(logs, 10, start_seq=20_200, file="endless.log")
         total = len(expected_before) + 1 + 320 + 1 + 10
         wait_until(lambda: rig.count() >= total, 60, what=f"{total} documents")
-        time.sleep(1)
+        rig.ship.wait_settled()
         code = rig.ship.stop()
     finally:
         rig.kill_if_running()

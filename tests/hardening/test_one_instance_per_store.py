@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,7 @@ def test_a_second_run_on_the_same_store_exits_1_and_a_killed_holder_never_blocks
     third = Logship(config("third.toml", third_port), third_port, tmp_path / "third.log").start()
     try:
         wait_until(lambda: count(url, mine) >= 4000, 120, what="4,000 documents")
-        time.sleep(1)
+        third.wait_settled()
     finally:
         assert third.stop() == 0, third.log_tail()
     check_documents(search_all(url, mine), range(4000)).assert_exactly_once()

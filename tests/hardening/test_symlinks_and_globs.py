@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +141,7 @@ def test_run_ships_the_log_and_not_the_linked_secret(search_engine: Any, tmp_pat
     proc = Logship(cfg, port, tmp_path / "logship.log").start()
     try:
         wait_until(lambda: count(url, "it-links-*") >= 1, 20, interval=0.2, what="app.log's record")
-        time.sleep(2)
+        proc.wait_settled()  # what it should not follow would be in flight or in the engine now
     finally:
         assert proc.stop() == 0, proc.log_tail()
     assert [d["message"] for d in search_all(url, "it-links-*")] == ["app"]

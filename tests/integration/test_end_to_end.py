@@ -45,7 +45,7 @@ def test_workload_lands_in_daily_indices_exactly_once(
             quote_every=100,
         )
         wait_until(lambda: count(url, mine) >= 20_000, 120, what="20,000 documents")
-        time.sleep(1)  # anything extra would show up now
+        proc.wait_settled()  # anything extra would be in the engine now
         metrics = proc.metrics()
         health = proc.get("/health/detailed")
     finally:

@@ -174,7 +174,7 @@ def test_cutover_while_the_application_writes_ships_exactly_the_records_after_fl
         finish(writer)
         expected = range(cut.last_shipped + 1, RECORDS)
         wait_until(lambda: count(url, mine) >= len(expected), 120, what=f"{len(expected)} documents")
-        time.sleep(2)  # anything extra would show up now
+        proc.wait_settled()  # anything extra would be in the engine now
         lost = proc.metric("logship_lost_bytes_total")
     finally:
         assert proc.stop() == 0, proc.log_tail()
@@ -218,7 +218,7 @@ def test_cutover_with_fluentds_file_deleted_before_logship_starts_loses_only_tha
         finish(writer)
         expected = sorted(set(range(cut.last_shipped + 1, RECORDS)) - gone)
         wait_until(lambda: count(url, mine) >= len(expected), 120, what=f"{len(expected)} documents")
-        time.sleep(2)
+        proc.wait_settled()
         lost = proc.metric("logship_lost_bytes_total")
     finally:
         assert proc.stop() == 0, proc.log_tail()
@@ -260,7 +260,7 @@ def test_run_uses_the_store_migrate_wrote_not_a_stale_one_at_the_default_place(
     proc.start(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
     try:
         wait_until(lambda: count(url, mine) >= 600, 60, what="the 600 records after Fluentd's position")
-        time.sleep(2)
+        proc.wait_settled()
     finally:
         assert proc.stop() == 0, proc.log_tail()
     check_documents(search_all(url, mine), range(400, 1_000)).assert_exactly_once()

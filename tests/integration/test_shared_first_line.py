@@ -7,7 +7,6 @@ answered 409 to each of its records and logship counted them as already present.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ def run_files(tmp_path: Path, url: str, prefix: str, paths: list[Path], patterns
             with path.open("a") as f:
                 f.write(records(path.stem, 200, 300))
         wait_until(lambda: count(url, f"{prefix}-*") >= expected, 60, what="every record of every file")
-        time.sleep(1)  # anything extra (a duplicate) would arrive meanwhile
+        proc.wait_settled()  # anything extra (a duplicate) would be in the engine now
         already = proc.metric('logship_records_total{outcome="already_present"}')
         new_identity = proc.metric('logship_identity_collisions_total{resolution="new_identity"}')
     finally:

@@ -66,10 +66,10 @@ def test_read_from_tail_skips_what_was_there_before_the_first_start(
     write_logs(tmp_path / "logs", 500)
     proc, logs = start(tmp_path, url, index_prefix, env={"LOGSHIP_TAIL__READ_FROM": "tail"})
     try:
-        time.sleep(1.5)
+        wait_until(lambda: proc.metric("logship_files_tracked") >= 1, 30, interval=0.1, what="the first scan")
         write_logs(logs, 300, start_seq=500)
         wait_until(lambda: count(url, mine) >= 300, 30, what="the records written after the start")
-        time.sleep(1)
+        proc.wait_settled()
     finally:
         assert proc.stop() == 0, proc.log_tail()
     seqs = sorted(int(d["message"].split()[0][4:]) for d in search_all(url, mine))
@@ -86,7 +86,7 @@ def test_truncation_restarts_the_file_at_zero(search_engine: Any, index_prefix: 
         with app.open("w") as f:  # truncate in place, as `> app.log` does
             f.write("".join(LINE % i for i in range(100, 150)))
         wait_until(lambda: count(url, mine) >= 150, 30, what="the records after the truncation")
-        time.sleep(1)
+        proc.wait_settled()
         lost = proc.metric("logship_lost_bytes_total")
     finally:
         assert proc.stop() == 0, proc.log_tail()

@@ -181,6 +181,20 @@ class Logship:
     def metric(self, key: str) -> float:
         return self.metrics().get(key, 0.0)
 
+    def settled(self) -> bool:
+        """logship says it has nothing left to do: no byte in flight, no file behind its committed
+        position (the lag is set at every scan), no file waiting to be opened."""
+        m = self.metrics()
+        lag = sum(v for k, v in m.items() if k.startswith("logship_file_lag_bytes"))
+        return (
+            m.get("logship_inflight_bytes", 1) == 0 and m.get("logship_files_not_opened", 1) == 0 and lag == 0
+        )
+
+    def wait_settled(self, timeout: float = 60) -> None:
+        """Wait until :meth:`settled`: whatever logship read is delivered (or dead-lettered) and
+        counted, so what the engine and the metrics hold now is final."""
+        wait_until(self.settled, timeout, interval=0.2, what="logship to deliver everything it read")
+
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 
 from logship.block import Events, Finished, Stamp
-from logship.document import added_members
+from logship.document import added_members, decoded_document, documents
 from logship.hashing import digest
 
 __all__ = ["ElasticsearchEncoder", "file_id"]
@@ -47,10 +47,7 @@ class ElasticsearchEncoder:
 
     def encode(self, events: Events | Finished) -> list[bytes]:
         if isinstance(events, Finished):
-            return [
-                orjson.dumps({"create": {"_index": index, "_id": id_}}) + b"\n" + orjson.dumps(doc) + b"\n"
-                for index, id_, doc in events.docs
-            ]
+            return self._routed(events)
         key = events.origin.key
         fid = self._ids.get(key)
         if fid is None:
@@ -71,6 +68,12 @@ class ElasticsearchEncoder:
                 mid = added_members(stamp, splice)
             number = b"%d" % offset
             append(join((head, number, b'"}}\n', line[:-1], mid, number, b"}\n")))
-        for offset, doc, doc_stamp in events.docs:
-            append(_DUMPED % (index_of(doc_stamp), fid, offset, orjson.dumps(doc)))
+        for record in events.docs:
+            append(_DUMPED % (index_of(record.stamp), fid, record.offset, decoded_document(record)))
         return items
+
+    @staticmethod
+    def _routed(finished: Finished) -> list[bytes]:
+        """Each document to the index and id it was first sent under."""
+        actions = [orjson.dumps({"create": {"_index": r.index_name, "_id": r.doc_id}}) for r in finished.docs]
+        return [b"%s\n%s\n" % pair for pair in zip(actions, documents(finished), strict=True)]

@@ -42,17 +42,16 @@ from logship.sinks.elasticsearch.bulk import (
 )
 from logship.sinks.elasticsearch.deadletter import DeadLetter, DeadLetterFile
 from logship.sinks.elasticsearch.encode import ElasticsearchEncoder
+from logship.sinks.elasticsearch.items import settle_items
 from logship.sinks.elasticsearch.nodes import NodePool
 from logship.sinks.elasticsearch.rejected import Owners, RejectedWriter
 from logship.sinks.elasticsearch.retry import (
     Backoff,
     Limits,
     Verdict,
-    classify_item,
     classify_request,
     failure_reason,
     halves,
-    item_retry_reason,
 )
 from logship.sinks.elasticsearch.upkeep import Upkeep
 
@@ -253,56 +252,16 @@ class ElasticsearchSink:
         if response.all_created:
             self._all_created(pending, tally)
             return [], "", True
-        results = item_results(response.body)
-        retry: Batch = []
-        letters: list[DeadLetter] = []
-        owners: Owners = []  # dead-lettered items per chunk, credited once durable
-        indexed = present = 0
-        last_reason = ""
-        i = 0
-        for chunk, which in pending:
-            done = dead = 0
-            again: list[int] = []
-            for item in which:
-                if i >= len(results):
-                    # The answer lists fewer items than were sent: the engine said nothing of this
-                    # one, so it goes out again.
-                    i += 1
-                    again.append(item)
-                    last_reason = "missing from the bulk response"
-                    RETRIES.labels("bad_response").inc()
-                    continue
-                status, why = results[i]
-                i += 1
-                verdict = classify_item(status)
-                if verdict is Verdict.DELIVERED:
-                    done += 1
-                    if status == 409:
-                        present += 1
-                    else:
-                        indexed += 1
-                elif verdict is Verdict.RETRY:
-                    again.append(item)
-                    last_reason = f"item {status}: {why}"
-                    RETRIES.labels(item_retry_reason(status)).inc()
-                else:
-                    letters.append(DeadLetter(chunk.item(item), status, why or f"status {status}"))
-                    dead += 1
-            if done:
-                chunk.delivered(done)
-            if dead:
-                owners.append((chunk, dead))
-            if again:
-                retry.append((chunk, again))
-        tally[Outcome.INDEXED] += indexed
-        tally[Outcome.ALREADY_PRESENT] += present
-        RECORDS.labels("indexed").inc(indexed)
-        RECORDS.labels("already_present").inc(present)
-        if letters:
-            await self._rejected.write(letters, owners, tally)
-        if indexed or present:
+        items = settle_items(pending, item_results(response.body))
+        tally[Outcome.INDEXED] += items.indexed
+        tally[Outcome.ALREADY_PRESENT] += items.present
+        RECORDS.labels("indexed").inc(items.indexed)
+        RECORDS.labels("already_present").inc(items.present)
+        if items.letters:
+            await self._rejected.write(items.letters, items.owners, tally)
+        if items.indexed or items.present:
             self._delivered()
-        return retry, last_reason, bool(indexed or present or letters)
+        return items.retry, items.reason, bool(items.indexed or items.present or items.letters)
 
     def _all_created(self, pending: Batch, tally: Tally) -> None:
         count = 0

@@ -110,7 +110,10 @@ class Scanner:
         except StopIteration as stop:
             result: ScanResult = stop.value
         self._finish(result, refs, listed)
-        self.scanned_at = wall
+        if not result.unsettled:
+            # "Seen everything written before this": not while names moved under the scan, which
+            # may have missed a rotated file (the next scan then looks at it as written since).
+            self.scanned_at = wall
 
     def _view(self, ref: int, tracked: TrackedFile) -> Followed:
         """What the scan needs of a followed file; its size brought up to date."""

@@ -26,6 +26,16 @@ def item(i: int, pad: int = 900) -> bytes:
     return b'{"create":{"_index":"aichat-2026.11.26","_id":"0123456789abcdef-%d"}}\n%s\n' % (i, doc)
 
 
+class CountedDeadLetters(DeadLetterFile):
+    """A DeadLetterFile that counts the sink's attempts to write to it."""
+
+    attempts = 0
+
+    def write(self, letters: list[DeadLetter]) -> int:
+        self.attempts += 1
+        return super().write(letters)
+
+
 def letters(lo: int, hi: int) -> list[DeadLetter]:
     return [DeadLetter(item(i), 400, "mapper_parsing_exception") for i in range(lo, hi)]
 
@@ -102,7 +112,7 @@ def test_past_the_bound_records_wait_unacknowledged_and_go_on_once_there_is_room
     async def scenario() -> None:
         path = tmp_path / "dl.ndjson"
         health = HealthState(engine_timeout_seconds=60, stall_seconds=300, lag_bytes=lambda: 0)
-        dead = DeadLetterFile(path, max_bytes=64 * 1024, max_files=2)
+        dead = CountedDeadLetters(path, max_bytes=64 * 1024, max_files=2)
         sink = ElasticsearchSink(
             ElasticsearchSettings(),
             DeliverySettings(retry_initial_seconds=0.01, retry_max_seconds=0.05),
@@ -117,7 +127,9 @@ def test_past_the_bound_records_wait_unacknowledged_and_go_on_once_there_is_room
         async with asyncio.timeout(30):
             while not DEAD_LETTER_FULL._value.get():
                 await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
+            full_at = dead.attempts
+            while dead.attempts < full_at + 3:  # it tried again, and again, and still waits
+                await asyncio.sleep(0.01)
         assert not sending.done() and acks.committed == 0  # the position does not move past them
         assert 0 < chunk.remaining < 100
         healthy, body = health.report()

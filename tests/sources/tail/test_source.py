@@ -102,6 +102,29 @@ async def eventually(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
+class Ticks(asyncio.Event):
+    """The source's tick event (it is set once per tick), counting the ticks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def set(self) -> None:
+        self.count += 1
+        super().set()
+
+    async def wait_more(self, n: int) -> None:
+        """Until ``n`` more ticks have passed."""
+        target = self.count + n
+        await eventually(lambda: self.count >= target)
+
+
+def counting_ticks(source: TailSource) -> Ticks:
+    ticks = Ticks()
+    source._wake = ticks
+    return ticks
+
+
 def settings(tmp_path: Path, **kw: Any) -> TailSettings:
     values: dict[str, Any] = {
         "paths": [str(tmp_path / "logs" / "*.log")],
@@ -195,13 +218,14 @@ def test_a_pass_that_emitted_reports_caught_up_and_idle_ticks_do_not(tmp_path: P
         collector = Collector()
         reports: list[int] = []  # records emitted when each report came
         source = tail_source(settings(tmp_path), caught_up=lambda: reports.append(len(collector.records)))
+        ticks = counting_ticks(source)
         with app_log(logging.FileHandler(logs / "app.log")) as logger:
             write(logger, 0, 20)
             async with running(source, collector.emit):
                 await collector.wait_records(20)
                 await eventually(lambda: bool(reports) and reports[-1] == 20)
                 count = len(reports)
-                await asyncio.sleep(0.3)  # 15 ticks with nothing to read
+                await ticks.wait_more(15)  # with nothing to read
                 assert len(reports) == count
                 write(logger, 20, 5)
                 await eventually(lambda: reports[-1] == 25)
@@ -371,6 +395,7 @@ def test_settled_files_do_not_bring_a_scan_at_every_tick(
     async def main() -> None:
         collector = Collector(ack=False)  # undelivered: every file stays open
         source = tail_source(settings(tmp_path, scan_interval_seconds=30.0))
+        ticks = counting_ticks(source)
         count = [0]
         scan = source.discovery.scan
 
@@ -390,7 +415,7 @@ def test_settled_files_do_not_bring_a_scan_at_every_tick(
                 await collector.wait_records(15)  # the rotation was noticed and scanned
                 (logs / "other.log").unlink()
                 before = count[0]
-                await asyncio.sleep(1.0)  # about 50 ticks
+                await ticks.wait_more(50)
                 assert count[0] - before <= 2  # the scan the deletion asked for
                 assert sorted(f.path for f in source.files) == [
                     str(logs / p) for p in ("app.log", "app.log.1", "other.log")
