@@ -5,7 +5,20 @@ from __future__ import annotations
 import random
 from enum import Enum
 
-__all__ = ["Backoff", "Limits", "Verdict", "classify_item", "classify_request", "item_retry_reason"]
+from logship.errors import BadAnswer, EngineRedirected, EngineTimeout, EngineUnreachable
+from logship.sinks.batcher import Batch
+from logship.sinks.chunk import Chunk
+
+__all__ = [
+    "Backoff",
+    "Limits",
+    "Verdict",
+    "classify_item",
+    "classify_request",
+    "failure_reason",
+    "halves",
+    "item_retry_reason",
+]
 
 
 class Verdict(Enum):
@@ -87,3 +100,29 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+def failure_reason(exc: EngineUnreachable | EngineRedirected) -> str:
+    """The retry label of a request that got no usable answer."""
+    if isinstance(exc, EngineRedirected):
+        return "http_3xx"  # a configuration error: retried until the operator fixes the URL
+    if isinstance(exc, BadAnswer):
+        return "bad_response"
+    return "timeout" if isinstance(exc, EngineTimeout) else "connection"
+
+
+def halves(batch: Batch) -> tuple[Batch, Batch]:
+    """A batch split in two (the ``SPLIT`` verdict), its items in order."""
+    flat = [(chunk, i) for chunk, which in batch for i in which]
+    mid = len(flat) // 2
+    return _group(flat[:mid]), _group(flat[mid:])
+
+
+def _group(flat: list[tuple[Chunk, int]]) -> Batch:
+    out: list[tuple[Chunk, list[int]]] = []
+    for chunk, i in flat:
+        if out and out[-1][0] is chunk:
+            out[-1][1].append(i)
+        else:
+            out.append((chunk, [i]))
+    return list(out)

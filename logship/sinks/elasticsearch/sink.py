@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from logship.block import Events, Finished
-from logship.errors import BadAnswer, EngineRedirected, EngineTimeout, EngineUnreachable
+from logship.errors import EngineRedirected, EngineUnreachable
 from logship.observe.health import HealthState
 from logship.observe.metrics import (
     BULK_DURATION,
@@ -50,6 +50,8 @@ from logship.sinks.elasticsearch.retry import (
     Limits,
     Verdict,
     classify_request,
+    failure_reason,
+    halves,
 )
 from logship.sinks.elasticsearch.upkeep import Upkeep
 
@@ -154,7 +156,7 @@ class ElasticsearchSink:
             todo.pop()
             if verdict is Verdict.SPLIT:
                 RETRIES.labels(label).inc()
-                first, second = _halves(request.batch)
+                first, second = halves(request.batch)
                 request.batch, request.failures = second, request.failures + 1
                 todo += [request, _Request(first, self._backoff())]
             elif verdict is Verdict.DEAD:
@@ -175,7 +177,7 @@ class ElasticsearchSink:
             if self._health is not None:
                 self._health.engine_failed(request.reason)
             sent.pushback = True
-            return Verdict.RETRY, _failure_reason(exc)
+            return Verdict.RETRY, failure_reason(exc)
         BULK_DURATION.observe(time.monotonic() - started)
         BULK_REQUESTS.labels(f"{response.status // 100}xx").inc()
         if self._health is not None:
@@ -290,31 +292,6 @@ class ElasticsearchSink:
                 extra={"reason": detail, "retry_in_seconds": round(delay, 2), "bytes": size},
             )
         await asyncio.sleep(delay)
-
-
-def _failure_reason(exc: EngineUnreachable | EngineRedirected) -> str:
-    """The retry label of a request that got no usable answer."""
-    if isinstance(exc, EngineRedirected):
-        return "http_3xx"  # a configuration error: retried until the operator fixes the URL
-    if isinstance(exc, BadAnswer):
-        return "bad_response"
-    return "timeout" if isinstance(exc, EngineTimeout) else "connection"
-
-
-def _halves(batch: Batch) -> tuple[Batch, Batch]:
-    flat = [(chunk, i) for chunk, which in batch for i in which]
-    mid = len(flat) // 2
-    return _group(flat[:mid]), _group(flat[mid:])
-
-
-def _group(flat: list[tuple[Chunk, int]]) -> Batch:
-    out: list[tuple[Chunk, list[int]]] = []
-    for chunk, i in flat:
-        if out and out[-1][0] is chunk:
-            out[-1][1].append(i)
-        else:
-            out.append((chunk, [i]))
-    return list(out)
 
 
 @dataclass(slots=True)
