@@ -103,10 +103,10 @@ class CrashingShipper(RuleBasedStateMachine):
     """Two-cursor shipping of a growing file, modelled byte by byte.
 
     Pending ranges are read in pieces (a cursor reads a range from its start), in any order
-    across ranges; pieces read are delivered in any order. A crash stores the state with
-    ``to_json``, forgets what was in flight, reads the stored form back and resumes from
-    ``gaps(size)``. Each byte may be read once, plus once per crash that found it in flight;
-    after the final drain every byte has been read.
+    across ranges; pieces read are delivered in any order. The state is stored with ``to_json``
+    after any delivery; a crash forgets what was in flight, reads the last stored form back and
+    resumes from ``gaps(size)``. Each byte may be read once, plus once per crash that found it in
+    flight (or delivered after the last store write); after the final drain every byte is read.
     """
 
     @initialize(size=st.integers(0, 120))
@@ -118,6 +118,7 @@ class CrashingShipper(RuleBasedStateMachine):
         self.reads = [0] * size
         self.allowed = [1] * size
         self.delivered: set[int] = set()
+        self.stored, self.stored_delivered = orjson.dumps(self.state.to_json()), set[int]()
 
     @rule(extra=st.integers(1, 60))
     def grow(self, extra: int) -> None:
@@ -142,13 +143,20 @@ class CrashingShipper(RuleBasedStateMachine):
         self._deliver(start, end)
 
     @rule()
-    def crash(self) -> None:
-        stored = orjson.dumps(self.state.to_json())
-        for start, end in self.in_flight:
-            for offset in range(start, end):
-                self.allowed[offset] += 1
+    def store(self) -> None:
+        self.stored, self.stored_delivered = orjson.dumps(self.state.to_json()), set(self.delivered)
+
+    @rule(stored_first=st.booleans())
+    def crash(self, stored_first: bool) -> None:
+        """``kill -9``: right after a store write, or with deliveries since the last one lost."""
+        if stored_first:
+            self.store()
+        again = {n for start, end in self.in_flight for n in range(start, end)}
+        for offset in again | (self.delivered - self.stored_delivered):
+            self.allowed[offset] += 1
         self.in_flight = []
-        self.state = DeliveredRanges.from_json(orjson.loads(stored))
+        self.delivered = set(self.stored_delivered)
+        self.state = DeliveredRanges.from_json(orjson.loads(self.stored))
         self.pending = self.state.gaps(self.size)
 
     @invariant()
