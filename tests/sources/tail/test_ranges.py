@@ -104,7 +104,7 @@ class CrashingShipper(RuleBasedStateMachine):
 
     Pending ranges are read in pieces (a cursor reads a range from its start), in any order
     across ranges; pieces read are delivered in any order. The state is stored with ``to_json``
-    after any delivery; a crash forgets what was in flight, reads the last stored form back and
+    at any step; a crash forgets what was in flight, reads the last stored form back and
     resumes from ``gaps(size)``. Each byte may be read once, plus once per crash that found it in
     flight (or delivered after the last store write); after the final drain every byte is read.
     """
