@@ -24,7 +24,7 @@ from logship.block import Events, Finished
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 
-__all__ = ["Outcome", "Sent", "Sink", "Tally", "log_warnings"]
+__all__ = ["LocalSink", "Outcome", "Sent", "Sink", "Tally", "log_warnings"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,21 @@ class Sink(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class LocalSink:
+    """What a sink whose destination is within reach of the process (standard output, memory)
+    answers to the parts of ``Sink`` about reaching it: nothing insecure, no work beside the
+    sending, always there. Such a sink adds ``encode``, ``send``, ``describe`` and ``close``."""
+
+    def warnings(self) -> list[str]:
+        return []
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return []
+
+    async def ping(self) -> None:
+        pass
 
 
 def log_warnings(sink: Sink) -> None:

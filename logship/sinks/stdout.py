@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import BinaryIO
 
 from logship.block import Events, Finished
 from logship.document import documents
-from logship.sinks import Outcome, Sent, Tally
+from logship.sinks import LocalSink, Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 
 __all__ = ["PrintSink"]
 
 
-class PrintSink:
+class PrintSink(LocalSink):
     """Writes documents as they would be indexed, contacting nothing."""
 
     concurrency = 1  # one writer keeps the output in read order
@@ -32,15 +31,6 @@ class PrintSink:
             chunk.delivered(len(which))
             count += len(which)
         return Sent(Tally({Outcome.PRINTED: count}))
-
-    def warnings(self) -> list[str]:
-        return []
-
-    def start(self) -> list[asyncio.Task[None]]:
-        return []
-
-    async def ping(self) -> None:
-        """Standard output is always there."""
 
     async def describe(self) -> str:
         return "standard output"

@@ -19,7 +19,7 @@ import orjson
 from logship import document
 from logship.block import Events, Finished
 from logship.errors import EngineTimeout, EngineUnreachable
-from logship.sinks import Outcome, Sent, Tally
+from logship.sinks import LocalSink, Outcome, Sent, Tally
 from logship.sinks.batcher import Batch, body_of
 from logship.sinks.chunk import Chunk
 from logship.sinks.elasticsearch.bulk import BulkResponse
@@ -197,7 +197,7 @@ class FakeTransport:
         return [i for body in self.requests for i in ids(body)]
 
 
-class RecordingSink:
+class RecordingSink(LocalSink):
     """A ``Sink`` that keeps each document it is sent, as JSON, and delivers it at once.
 
     With a ``gate``, every ``send`` waits for it first: the batches stay in flight meanwhile.
@@ -221,15 +221,6 @@ class RecordingSink:
             chunk.delivered(len(which))
             count += len(which)
         return Sent(Tally({Outcome.INDEXED: count}))
-
-    def warnings(self) -> list[str]:
-        return []
-
-    def start(self) -> list[asyncio.Task[None]]:
-        return []
-
-    async def ping(self) -> None:
-        pass
 
     async def describe(self) -> str:
         return "a recording sink"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from logship.acks import FileAcks
 from logship.block import Block, Events, Finished, Origin
 from logship.document import documents
-from logship.sinks import Outcome, Sent, Tally
+from logship.sinks import LocalSink, Outcome, Sent, Tally
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
 from logship.sources import Emit
@@ -105,7 +105,7 @@ class MemorySource:
 HandBack = Callable[[int, list[bytes]], list[int]]
 
 
-class MemorySink:
+class MemorySink(LocalSink):
     """Keeps every document it delivers. ``hand_back`` picks items of a send to return in
     ``Sent.retry`` (a busy destination); while ``gate`` is clear, sends wait (in flight)."""
 
@@ -147,15 +147,6 @@ class MemorySink:
                 sent.tally[Outcome.INDEXED] += 1
         sent.pushback = bool(back)
         return sent
-
-    def warnings(self) -> list[str]:
-        return []
-
-    def start(self) -> list[asyncio.Task[None]]:
-        return []
-
-    async def ping(self) -> None:
-        pass
 
     async def describe(self) -> str:
         return "memory"
