@@ -21,6 +21,7 @@ class InflightBudget:
     ) -> None:
         self.limit = limit
         self.used = 0
+        self.wanted = 0  # bytes a reader waits to fit (0: none waits)
         self._released = asyncio.Event()
         self._on_change = on_change
         self._on_paused = on_paused
@@ -35,7 +36,11 @@ class InflightBudget:
 
         A single chunk larger than the whole limit still goes, alone, so nothing wedges.
         """
-        await self._pause(lambda: not self.used or self.used + n <= self.limit)
+        self.wanted = n
+        try:
+            await self._pause(lambda: not self.used or self.used + n <= self.limit)
+        finally:
+            self.wanted = 0
         self.used += n
         self._on_change(self.used)
 

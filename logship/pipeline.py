@@ -79,7 +79,9 @@ class Flow:
         n = sink.concurrency
         self._concurrency = AdaptiveConcurrency(n, CONCURRENCY_LIMIT.set)
         batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=n)
-        self._tasks = [asyncio.create_task(Batcher(batching, self._inbox, batches, n).run(), name="batcher")]
+        self._batches = batches
+        self._batcher = Batcher(batching, self._inbox, batches, n)
+        self._tasks = [asyncio.create_task(self._batcher.run(), name="batcher")]
         self._tasks += [asyncio.create_task(self._send(batches), name=f"sender {i + 1}") for i in range(n)]
 
     async def emit(self, block: Block | Finished) -> None:
@@ -98,6 +100,17 @@ class Flow:
     def tasks(self) -> tuple[asyncio.Task[None], ...]:
         """The batcher and the senders: each runs until ``close``."""
         return tuple(self._tasks)
+
+    def state(self) -> dict[str, int]:
+        """Where what is in flight waits: the inbox, the batch being filled, the batches queued for
+        a sender, the requests sent (logged at shutdown, so that a stall can be placed)."""
+        return {
+            "inbox": self._inbox.qsize(),
+            **self._batcher.state(),
+            "batches_queued": self._batches.qsize(),
+            "requests_in_flight": self._concurrency.in_flight,
+            "concurrency_limit": self._concurrency.limit,
+        }
 
     def flush(self) -> None:
         """Send what is batched without waiting for the flush interval (the source caught up)."""

@@ -93,7 +93,12 @@ class Service:
         finally:
             log.info(
                 "Stopping: delivering what is in flight",
-                extra={"inflight_bytes": budget.used, "deadline_seconds": s.pipeline.drain_timeout_seconds},
+                extra={
+                    "inflight_bytes": budget.used,
+                    "reader_waits_for_bytes": budget.wanted,
+                    "deadline_seconds": s.pipeline.drain_timeout_seconds,
+                    **flow.state(),
+                },
             )
             drained = False
             try:

@@ -195,3 +195,17 @@ def test_release_reports_the_bytes_still_in_flight(n: int) -> None:
         assert calls.used == [100, 100 - n]
 
     asyncio.run(main())
+
+
+def test_the_bytes_a_paused_reader_waits_for_are_known_until_they_fit() -> None:
+    async def main() -> None:
+        b, calls = budget(100)
+        await b.acquire(80)
+        waiting = asyncio.create_task(b.acquire(30))
+        await calls.next_wake()
+        assert b.wanted == 30  # shown at shutdown: a reader waits for room
+        b.release(80)
+        await waiting
+        assert b.wanted == 0 and b.used == 30
+
+    asyncio.run(main())

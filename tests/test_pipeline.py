@@ -253,6 +253,31 @@ def test_flow_emit_waits_while_the_inflight_bound_is_reached(tmp_path: Path) -> 
     asyncio.run(main())
 
 
+def test_flow_state_places_what_is_in_flight(tmp_path: Path) -> None:
+    """What shutdown logs: a request held by the sink, a batch being filled, the reader's wait."""
+
+    async def main() -> None:
+        s = settings(tmp_path, batch=BatchSettings(max_documents=3, flush_interval_seconds=60))
+        answered = asyncio.Event()
+        sink = RecordingSink(gate=answered)
+        flow = Flow(Stages(s), sink, s.batch, unbounded())
+        acks = FileAcks(0)
+        first = block(acks, 0, range(0, 3))  # a full batch: sent at once, held by the sink
+        async with asyncio.timeout(GUARD):
+            await flow.emit(first)
+            await eventually(lambda: flow.state()["requests_in_flight"] == 1)
+            await flow.emit(block(acks, first.end, range(3, 5)))  # waits for the flush interval
+            await eventually(lambda: flow.state()["batched_documents"] == 2)
+            state = flow.state()
+            assert state["batches_out"] == 1 and state["inbox"] == 0 and state["batches_queued"] == 0
+            assert state["batched_bytes"] > 0 and state["concurrency_limit"] == 1
+            answered.set()
+            assert await flow.close(None)
+        assert flow.state()["batches_out"] == 0 and flow.state()["batched_documents"] == 0
+
+    asyncio.run(main())
+
+
 async def eventually(condition: Callable[[], bool]) -> None:
     """For states no event announces: look again until it holds."""
     while not condition():

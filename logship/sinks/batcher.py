@@ -81,6 +81,10 @@ class Batcher:
         self._deadline = 0.0
         self._out = 0  # batches sent and not yet come back
 
+    def state(self) -> dict[str, int]:
+        """Where the batcher's items are now (logged at shutdown, so that a stall can be placed)."""
+        return {"batched_documents": self._docs, "batched_bytes": self._size, "batches_out": self._out}
+
     async def run(self) -> None:
         closing = False
         while True:

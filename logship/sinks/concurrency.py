@@ -23,6 +23,10 @@ class AdaptiveConcurrency:
         self._on_change = on_change
         on_change(self.limit)
 
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
     async def __aenter__(self) -> None:
         async with self._room:
             await self._room.wait_for(lambda: self._in_flight < self.limit)
