@@ -171,7 +171,10 @@ def test_engine_outage(tmp_path: Path, make_rig: MakeRig) -> None:
             60,
             what="/health/detailed 200 after the outage",
         )
-        s.finish(range(total), timeout=120)
+        # The backlog of the outage (~60,000 records) and the rest of the writing are shipped
+        # after the engine is back; on a loaded machine that took up to 136 s. A deadline, not a
+        # measure: the figures are bench/ scripts' job.
+        s.finish(range(total), timeout=300)
     finally:
         node.stop()
 
