@@ -8,17 +8,31 @@ the dead-letter file).
 from __future__ import annotations
 
 from collections import deque
+from enum import Enum
 
-__all__ = ["BlockAck", "FileAcks"]
+__all__ = ["BlockAck", "FileAcks", "Lane"]
+
+
+class Lane(Enum):
+    """Which cursor of a file read a block, and so how urgently it goes out.
+
+    ``LIVE``: what is written now (and everything, when logship is not catching up).
+    ``BACKFILL``: the backlog behind a live cursor while catching up live-first; it gets the
+    capacity the live records leave, never less than `delivery.backfill_share` of the requests.
+    """
+
+    LIVE = "live"
+    BACKFILL = "backfill"
 
 
 class FileAcks:
     """Ordered acknowledgement of one file's blocks."""
 
-    __slots__ = ("_pending", "committed")
+    __slots__ = ("_pending", "committed", "lane")
 
-    def __init__(self, committed: int) -> None:
+    def __init__(self, committed: int, lane: Lane = Lane.LIVE) -> None:
         self.committed = committed
+        self.lane = lane  # the cursor's lane; it may change while its blocks are in flight
         self._pending: deque[BlockAck] = deque()
 
     def block(self, end: int) -> BlockAck:
@@ -47,6 +61,10 @@ class BlockAck:
         self.file = file
         self.end = end
         self.finished = False
+
+    @property
+    def lane(self) -> Lane:
+        return self.file.lane
 
     def done(self) -> None:
         """Every record of the block is delivered: the file may commit up to ``end``."""

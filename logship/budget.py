@@ -10,6 +10,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from logship.acks import Lane
+
 __all__ = ["InflightBudget"]
 
 
@@ -31,7 +33,7 @@ class InflightBudget:
         self._released.set()
         self._on_change(self.used)
 
-    async def acquire(self, n: int) -> None:
+    async def acquire(self, n: int, lane: Lane = Lane.LIVE) -> None:
         """Wait until ``n`` more bytes fit under the limit, then spend them.
 
         A single chunk larger than the whole limit still goes, alone, so nothing wedges.
@@ -44,7 +46,7 @@ class InflightBudget:
         self.used += n
         self._on_change(self.used)
 
-    async def wait_for_room(self) -> None:
+    async def wait_for_room(self, lane: Lane = Lane.LIVE) -> None:
         """Wait until anything at all fits: readers check before reading a block."""
         await self._pause(lambda: self.used < self.limit)
 

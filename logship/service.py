@@ -18,7 +18,6 @@ from logship import STARTED_AT
 from logship.budget import InflightBudget
 from logship.errors import EngineRedirected, EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
-from logship.observe.logs import redact
 from logship.observe.metrics import POSITION_WRITE_FAILURES
 from logship.pipeline import Flow, Stages, inflight_budget
 from logship.settings import Settings
@@ -84,7 +83,7 @@ class Service:
             "Started",
             extra={
                 "paths": s.tail.paths,
-                "hosts": [redact(h) for h in s.elasticsearch.hosts],
+                "destination": sink.destination,
                 "positions": str(self.store.path),
             },
         )

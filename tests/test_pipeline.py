@@ -43,7 +43,7 @@ from logship.sinks import Outcome, Sink, Tally
 from logship.sinks.elasticsearch.bulk import BulkResponse
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
-from logship.sources import Emit, LiveSource
+from logship.sources import CatchUp, Emit, LiveSource
 from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
 
 from support.applog import app_log
@@ -539,6 +539,9 @@ class ObservedSource:
 
     def unopened(self) -> list[str]:
         return self._inner.unopened()
+
+    def catch_up(self) -> CatchUp | None:
+        return self._inner.catch_up()
 
     def stop(self) -> None:
         self._inner.stop()

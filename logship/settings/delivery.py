@@ -38,6 +38,30 @@ class DeliverySettings(Section):
         ge=0,
         description="Retries of a failing document before it is dead-lettered; 0 retries without limit.",
     )
+    catch_up: Literal["live-first", "in-order"] = Field(
+        "live-first",
+        description="After an outage or a slow spell, `live-first` ships what is written now first and "
+        "the backlog behind it with the remaining capacity (records then arrive out of order); "
+        "`in-order` ships the backlog oldest first, as other shippers do.",
+    )
+    catch_up_after_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Live-first catch-up starts once the undelivered backlog holds more than this many "
+        "seconds of the current write rate (and at least `catch_up_min_bytes`).",
+    )
+    catch_up_min_bytes: int = Field(
+        4 * MiB,
+        ge=0,
+        description="Live-first catch-up never starts for a backlog smaller than this.",
+    )
+    backfill_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="While catching up live-first, the share of requests the backlog gets at least, "
+        "however much is written now.",
+    )
 
 
 class DeadLetterSettings(Section):

@@ -17,6 +17,7 @@ class PrintSink(LocalSink):
     """Writes documents as they would be indexed, contacting nothing."""
 
     concurrency = 1  # one writer keeps the output in read order
+    destination = "standard output"
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
@@ -33,7 +34,7 @@ class PrintSink(LocalSink):
         return Sent(Tally({Outcome.PRINTED: count}))
 
     async def describe(self) -> str:
-        return "standard output"
+        return self.destination
 
     async def close(self) -> None:
         self._out.flush()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from logship.block import Block, Finished
 from logship.sources.tail.positions import FilePosition
 
-__all__ = ["Emit", "FileListSource", "LiveSource", "Source"]
+__all__ = ["CatchUp", "Emit", "FileListSource", "LiveSource", "Source"]
 
 Emit = Callable[[Block | Finished], Awaitable[None]]
 
@@ -27,6 +28,16 @@ class Source(Protocol):
         ...
 
     def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """A live source catching up live-first: a live cursor ships what is written now while the
+    backfill ships the backlog behind it (`delivery.catch_up`)."""
+
+    backlog_bytes: int  # read by neither cursor yet or not yet delivered, behind the live cursors
+    oldest_seconds: float | None  # age of the oldest undelivered record, when known
+    files: int  # files with bytes in the backlog
 
 
 class LiveSource(Source, Protocol):
@@ -53,6 +64,10 @@ class LiveSource(Source, Protocol):
 
     def unopened(self) -> list[str]:
         """Inputs that match but cannot be opened (named in the health answer)."""
+        ...
+
+    def catch_up(self) -> CatchUp | None:
+        """The backlog while catching up live-first; None when following as usual."""
         ...
 
     def close(self) -> None:

@@ -205,6 +205,7 @@ class RecordingSink(LocalSink):
 
     def __init__(self, concurrency: int = 1, gate: asyncio.Event | None = None) -> None:
         self.concurrency = concurrency
+        self.destination = "a list"
         self.gate = gate
         self.batches: list[list[bytes]] = []
         self.closed = False

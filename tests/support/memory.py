@@ -15,7 +15,7 @@ from logship.document import documents
 from logship.sinks import LocalSink, Outcome, Sent, Tally
 from logship.sinks.batcher import Batch
 from logship.sinks.chunk import Chunk
-from logship.sources import Emit
+from logship.sources import CatchUp, Emit
 from logship.sources.tail.positions import FilePosition, StoreState
 
 __all__ = ["MemorySink", "MemorySource"]
@@ -97,6 +97,9 @@ class MemorySource:
     def unopened(self) -> list[str]:
         return []
 
+    def catch_up(self) -> CatchUp | None:
+        return None
+
     def close(self) -> None:
         pass
 
@@ -110,6 +113,7 @@ class MemorySink(LocalSink):
     ``Sent.retry`` (a busy destination); while ``gate`` is clear, sends wait (in flight)."""
 
     concurrency = 2
+    destination = "memory"
 
     def __init__(self, hand_back: HandBack = lambda _n, _docs: [], gate: asyncio.Event | None = None) -> None:
         self._hand_back = hand_back
@@ -149,7 +153,7 @@ class MemorySink(LocalSink):
         return sent
 
     async def describe(self) -> str:
-        return "memory"
+        return self.destination
 
     async def close(self) -> None:
         self.closed = True

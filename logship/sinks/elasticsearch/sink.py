@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from logship.block import Events, Finished
 from logship.errors import EngineRedirected, EngineUnreachable
 from logship.observe.health import HealthState
+from logship.observe.logs import redact
 from logship.observe.metrics import (
     BULK_DURATION,
     BULK_REQUESTS,
@@ -91,6 +92,7 @@ class ElasticsearchSink:
         # Grows while answers accept nothing at all; reset by any accepted item.
         self._pushback = self._backoff()
         self.concurrency = delivery.max_concurrent_requests
+        self.destination = ", ".join(redact(host) for host in es.hosts)
         self._gate: asyncio.Event | None = None
         self._gate_until = 0.0
         self._upkeep = Upkeep(self._client, dead_letters, run_settings)

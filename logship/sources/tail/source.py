@@ -19,7 +19,7 @@ from logship.block import Block, Origin
 from logship.budget import InflightBudget
 from logship.observe.metrics import READ_BYTES, READ_LINES
 from logship.settings import TailSettings
-from logship.sources import Emit
+from logship.sources import CatchUp, Emit
 from logship.sources.tail.fingerprint import fingerprint_fd
 from logship.sources.tail.identity import base_of
 from logship.sources.tail.multiline import RecordSplitter
@@ -80,6 +80,9 @@ class TailSource:
 
     def unopened(self) -> list[str]:
         return self._scanner.unopened.paths()
+
+    def catch_up(self) -> CatchUp | None:
+        return None  # live-first catch-up is not built yet
 
     # -- the loop --------------------------------------------------------------------------
 
