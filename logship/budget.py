@@ -2,6 +2,9 @@
 
 Readers wait for room before reading and before handing on a chunk; delivery releases the bytes
 of each chunk once all its records are delivered. The log files themselves are the buffer.
+
+While catching up live-first, the backfill may hold three quarters of the bound at most: the rest
+is kept for the live cursor's records, so that a backlog never keeps what is written now waiting.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class InflightBudget:
         self, limit: int, on_change: Callable[[int], None], on_paused: Callable[[float], None]
     ) -> None:
         self.limit = limit
+        self.backfill_limit = limit * 3 // 4
         self.used = 0
         self.wanted = 0  # bytes a reader waits to fit (0: none waits)
         self._released = asyncio.Event()
@@ -38,9 +42,10 @@ class InflightBudget:
 
         A single chunk larger than the whole limit still goes, alone, so nothing wedges.
         """
+        cap = self._cap(lane)
         self.wanted = n
         try:
-            await self._pause(lambda: not self.used or self.used + n <= self.limit)
+            await self._pause(lambda: not self.used or self.used + n <= cap)
         finally:
             self.wanted = 0
         self.used += n
@@ -48,7 +53,15 @@ class InflightBudget:
 
     async def wait_for_room(self, lane: Lane = Lane.LIVE) -> None:
         """Wait until anything at all fits: readers check before reading a block."""
-        await self._pause(lambda: self.used < self.limit)
+        await self._pause(lambda: self.room(lane))
+
+    def room(self, lane: Lane = Lane.LIVE) -> bool:
+        """Whether a block of ``lane`` may be read now (a reader with several cursors asks
+        rather than waits, so that a backfill out of room never holds up the live cursor)."""
+        return self.used < self._cap(lane)
+
+    def _cap(self, lane: Lane) -> int:
+        return self.limit if lane is Lane.LIVE else self.backfill_limit
 
     async def _pause(self, done: Callable[[], bool]) -> None:
         """Wait until ``done()``, re-checked at each release.

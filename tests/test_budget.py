@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from logship.acks import Lane
 from logship.budget import InflightBudget
 
 
@@ -207,5 +208,22 @@ def test_the_bytes_a_paused_reader_waits_for_are_known_until_they_fit() -> None:
         b.release(80)
         await waiting
         assert b.wanted == 0 and b.used == 30
+
+    asyncio.run(main())
+
+
+def test_backfill_leaves_a_quarter_of_the_bound_to_live_records() -> None:
+    async def main() -> None:
+        b, _ = budget(100)
+        assert finishes_without_waiting(b.acquire(70, Lane.BACKFILL))
+        assert b.room(Lane.BACKFILL) and b.room(Lane.LIVE)
+        backfill = asyncio.ensure_future(b.acquire(10, Lane.BACKFILL))  # 80 > 75: waits
+        await asyncio.sleep(0)
+        assert not backfill.done()
+        assert finishes_without_waiting(b.acquire(25, Lane.LIVE))  # 95 <= 100: live goes
+        assert not b.room(Lane.BACKFILL) and b.room(Lane.LIVE)
+        b.release(70)
+        await backfill
+        assert b.used == 35
 
     asyncio.run(main())
