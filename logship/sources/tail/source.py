@@ -15,11 +15,15 @@ import logging
 import time
 from collections.abc import Callable
 
+from logship.acks import Lane
 from logship.block import Block, Origin
 from logship.budget import InflightBudget
 from logship.observe.metrics import READ_BYTES, READ_LINES
 from logship.settings import TailSettings
+from logship.settings.delivery import DeliverySettings
 from logship.sources import CatchUp, Emit
+from logship.sources.tail.catchup import CatchUpPolicy
+from logship.sources.tail.cursor import Cursor
 from logship.sources.tail.fingerprint import fingerprint_fd
 from logship.sources.tail.identity import base_of
 from logship.sources.tail.multiline import RecordSplitter
@@ -44,16 +48,21 @@ class TailSource:
         budget: InflightBudget,
         ignore: set[str],
         caught_up: Callable[[], None] = lambda: None,
+        delivery: DeliverySettings | None = None,
     ) -> None:
         """``budget``: reading pauses while it is spent; ``ignore``: files never to read (logship's own);
-        ``caught_up``: called when a pass that emitted records read all there was."""
+        ``caught_up``: called when a pass that emitted records read all there was; ``delivery``:
+        the catch-up settings (None: in order, never live-first)."""
         self._caught_up = caught_up
-        self._emitted = False
+        self._emitted = False  # a LIVE block went out since the last caught_up
+        self._emitted_backfill = False  # and a BACKFILL one
+        self._blocked = False  # the last backfill pass stopped for want of room
         self._settings = tail
         self._flush_after = flush_timeout
         self._splitter = splitter
         self._budget = budget
         self._scanner = Scanner(tail, splitter, restored, ignore)
+        self._policy = CatchUpPolicy(delivery, splitter, tail.read_block_bytes)
         self.discovery = self._scanner.discovery
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
@@ -82,7 +91,7 @@ class TailSource:
         return self._scanner.unopened.paths()
 
     def catch_up(self) -> CatchUp | None:
-        return None  # live-first catch-up is not built yet
+        return self._policy.status(self.files)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -93,6 +102,7 @@ class TailSource:
     async def run(self, emit: Emit) -> None:
         self._emit = emit
         self._scanner.scan(initial=True)
+        self._policy.tick(self.files, self._scanner.unopened.lag())
         self.scanned.set()
         # One clock wakes both the scan and the reading, so a quiet or steady file costs one wakeup
         # per tick. Discovery keeps ticking while reading waits for room under the in-flight bound:
@@ -121,32 +131,73 @@ class TailSource:
             if due or any(f.renamed_away() for f in self.files):
                 scanner.soon = False
                 scanner.scan(initial=False)
+            self._policy.tick(self.files, scanner.unopened.lag())
             self._wake.set()
 
     async def _read(self) -> None:
+        """LIVE cursors first, at each tick and for as long as they are behind; BACKFILL cursors
+        with the room the backfill may take, never waiting for it while a live cursor has more."""
+        live_due = True
         while not self._stopping.is_set():
-            self._wake.clear()
+            if self._wake.is_set():
+                self._wake.clear()
+                live_due = True
             while self._scanner.orphans:
                 await self._emit_block(*self._scanner.orphans.pop(0))
-            behind = False
-            for tracked in list(self.files):
-                await self._budget.wait_for_room()
+            if live_due:
+                live_due = await self._pass(Lane.LIVE)
                 if self._stopping.is_set():
                     return
-                if tracked.fd >= 0 and await self._pump(tracked):  # a scan may have closed it meanwhile
-                    behind = True
-            if not behind:
-                # Caught up: what the application writes meanwhile is read as one block at the next
-                # tick, rather than record by record as it arrives.
-                if self._emitted:
+                if not live_due and self._emitted:
+                    # Caught up: what the application writes meanwhile is read as one block at the
+                    # next tick, rather than record by record as it arrives.
                     self._emitted = False
                     self._caught_up()
-                await self._wake.wait()
+            backfill = await self._pass(Lane.BACKFILL)
+            if live_due or backfill:
+                continue
+            if self._emitted_backfill:  # the backfill's last records go now, not at the next tick
+                self._emitted_backfill = False
+                self._caught_up()
+            await self._idle()
 
-    async def _pump(self, tracked: TrackedFile) -> bool:
-        """Read one block of ``tracked`` and emit what is complete; True when the block was full
+    async def _pass(self, lane: Lane) -> bool:
+        """Read one block of each cursor of ``lane``; True when any has more waiting."""
+        behind = False
+        self._blocked = False
+        for tracked in list(self.files):
+            for cursor in [c for c in tracked.cursors if c.lane is lane]:
+                if lane is Lane.LIVE:
+                    await self._budget.wait_for_room(lane)
+                elif not self._budget.room(lane):
+                    self._blocked = True
+                    return behind
+                if self._stopping.is_set():
+                    return False
+                # a scan may have closed the file meanwhile, or a tick dropped the cursor
+                if tracked.fd >= 0 and cursor in tracked.cursors and await self._pump(tracked, cursor):
+                    behind = True
+        return behind
+
+    async def _idle(self) -> None:
+        """Nothing to read now: wait for the tick, or for room when the backfill has none."""
+        if not self._blocked:
+            await self._wake.wait()
+            return
+        waits = [
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self._budget.wait_for_room(Lane.BACKFILL)),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    async def _pump(self, tracked: TrackedFile, cursor: Cursor) -> bool:
+        """Read one block of ``cursor`` and emit what is complete; True when the block was full
         (more is waiting to be read)."""
-        reader = tracked.reader
+        reader = cursor.reader
         if tracked.key is not None and tracked.matched:
             # Still the same content? A file truncated (or copied and truncated) and written again
             # must not be read at the old offsets: let the scan sort it out first.
@@ -167,7 +218,8 @@ class TailSource:
             return False
         now = time.monotonic()
         if got:
-            tracked.last_growth = now
+            if cursor is tracked.head:  # the file grew (a backfill cursor reads what was there)
+                tracked.last_growth = now
             READ_BYTES.labels(tracked.path).inc(got)
             READ_LINES.labels(tracked.path).inc(reader.last_lines)
             tracked.size = max(tracked.size, reader.next_read)
@@ -177,17 +229,20 @@ class TailSource:
         if block is None and reader.buffered and now - tracked.last_growth >= self._flush_after:
             block = reader.take(hold_last=False)
         if block is not None:
-            await self._emit_block(tracked, block)
+            await self._emit_block(tracked, cursor, block)
             # Emitting waits only when the in-flight bound is reached: yield once per block so a
             # backlog never keeps the senders and the health endpoints from running.
             await asyncio.sleep(0)
         return got == reader.block_bytes
 
-    async def _emit_block(self, tracked: TrackedFile, block: Block) -> None:
+    async def _emit_block(self, tracked: TrackedFile, cursor: Cursor, block: Block) -> None:
         assert tracked.key is not None
         block.origin = Origin(tracked.path, tracked.key)
-        block.ack = tracked.acks.block(block.end)
-        self._emitted = True
+        block.ack = cursor.acks.block(block.end)
+        if cursor.lane is Lane.LIVE:
+            self._emitted = True
+        else:
+            self._emitted_backfill = True
         await self._emit(block)
 
     def close(self) -> None:
