@@ -92,6 +92,7 @@ def tail_source(
         budget,
         ignore,
         caught_up,
+        settings.delivery,
     )
 
 

@@ -184,3 +184,30 @@ def logs(tmp_path: Path) -> Path:
     directory = tmp_path / "logs"
     directory.mkdir()
     return directory
+
+
+def record_starts(path: Path) -> list[int]:
+    """File offsets of the lines that start a record (a JSON line; a traceback continues one)."""
+    data = path.read_bytes()
+    starts, at = [], 0
+    for line in data.splitlines(keepends=True):
+        if line.startswith(b"{"):
+            starts.append(at)
+        at += len(line)
+    return starts
+
+
+def write_with_tracebacks(logger: logging.Logger, first: int, count: int) -> list[str]:
+    """Numbered records, every seventh with a traceback after it; their messages."""
+    messages = []
+    for n in range(first, first + count):
+        message = f"request {n} served"
+        if n % 7 == 0:
+            try:
+                raise ValueError(f"bad request {n}")
+            except ValueError:
+                logger.exception(message)
+        else:
+            logger.info(message)
+        messages.append(message)
+    return messages
