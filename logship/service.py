@@ -1,7 +1,7 @@
 """`logship run`: a live source into a sink, the positions, and the shutdown order.
 
 Start-up: load positions, start the senders, then the readers. Shutdown (drain): stop the
-readers, let the batcher flush, wait (bounded) for the senders, write positions a last time.
+readers, let the outbox send what is batched, wait (bounded) for the senders, write positions a last time.
 What was not delivered by the deadline is simply read again next time. Which source and which
 sink is the caller's choice (`logship.wiring` for the real ones).
 """
@@ -18,10 +18,11 @@ from logship import STARTED_AT
 from logship.budget import InflightBudget
 from logship.errors import EngineRedirected, EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
-from logship.observe.metrics import POSITION_WRITE_FAILURES
+from logship.observe.metrics import LIVE_LAG, POSITION_WRITE_FAILURES
 from logship.pipeline import Flow, Stages, inflight_budget
 from logship.settings import Settings
 from logship.sinks import Sink, log_warnings
+from logship.sinks.outbox import Pacing
 from logship.sources import LiveSource
 from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
 
@@ -74,7 +75,7 @@ class Service:
         log_warnings(sink)
         beside = sink.start()  # the sink's own work (engine setup, retention); not watched
         budget = inflight_budget(s)
-        flow = Flow(self.stages, sink, s.batch, budget)
+        flow = Flow(self.stages, sink, s.batch, budget, Pacing.of(s.delivery), LIVE_LAG.observe)
         source = self.source = self._sources(s, state, budget, flow.flush)
         reading = asyncio.create_task(source.run(flow.emit), name="reader")
         flushing = asyncio.create_task(self._flush_positions(source, flow.settled), name="position writer")
@@ -134,7 +135,7 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await aborting
         if not closing.done():
-            closing.cancel()  # Flow.close cancels its batcher and senders, and waits for them
+            closing.cancel()  # Flow.close cancels its senders, and waits for them
             with contextlib.suppress(asyncio.CancelledError):
                 await closing
             return False
