@@ -18,12 +18,12 @@ from logship import STARTED_AT
 from logship.budget import InflightBudget
 from logship.errors import EngineRedirected, EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
-from logship.observe.metrics import LIVE_LAG, POSITION_WRITE_FAILURES
+from logship.observe.metrics import CATCHING_UP, LIVE_LAG, POSITION_WRITE_FAILURES
 from logship.pipeline import Flow, Stages, inflight_budget
 from logship.settings import Settings
 from logship.sinks import Sink, log_warnings
 from logship.sinks.outbox import Pacing
-from logship.sources import LiveSource
+from logship.sources import CatchUp, LiveSource
 from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
 
 __all__ = ["Service", "SinkFactory", "SourceFactory"]
@@ -31,6 +31,8 @@ __all__ = ["Service", "SinkFactory", "SourceFactory"]
 log = logging.getLogger(__name__)
 
 SCAN_TIME_REFRESH_SECONDS = 60.0
+# How often the health state looks at a catch-up's backlog, for its estimate of the time left.
+CATCH_UP_LOOK_SECONDS = 5.0
 
 # (settings, the positions restored, the in-flight bound, "caught up": flush the batch now)
 SourceFactory = Callable[[Settings, StoreState, InflightBudget, Callable[[], None]], LiveSource]
@@ -60,6 +62,9 @@ class Service:
     def unopened_files(self) -> list[str]:
         return self.source.unopened() if self.source is not None else []
 
+    def catch_up(self) -> CatchUp | None:
+        return self.source.catch_up() if self.source is not None else None
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -80,6 +85,7 @@ class Service:
         reading = asyncio.create_task(source.run(flow.emit), name="reader")
         flushing = asyncio.create_task(self._flush_positions(source, flow.settled), name="position writer")
         pinging = asyncio.create_task(self._ping(sink), name="sink probe")
+        looking = asyncio.create_task(self._look_at_catch_up(), name="catch-up watch")
         log.info(
             "Started",
             extra={
@@ -89,7 +95,7 @@ class Service:
             },
         )
         try:
-            failed = await self._until_stop([reading, flushing, pinging, *flow.tasks])
+            failed = await self._until_stop([reading, flushing, pinging, looking, *flow.tasks])
         finally:
             log.info(
                 "Stopping: delivering what is in flight",
@@ -108,7 +114,7 @@ class Service:
                 drained = await self._drain(flow)
             finally:
                 # Whatever happened above: the last position write and the sink's close.
-                saved = await self._close(source, sink, [flushing, pinging, *beside])
+                saved = await self._close(source, sink, [flushing, pinging, looking, *beside])
                 self._report(drained, saved, budget.used)
         if failed is not None:
             raise failed
@@ -195,6 +201,13 @@ class Service:
             except (EngineUnreachable, EngineRedirected) as exc:
                 self.health.engine_failed(str(exc))
             await asyncio.sleep(every)
+
+    async def _look_at_catch_up(self) -> None:
+        """Note the backlog every few seconds while running: the health answer's estimate of the
+        time left comes from how it shrank."""
+        while True:
+            CATCHING_UP.set(self.health.look_at_catch_up() is not None)
+            await asyncio.sleep(CATCH_UP_LOOK_SECONDS)
 
     async def _flush_positions(self, source: LiveSource, settled: asyncio.Event) -> None:
         """Write the positions when they moved, at most once per `pipeline.positions_flush_seconds`.
