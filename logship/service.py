@@ -18,7 +18,7 @@ from logship import STARTED_AT
 from logship.budget import InflightBudget
 from logship.errors import EngineRedirected, EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
-from logship.observe.metrics import CATCHING_UP, LIVE_LAG, POSITION_WRITE_FAILURES
+from logship.observe.metrics import LIVE_LAG, POSITION_WRITE_FAILURES
 from logship.pipeline import Flow, Stages, inflight_budget
 from logship.settings import Settings
 from logship.sinks import Sink, log_warnings
@@ -204,9 +204,9 @@ class Service:
 
     async def _look_at_catch_up(self) -> None:
         """Note the backlog every few seconds while running: the health answer's estimate of the
-        time left comes from how it shrank."""
+        time left comes from how it shrank (whether or not anyone asks for it meanwhile)."""
         while True:
-            CATCHING_UP.set(self.health.look_at_catch_up() is not None)
+            self.health.look_at_catch_up()
             await asyncio.sleep(CATCH_UP_LOOK_SECONDS)
 
     async def _flush_positions(self, source: LiveSource, settled: asyncio.Event) -> None:

@@ -23,7 +23,6 @@ __all__ = [
     "BULK_DURATION",
     "BULK_REQUESTS",
     "BULK_STATUS_CLASSES",
-    "CATCHING_UP",
     "CONCURRENCY_LIMIT",
     "DEAD_LETTER_BYTES",
     "DEAD_LETTER_FULL",
@@ -229,12 +228,6 @@ LIVE_LAG = Histogram(
     "Seconds from reading a block of live records to their delivery, per block. Writing to reading "
     "adds at most `tail.poll_interval_seconds`; searchable adds the index refresh interval.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0),
-    registry=REGISTRY,
-)
-CATCHING_UP = Gauge(
-    "logship_catching_up",
-    "1 while catching up live-first: what is written now is shipped first, the backlog behind it "
-    "(`/health/detailed` says how large it is and estimates the time left).",
     registry=REGISTRY,
 )
 
