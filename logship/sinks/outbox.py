@@ -1,10 +1,10 @@
 """The outbox: what the senders take next, and what comes back from them.
 
-A batch's way, in order: ``put`` adds an encoded chunk to the batch of its lane (`batcher`);
-a sender waits until a batch is ready, then for its turn under the request concurrency, and
-its ``take`` picks the lane that goes next at that moment and takes its batch (a full one, or the one
-being filled once it is due); the sender sends it and hands what came back to ``returned``: the
-items to send again join their lane's batch.
+A batch's way, in order: ``put`` adds an encoded chunk to the batch of its lane (`batcher`); a
+sender ``wait``s until a batch is ready, then for its turn under the request concurrency; its
+``take`` picks the lane that goes next at that moment and takes that lane's batch (a full one, or
+the one being filled once it is due); the sender sends it and hands what came back to
+``returned``: the items to send again join their lane's batch.
 
 A partial batch is due after the flush interval, at a ``flush`` (the source caught up), when items
 were handed back and no other batch is out (they have waited a round trip already; and when the
