@@ -1,7 +1,9 @@
 """TailSource: reads the followed files and emits their records in blocks.
 
-One loop reads, file by file and block by block, pausing while the in-flight bound is reached
-(the log files are the buffer). A clock wakes it and runs the scan (scan.py), which keeps the
+A loop reads the LIVE cursors, file by file and block by block, pausing while the in-flight bound
+is reached (the log files are the buffer); while catching up live-first (catchup.py) a second loop
+reads the BACKFILL cursors within the backfill's share of the bound, so that its waits never hold
+up the live records. A clock wakes them and runs the scan (scan.py), which keeps the
 followed files in step with the directory through rotation and truncation. Identity is the
 first-line fingerprint, made unique when two files share it (identity.py); device and inode are
 hints for following a file across renames.
@@ -56,7 +58,6 @@ class TailSource:
         self._caught_up = caught_up
         self._emitted = False  # a LIVE block went out since the last caught_up
         self._emitted_backfill = False  # and a BACKFILL one
-        self._blocked = False  # the last backfill pass stopped for want of room
         self._settings = tail
         self._flush_after = flush_timeout
         self._splitter = splitter
@@ -67,6 +68,7 @@ class TailSource:
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # the tick: read what was appended since the last one
+        self._backfill_wake = asyncio.Event()  # the tick, for the backfill reader
 
     # -- positions -------------------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class TailSource:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        self._backfill_wake.set()
 
     async def run(self, emit: Emit) -> None:
         self._emit = emit
@@ -108,12 +111,14 @@ class TailSource:
         # per tick. Discovery keeps ticking while reading waits for room under the in-flight bound:
         # files the application rotates meanwhile are still opened, so their content outlives deletion.
         ticker = asyncio.create_task(self._tick())
+        backfill = asyncio.create_task(self._read_backfill(), name="backfill reader")
         try:
             await self._read()
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in (ticker, backfill):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _tick(self) -> None:
         poll, scan = self._settings.poll_interval_seconds, self._settings.scan_interval_seconds
@@ -133,66 +138,53 @@ class TailSource:
                 scanner.scan(initial=False)
             self._policy.tick(self.files, scanner.unopened.lag())
             self._wake.set()
+            self._backfill_wake.set()
 
     async def _read(self) -> None:
-        """LIVE cursors first, at each tick and for as long as they are behind; BACKFILL cursors
-        with the room the backfill may take, never waiting for it while a live cursor has more."""
-        live_due = True
+        """Read the LIVE cursors: one block of each in turn while any is behind, then wait for
+        the tick."""
         while not self._stopping.is_set():
-            if self._wake.is_set():
-                self._wake.clear()
-                live_due = True
+            self._wake.clear()
             while self._scanner.orphans:
                 await self._emit_block(*self._scanner.orphans.pop(0))
-            if live_due:
-                live_due = await self._pass(Lane.LIVE)
-                if self._stopping.is_set():
-                    return
-                if not live_due and self._emitted:
-                    # Caught up: what the application writes meanwhile is read as one block at the
-                    # next tick, rather than record by record as it arrives.
+            behind = await self._pass(Lane.LIVE)
+            if self._stopping.is_set():
+                return
+            if not behind:
+                # Caught up: what the application writes meanwhile is read as one block at the
+                # next tick, rather than record by record as it arrives.
+                if self._emitted:
                     self._emitted = False
                     self._caught_up()
-            backfill = await self._pass(Lane.BACKFILL)
-            if live_due or backfill:
-                continue
-            if self._emitted_backfill:  # the backfill's last records go now, not at the next tick
-                self._emitted_backfill = False
-                self._caught_up()
-            await self._idle()
+                await self._wake.wait()
+
+    async def _read_backfill(self) -> None:
+        """Read the BACKFILL cursors, in a task of their own: waiting for the backfill's room (to
+        read, or in ``emit`` for a chunk larger than what is left of it) never holds up a live
+        cursor."""
+        while not self._stopping.is_set():
+            self._backfill_wake.clear()
+            if not await self._pass(Lane.BACKFILL):
+                if self._emitted_backfill:  # its last records go now, not after the flush interval
+                    self._emitted_backfill = False
+                    self._caught_up()
+                await self._backfill_wake.wait()
 
     async def _pass(self, lane: Lane) -> bool:
         """Read one block of each cursor of ``lane``; True when any has more waiting."""
         behind = False
-        self._blocked = False
         for tracked in list(self.files):
             for cursor in [c for c in tracked.cursors if c.lane is lane]:
-                if lane is Lane.LIVE:
-                    await self._budget.wait_for_room(lane)
-                elif not self._budget.room(lane):
-                    self._blocked = True
-                    return behind
+                await self._budget.wait_for_room(lane)
                 if self._stopping.is_set():
                     return False
-                # a scan may have closed the file meanwhile, or a tick dropped the cursor
-                if tracked.fd >= 0 and cursor in tracked.cursors and await self._pump(tracked, cursor):
+                # a scan may have closed the file meanwhile, a tick dropped the cursor or moved it
+                # to the other lane (read by the other loop from then on)
+                if tracked.fd < 0 or cursor not in tracked.cursors or cursor.lane is not lane:
+                    continue
+                if await self._pump(tracked, cursor):
                     behind = True
         return behind
-
-    async def _idle(self) -> None:
-        """Nothing to read now: wait for the tick, or for room when the backfill has none."""
-        if not self._blocked:
-            await self._wake.wait()
-            return
-        waits = [
-            asyncio.ensure_future(self._wake.wait()),
-            asyncio.ensure_future(self._budget.wait_for_room(Lane.BACKFILL)),
-        ]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
 
     async def _pump(self, tracked: TrackedFile, cursor: Cursor) -> bool:
         """Read one block of ``cursor`` and emit what is complete; True when the block was full
