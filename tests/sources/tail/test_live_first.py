@@ -11,6 +11,7 @@ import logging
 import logging.handlers
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -221,5 +222,33 @@ def test_copytruncate_while_catching_up_finishes_both_cursors_in_the_copy(tmp_pa
         written_after = record_starts(logs / "app.log")
         assert {lane_of(collector, o, logs / "app.log") for o in written_after} == {Lane.LIVE}
         assert stored[key].offset == (logs / "app.log.1").stat().st_size and stored[key].delivered == ()
+
+    asyncio.run(main())
+
+
+def test_the_backlog_and_the_age_of_its_oldest_byte_are_published_at_every_tick(
+    tmp_path: Path, logs: Path
+) -> None:
+    async def main() -> None:
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            write(logger, 0, 100)
+            path = logs / "app.log"
+            long_ago = time.time() - 120
+            os.utime(path, (long_ago, long_ago))  # what a file holds when first seen: as old as its mtime
+            collector = Collector(ack=False)
+            source = source_for(tmp_path, DeliverySettings(catch_up="in-order"))
+            async with running(source, collector.emit):
+                await collector.wait_records(100)
+                await eventually(lambda: gauge("logship_backlog_bytes") == path.stat().st_size)
+                assert 119 <= gauge("logship_backlog_oldest_seconds") < 180
+                ack_all(collector)
+                collector.ack = False
+                write(logger, 100, 10)  # written now, not delivered: the backlog's age is theirs
+                await collector.wait_records(110)
+                await eventually(lambda: 0 < gauge("logship_backlog_bytes") < path.stat().st_size)
+                assert gauge("logship_backlog_oldest_seconds") < 5
+                ack_all(collector)
+                await eventually(lambda: gauge("logship_backlog_bytes") == 0)
+                assert gauge("logship_backlog_oldest_seconds") == 0 and source.catch_up() is None
 
     asyncio.run(main())
