@@ -149,7 +149,7 @@ BACKPRESSURE_SECONDS = Counter(
 )
 FILE_LAG_BYTES = Gauge(
     "logship_file_lag_bytes",
-    "File size minus committed position: bytes not yet delivered.",
+    "Bytes of the file not yet delivered: its size minus its delivered ranges.",
     ["path"],
     registry=REGISTRY,
 )

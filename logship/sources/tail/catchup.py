@@ -5,7 +5,8 @@ When it holds more than ``max(catch_up_min_bytes, catch_up_after_seconds x write
 file written now (followed under a name `tail.paths` matches, not renamed or copied away, grown
 within the last ``catch_up_after_seconds``) gets a live cursor from the start of its last record;
 what was behind it, and every other followed file, is read as the backfill. Catching up ends when
-every backfill cursor has joined its live cursor and the backlog is under the threshold again.
+every backfill cursor has joined its live cursor and the backlog is under half the threshold (not
+the threshold itself: a backlog hovering about it would start and end catch-ups tick after tick).
 
 The write rate is the growth of the followed files between ticks, smoothed over about ten
 seconds. The age of the oldest undelivered byte comes from per-file (wall time, size) samples
@@ -167,7 +168,7 @@ class CatchUpPolicy:
             )
             for tracked in files:
                 tracked.head.lane = Lane.BACKFILL
-        elif self.catching and self.backlog <= threshold and all(len(f.cursors) == 1 for f in files):
+        elif self.catching and self.backlog <= threshold // 2 and all(len(f.cursors) == 1 for f in files):
             self.catching = False
             log.info("Caught up: following the files in order again", extra={"backlog_bytes": self.backlog})
             for tracked in files:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import logging.handlers
+import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -186,5 +189,66 @@ def test_a_rotation_while_catching_up_moves_the_live_cursor_to_the_new_file(
         assert {lane_of(collector, o, logs / "app.log") for o in new} == {Lane.LIVE}
         rotated = record_starts(logs / "app.log.1")
         assert {lane_of(collector, o, logs / "app.log.1") for o in rotated[:399]} == {Lane.BACKFILL}
+
+    asyncio.run(main())
+
+
+def test_copytruncate_while_catching_up_finishes_both_cursors_in_the_copy(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            backlog = write_with_tracebacks(logger, 0, 2000)
+            key = key_of(logs / "app.log")
+            collector = Spending(budget)
+            source = source_for(tmp_path, budget=budget)
+            async with running(source, collector.emit):
+                await eventually(lambda: budget.wanted > 0)  # the backfill waits for room
+                live = write(logger, 2000, 10)
+                await collector.wait_for(lambda: set(live) <= set(collector.messages()))
+                shutil.copyfile(logs / "app.log", logs / "app.log.1")
+                os.truncate(logs / "app.log", 0)
+                after = write(logger, 2010, 10)  # the handler appends: from offset 0 again
+                await collector.wait_for(lambda: set(after) <= set(collector.messages()))
+                (copy,) = [f for f in source.files if f.key == key]
+                assert copy.path == str(logs / "app.log.1") and len(copy.cursors) == 2  # cursors kept
+                await eventually(lambda: all(c.lane is Lane.BACKFILL for c in copy.cursors))
+                collector.deliver_all()
+                await collector.wait_records(2020)
+                await eventually(lambda: source.catch_up() is None)
+                stored = {p.key: p for p in source.positions()}
+        assert sorted(collector.messages()) == sorted(backlog + live + after)  # nothing lost, once each
+        new_key = key_of(logs / "app.log")
+        assert next(r.offset for r in collector.records if r.key == new_key) == 0
+        written_after = record_starts(logs / "app.log")
+        assert {lane_of(collector, o, logs / "app.log") for o in written_after} == {Lane.LIVE}
+        assert stored[key].offset == (logs / "app.log.1").stat().st_size and stored[key].delivered == ()
+
+    asyncio.run(main())
+
+
+def test_the_backlog_and_the_age_of_its_oldest_byte_are_published_at_every_tick(
+    tmp_path: Path, logs: Path
+) -> None:
+    async def main() -> None:
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            write(logger, 0, 100)
+            path = logs / "app.log"
+            long_ago = time.time() - 120
+            os.utime(path, (long_ago, long_ago))  # what a file holds when first seen: as old as its mtime
+            collector = Collector(ack=False)
+            source = source_for(tmp_path, DeliverySettings(catch_up="in-order"))
+            async with running(source, collector.emit):
+                await collector.wait_records(100)
+                await eventually(lambda: gauge("logship_backlog_bytes") == path.stat().st_size)
+                assert 119 <= gauge("logship_backlog_oldest_seconds") < 180
+                ack_all(collector)
+                collector.ack = False
+                write(logger, 100, 10)  # written now, not delivered: the backlog's age is theirs
+                await collector.wait_records(110)
+                await eventually(lambda: 0 < gauge("logship_backlog_bytes") < path.stat().st_size)
+                assert gauge("logship_backlog_oldest_seconds") < 5
+                ack_all(collector)
+                await eventually(lambda: gauge("logship_backlog_bytes") == 0)
+                assert gauge("logship_backlog_oldest_seconds") == 0 and source.catch_up() is None
 
     asyncio.run(main())
