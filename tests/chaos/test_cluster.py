@@ -134,6 +134,8 @@ class Run:
         write_logs(self.logs, PRIMER, max_bytes=2 * MiB, backup_count=20)
         self.wait_for(PRIMER, 120)
         self.primed = PRIMER
+        primed_in = time.monotonic() - self.started
+        print(f"\n[{self.name}] the first {PRIMER} records searchable in {primed_in:.1f} s")
         proc = write_logs(
             self.logs,
             records,
