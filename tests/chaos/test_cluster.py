@@ -32,7 +32,7 @@ PREFIX = "chaos-cluster"
 MiB = 1024 * 1024
 # Records written and searchable before a scenario's writer starts: the first bulk requests into
 # a new index wait for its creation and the dynamic mapping updates (cluster state published to
-# three nodes), which on a fresh cluster and a loaded machine took ~20 s, as long as the writer ran.
+# three nodes): on a fresh cluster and a loaded machine 20-40 s, as long as the writer ran or longer.
 PRIMER = 1000
 
 
