@@ -30,6 +30,10 @@ pytestmark = [pytest.mark.chaos, pytest.mark.cluster]
 
 PREFIX = "chaos-cluster"
 MiB = 1024 * 1024
+# Records written and searchable before a scenario's writer starts: the first bulk requests into
+# a new index wait for its creation and the dynamic mapping updates (cluster state published to
+# three nodes): on a fresh cluster and a loaded machine 20-40 s, as long as the writer ran or longer.
+PRIMER = 1000
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +88,7 @@ class Run:
         self.ship = Logship(config, http_port, tmp_path / "logship.log")
         self.writers: list[subprocess.Popen[bytes]] = []
         self.started = time.monotonic()
+        self.primed = 0  # records written before the scenario's writer (seq 0..primed-1)
 
     def count(self, patience: float = 0.0) -> int:
         """Documents found so far; -1 while no node can answer, after trying for ``patience`` s
@@ -121,11 +126,37 @@ class Run:
             f"logship log:\n{self.ship.log_tail(60)}"
         )
 
-    def writer(self, records: int, rate: float) -> subprocess.Popen[bytes]:
-        proc = write_logs(self.logs, records, rate=rate, max_bytes=2 * MiB, backup_count=20, background=True)
+    def begin(self, records: int, rate: float) -> subprocess.Popen[bytes]:
+        """Start logship, write ``PRIMER`` records and wait until they are searchable (the index
+        exists, its mappings are in place), then start the application writing ``records`` more
+        at ``rate``: the scenario's fault falls mid-stream however slow the engine's start."""
+        self.ship.start()
+        write_logs(self.logs, PRIMER, max_bytes=2 * MiB, backup_count=20)
+        self.wait_for(PRIMER, 120)
+        self.primed = PRIMER
+        primed_in = time.monotonic() - self.started
+        print(f"\n[{self.name}] the first {PRIMER} records searchable in {primed_in:.1f} s")
+        proc = write_logs(
+            self.logs,
+            records,
+            start_seq=PRIMER,
+            rate=rate,
+            max_bytes=2 * MiB,
+            backup_count=20,
+            background=True,
+        )
         assert proc is not None
         self.writers.append(proc)
         return proc
+
+    def assert_writing(self, writer: subprocess.Popen[bytes]) -> None:
+        """The fault is about to fall: the application must still be writing."""
+        if writer.poll() is not None:
+            raise AssertionError(f"the application finished writing before the fault\n{self.diagnosis()}")
+
+    def wait_for_written(self, n: int, timeout: float) -> None:
+        """Until ``n`` of the scenario writer's records (beyond the primer) could be in the index."""
+        self.wait_for(self.primed + n, timeout)
 
     def retries(self) -> dict[str, float]:
         """logship_retries_total by reason, as logship counted them."""
@@ -136,12 +167,13 @@ class Run:
         """Wait for the writer and every record, the cluster green, logship stopped; read back."""
         _, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err.decode()
-        self.wait_for(records, 180)
+        total = self.primed + records
+        self.wait_for(total, 180)
         self.cluster.wait_for_green(180)
         retries = self.retries()
         code = self.ship.stop(timeout=60)
         assert code == 0, f"logship exited with {code} on SIGTERM:\n{self.ship.log_tail()}"
-        delivery = check_documents(search_all(self.cluster.live_url(), self.pattern), range(records))
+        delivery = check_documents(search_all(self.cluster.live_url(), self.pattern), range(total))
         print(f"\n{delivery.report(self.name, time.monotonic() - self.started)} retries={retries}")
         return delivery
 
@@ -178,14 +210,13 @@ def test_node_holding_primaries_killed_and_restarted(tmp_path: Path, cluster: Se
     request, and the restarted node recovers its copies. Every record exactly once."""
     cluster.heal()
     run = Run(tmp_path, cluster, "other-node", hosts=[cluster.urls[0]])
-    records = 30_000  # 30 s of writing: the kill must fall mid-stream even when the start is slow
+    records = 30_000
     try:
-        run.ship.start()
-        writer = run.writer(records, rate=1000)
-        run.wait_for(1000, 60)
+        writer = run.begin(records, rate=1000)
+        run.wait_for_written(1000, 60)
         primaries = cluster.primaries(run.pattern)
         victim = max((1, 2), key=lambda i: primaries[i])
-        assert writer.poll() is None, "the application finished writing before the kill"
+        run.assert_writing(writer)
         killed = time.monotonic()
         before, after = _grows_while_down(run, lambda: cluster.kill(victim))
         restart = cluster.restart(victim)
@@ -210,12 +241,11 @@ def test_first_listed_node_killed(tmp_path: Path, cluster: SearchCluster) -> Non
     exactly once."""
     cluster.heal()
     run = Run(tmp_path, cluster, "first-node", hosts=cluster.urls)
-    records = 30_000  # 30 s of writing: the kill must fall mid-stream even when the start is slow
+    records = 30_000
     try:
-        run.ship.start()
-        writer = run.writer(records, rate=1000)
-        run.wait_for(1000, 60)
-        assert writer.poll() is None, "the application finished writing before the kill"
+        writer = run.begin(records, rate=1000)
+        run.wait_for_written(1000, 60)
+        run.assert_writing(writer)
         killed = time.monotonic()
         before, after = _grows_while_down(run, lambda: cluster.kill(0))
         retries_down = run.retries()
@@ -246,9 +276,8 @@ def test_ready_while_one_listed_node_is_down(tmp_path: Path, cluster: SearchClus
     run = Run(tmp_path, cluster, "readiness", hosts=cluster.urls)
     records = 16_000
     try:
-        run.ship.start()
-        writer = run.writer(records, rate=1000)
-        run.wait_for(1000, 60)
+        writer = run.begin(records, rate=1000)
+        run.wait_for_written(1000, 60)
         before = run.count(patience=10)
         cluster.kill(2)
         samples = []
@@ -292,14 +321,13 @@ def test_cluster_without_master_for_20_seconds(tmp_path: Path, cluster: SearchCl
     run = Run(tmp_path, cluster, "no-master", hosts=cluster.urls)
     records = 28_000
     try:
-        run.ship.start()
-        writer = run.writer(records, rate=800)
-        run.wait_for(1000, 60)
+        writer = run.begin(records, rate=800)
+        run.wait_for_written(1000, 60)
         master = cluster.master()
         survivor = 0 if master != 0 else 1
         victims = tuple(i for i in range(3) if i != survivor)
         at_kill = run.count(patience=10)
-        assert writer.poll() is None, "the application finished writing before the kill"
+        run.assert_writing(writer)
         killed = time.monotonic()
         cluster.kill(*victims)
         wait_until(lambda: _master_lost(cluster, survivor), 30, what="the survivor to lose its master")

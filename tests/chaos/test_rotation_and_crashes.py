@@ -157,6 +157,7 @@ def test_engine_outage(tmp_path: Path, make_rig: MakeRig) -> None:
         finally:
             if workload.poll() is None:
                 workload.kill()
+            workload.communicate()  # reaped, its pipe closed: not a ResourceWarning in the next test
         print(
             f"\n[{s.name}] inflight peak {peak:.0f} bytes (limit {limit}), backpressure {paused:.1f} s, "
             f"/health/detailed during outage: {sorted({code for _, code in statuses})}"
