@@ -140,7 +140,8 @@ def test_engine_outage(tmp_path: Path, make_rig: MakeRig) -> None:
         assert workload is not None
         try:
             s.start()
-            wait_until(lambda: s.count() > 2_000, 30, what="first deliveries")
+            # A fresh node's first index takes 20-40 s to take documents on a loaded machine.
+            wait_until(lambda: s.count() > 2_000, 60, what="first deliveries")
             node.stop()
             outage_end = time.monotonic() + 30
             peak = 0.0
