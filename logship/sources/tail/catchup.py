@@ -4,7 +4,10 @@ Looked at once per tick. The backlog is what ``lag`` counts: bytes written and n
 When it holds more than ``max(catch_up_min_bytes, catch_up_after_seconds x write rate)``, each
 file written now (followed under a name `tail.paths` matches, not renamed or copied away, grown
 within the last ``catch_up_after_seconds``) gets a live cursor from the start of its last record;
-what was behind it, and every other followed file, is read as the backfill. Catching up ends when
+what was behind it, and every other followed file, is read as the backfill. A live cursor that
+falls more than a second of writes behind (the destination is down or slower than the application)
+starts again at the end, what it had not read joining the backfill: after an outage, what is
+written then goes out first, not the outage's records. Catching up ends when
 every backfill cursor has joined its live cursor and the backlog is under half the threshold (not
 the threshold itself: a backlog hovering about it would start and end catch-ups tick after tick).
 
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _SMOOTHING_SECONDS = 10.0  # time constant of the write rate's moving average
 _SAMPLES = 512  # size samples kept per file; past it every other one is dropped (coarser, bounded)
+_LIVE_SLACK_SECONDS = 1.0  # writes a live cursor may have left unread before it starts again at the end
 
 
 class _Growth:
@@ -179,20 +183,26 @@ class CatchUpPolicy:
         for tracked in files:
             if not self._written_now(tracked, now):
                 tracked.head.lane = Lane.BACKFILL
-            elif tracked.head.lane is Lane.BACKFILL:
+            elif tracked.head.lane is Lane.BACKFILL or self._live_behind(tracked):
                 self._go_live(tracked)
+
+    def _live_behind(self, tracked: TrackedFile) -> bool:
+        slack = max(self._block, int(_LIVE_SLACK_SECONDS * self.rate))
+        return tracked.head.unread(tracked.size) > slack
 
     def _go_live(self, tracked: TrackedFile) -> None:
         """A file written now reads LIVE: from a live cursor at its end when its cursor is behind."""
         head = tracked.head
-        if len(tracked.cursors) == 1 and tracked.key is not None and head.unread(tracked.size) > self._block:
+        if tracked.key is not None and head.unread(tracked.size) > self._block:
             try:
                 start = live_start(tracked.fd, tracked.size, self._splitter)
             except OSError:
                 start = None
             if start is not None and start > head.reader.next_read:
+                first = len(tracked.cursors) == 1  # later ones come once a second during an outage
                 tracked.split(start)
-                log.info(
+                log.log(
+                    logging.INFO if first else logging.DEBUG,
                     "Live cursor started; the records before it are shipped as the backfill",
                     extra={"file": tracked.path, "live_from": start, "backfill_from": head.acks.committed},
                 )

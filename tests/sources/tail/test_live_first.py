@@ -173,6 +173,35 @@ def test_live_records_go_out_while_the_backfill_waits_for_room(tmp_path: Path, l
     asyncio.run(main())
 
 
+def test_a_live_cursor_left_behind_by_an_outage_starts_again_at_the_end(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)  # nothing delivered: an outage
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            backlog = write(logger, 0, 2000)
+            collector = Spending(budget)
+            source = source_for(tmp_path, budget=budget)
+            async with running(source, collector.emit):
+                await eventually(lambda: backfill_waits(collector) and source.catch_up() is not None)
+                during = write(logger, 2000, 2000)  # the outage goes on: ~300 KiB the live cursor cannot read
+                (tracked,) = source.files
+                try:
+                    async with asyncio.timeout(10):  # the live cursor starts again at the end
+                        await eventually(lambda: len(tracked.cursors) > 2)
+                    after = write(logger, 4000, 20)  # written once the engine is back
+                finally:
+                    collector.deliver_all()  # the engine is back (should the wait fail: lets the source stop)
+                await collector.wait_records(4020)
+                await eventually(lambda: source.catch_up() is None)
+        assert sorted(collector.messages()) == sorted(backlog + during + after)  # each record once
+        starts = record_starts(logs / "app.log")
+        assert {lane_of(collector, o) for o in starts[4000:]} == {Lane.LIVE}
+        # the outage's records wait behind what is written after it, not in front of it
+        middle = {lane_of(collector, o) for o in starts[2500:3500]}
+        assert middle == {Lane.BACKFILL}
+
+    asyncio.run(main())
+
+
 def test_a_rotation_while_catching_up_moves_the_live_cursor_to_the_new_file(
     tmp_path: Path, logs: Path
 ) -> None:
