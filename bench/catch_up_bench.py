@@ -45,7 +45,7 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", default=["in-order", "live-first"])
     parser.add_argument("--rate", type=int, default=5_000, help="records written per second")
     parser.add_argument("--outage", type=float, default=60.0, help="seconds the engine is cut off")
-    parser.add_argument("--capacity", type=int, default=8_750, help="records/s let through afterwards")
+    parser.add_argument("--capacity", type=int, default=8_000, help="records/s let through afterwards")
     args = parser.parse_args()
     rows = []
     for mode in args.modes:

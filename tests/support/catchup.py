@@ -165,7 +165,7 @@ class Plan:
     catch_up: str = "live-first"
     rate: int = 5_000  # records written per second
     outage_s: float = 60.0
-    capacity: int = 8_750  # records per second the slowed engine takes (bytes/s from their size)
+    capacity: int = 8_000  # records per second the slowed engine takes (bytes/s from their size)
     max_bytes: int = 10 * 1024 * 1024  # the writer's rotation
     kills_after_s: tuple[float, ...] = ()  # kill -9 of logship these seconds after the engine is back
     drain_deadline_s: float = 600.0
