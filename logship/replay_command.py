@@ -75,6 +75,11 @@ def replay(
 
 def summary(progress: ReplayProgress, tally: Tally, now: float) -> str:
     """The line a replay ends with: what was read and what became of it."""
+    if tally[Outcome.PRINTED]:  # `--print` contacts no engine: nothing was indexed or refused
+        return (
+            f"records read: {progress.records}, printed: {tally[Outcome.PRINTED]}, "
+            f"seconds: {now - progress.started:.2f}"
+        )
     return (
         f"records read: {progress.records}, indexed: {tally[Outcome.INDEXED]}, already present: "
         f"{tally[Outcome.ALREADY_PRESENT]}, dead-lettered: {tally[Outcome.DEAD_LETTERED]}, not delivered: "

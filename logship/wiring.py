@@ -23,7 +23,6 @@ from logship.sources.deadletter import DeadLetterSource
 from logship.sources.replay import FileReplaySource
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import PositionStore, StoreState
-from logship.sources.tail.source import TailSource
 from logship.transforms.enrich import configured_fields
 
 __all__ = [
@@ -82,6 +81,9 @@ def tail_source(
     settings: Settings, restored: StoreState, budget: InflightBudget, caught_up: Callable[[], None]
 ) -> LiveSource:
     """The source of `logship run`, from the positions ``restored``."""
+    # Imported here: a replay has no use for the tail source, whose modules are a tenth of its start-up.
+    from logship.sources.tail.source import TailSource
+
     store = PositionStore(settings.tail.positions_dir, settings.state_file_mode)
     ignore = {str(settings.dead_letter.path), str(store.path)}  # logship's own; their rotations too
     return TailSource(

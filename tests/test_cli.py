@@ -110,7 +110,7 @@ def test_replay_print_contacts_nothing_and_prints_documents(tmp_path: Path) -> N
     quoted = sum(1 for seq in range(300) if seq % 20 == 19 and seq % 50 != 49)
     assert sum("recovered_by_pattern" in d.get("tags", []) for d in docs) == quoted
     assert all(d["@timestamp"].endswith("Z") for d in docs)
-    assert "records read: 300" in result.stderr
+    assert "records read: 300, printed: 300," in result.stderr
 
 
 def test_replay_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import resource
 import time
 from collections.abc import Awaitable, Callable
@@ -26,12 +25,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from logship.errors import LogshipError
+from logship.fdlimit import free_descriptors
 from logship.observe._common import utc_timestamp, version
 from logship.observe.health import HealthState
 from logship.observe.httpsettings import HttpSettings, split_listen
 from logship.observe.metrics import REGISTRY
 
-__all__ = ["HttpListenError", "HttpServer", "HttpSettings", "free_descriptors", "split_listen"]
+__all__ = ["HttpListenError", "HttpServer", "HttpSettings", "split_listen"]
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -47,18 +47,6 @@ class HttpListenError(LogshipError):
 def _fd_reserve(limit: int) -> int:
     """Descriptors kept free for the pipeline: a quarter of the limit, at most 128."""
     return min(128, limit // 4)
-
-
-def free_descriptors() -> int | None:
-    """Descriptors this process may still open, or None when that cannot be known."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return None
-    try:
-        used = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return None
-    return soft - used
 
 
 def _abort(transport: asyncio.BaseTransport) -> None:

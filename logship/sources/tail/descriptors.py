@@ -12,7 +12,7 @@ import errno
 import logging
 import resource
 
-from logship.observe.server import free_descriptors
+from logship.fdlimit import free_descriptors
 
 __all__ = ["files_room", "open_failure_reason", "raise_open_file_limit", "reserve"]
 
