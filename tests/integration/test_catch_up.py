@@ -37,6 +37,8 @@ def assert_exactly_once(f: Figures) -> None:
     assert not f.missing, f"{len(f.missing)} records lost, e.g. seq {f.missing[:10]}"
     assert not f.twice, f"{len(f.twice)} records stored twice, e.g. seq {f.twice[:10]}"
     assert f.in_engine == f.written, f"{f.in_engine} documents for {f.written} records"
+    lost = f.metrics.get("logship_lost_bytes_total", 0.0)
+    assert lost == 0, f"logship counted {lost:.0f} bytes lost"
 
 
 def test_records_written_after_an_outage_are_searchable_first(

@@ -189,6 +189,7 @@ class Figures:
     twice: list[int] = field(default_factory=list)
     rotations_in_catch_up: int = 0
     kills: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)  # logship's, at the end
     proxy: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:

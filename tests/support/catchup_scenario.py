@@ -96,6 +96,7 @@ class Scenario:
         last = max(self.indexed.times.get(s) for s in range(f.written))
         f.total_s = last - back
         self.ship.wait_settled(120)
+        f.metrics = self.ship.metrics()
         code = self.ship.stop()
         assert code == 0, f"logship exited with {code} on SIGTERM:\n{self.ship.log_tail()}"
         wait_until(lambda: self.poller.searchable_at(last), 60, what="a refresh after the last record")
