@@ -1,7 +1,7 @@
 """`logship run`: a live source into a sink, the positions, and the shutdown order.
 
 Start-up: load positions, start the senders, then the readers. Shutdown (drain): stop the
-readers, let the batcher flush, wait (bounded) for the senders, write positions a last time.
+readers, let the outbox send what is batched, wait (bounded) for the senders, write positions a last time.
 What was not delivered by the deadline is simply read again next time. Which source and which
 sink is the caller's choice (`logship.wiring` for the real ones).
 """
@@ -18,11 +18,12 @@ from logship import STARTED_AT
 from logship.budget import InflightBudget
 from logship.errors import EngineRedirected, EngineUnreachable, PipelineFailed, PositionsError
 from logship.observe.health import HealthState
-from logship.observe.metrics import POSITION_WRITE_FAILURES
+from logship.observe.metrics import LIVE_LAG, POSITION_WRITE_FAILURES
 from logship.pipeline import Flow, Stages, inflight_budget
 from logship.settings import Settings
 from logship.sinks import Sink, log_warnings
-from logship.sources import LiveSource
+from logship.sinks.outbox import Pacing
+from logship.sources import CatchUp, LiveSource
 from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
 
 __all__ = ["Service", "SinkFactory", "SourceFactory"]
@@ -30,6 +31,8 @@ __all__ = ["Service", "SinkFactory", "SourceFactory"]
 log = logging.getLogger(__name__)
 
 SCAN_TIME_REFRESH_SECONDS = 60.0
+# How often the health state looks at a catch-up's backlog, for its estimate of the time left.
+CATCH_UP_LOOK_SECONDS = 5.0
 
 # (settings, the positions restored, the in-flight bound, "caught up": flush the batch now)
 SourceFactory = Callable[[Settings, StoreState, InflightBudget, Callable[[], None]], LiveSource]
@@ -59,6 +62,9 @@ class Service:
     def unopened_files(self) -> list[str]:
         return self.source.unopened() if self.source is not None else []
 
+    def catch_up(self) -> CatchUp | None:
+        return self.source.catch_up() if self.source is not None else None
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -74,11 +80,12 @@ class Service:
         log_warnings(sink)
         beside = sink.start()  # the sink's own work (engine setup, retention); not watched
         budget = inflight_budget(s)
-        flow = Flow(self.stages, sink, s.batch, budget)
+        flow = Flow(self.stages, sink, s.batch, budget, Pacing.of(s.delivery), LIVE_LAG.observe)
         source = self.source = self._sources(s, state, budget, flow.flush)
         reading = asyncio.create_task(source.run(flow.emit), name="reader")
         flushing = asyncio.create_task(self._flush_positions(source, flow.settled), name="position writer")
         pinging = asyncio.create_task(self._ping(sink), name="sink probe")
+        looking = asyncio.create_task(self._look_at_catch_up(), name="catch-up watch")
         log.info(
             "Started",
             extra={
@@ -88,7 +95,7 @@ class Service:
             },
         )
         try:
-            failed = await self._until_stop([reading, flushing, pinging, *flow.tasks])
+            failed = await self._until_stop([reading, flushing, pinging, looking, *flow.tasks])
         finally:
             log.info(
                 "Stopping: delivering what is in flight",
@@ -107,7 +114,7 @@ class Service:
                 drained = await self._drain(flow)
             finally:
                 # Whatever happened above: the last position write and the sink's close.
-                saved = await self._close(source, sink, [flushing, pinging, *beside])
+                saved = await self._close(source, sink, [flushing, pinging, looking, *beside])
                 self._report(drained, saved, budget.used)
         if failed is not None:
             raise failed
@@ -134,7 +141,7 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await aborting
         if not closing.done():
-            closing.cancel()  # Flow.close cancels its batcher and senders, and waits for them
+            closing.cancel()  # Flow.close cancels its senders, and waits for them
             with contextlib.suppress(asyncio.CancelledError):
                 await closing
             return False
@@ -194,6 +201,13 @@ class Service:
             except (EngineUnreachable, EngineRedirected) as exc:
                 self.health.engine_failed(str(exc))
             await asyncio.sleep(every)
+
+    async def _look_at_catch_up(self) -> None:
+        """Note the backlog every few seconds while running: the health answer's estimate of the
+        time left comes from how it shrank (whether or not anyone asks for it meanwhile)."""
+        while True:
+            self.health.look_at_catch_up()
+            await asyncio.sleep(CATCH_UP_LOOK_SECONDS)
 
     async def _flush_positions(self, source: LiveSource, settled: asyncio.Event) -> None:
         """Write the positions when they moved, at most once per `pipeline.positions_flush_seconds`.

@@ -75,6 +75,7 @@ async def _supervise(config: Path | None, settings: Settings, locks: list[StoreL
             stall_seconds=http.stall_seconds,
             lag_bytes=lambda: pipeline.lag_bytes() if pipeline is not None else 0,
             unopened=lambda: pipeline.unopened_files() if pipeline is not None else [],
+            catch_up=lambda: pipeline.catch_up() if pipeline is not None else None,
         )
 
     raise_open_file_limit()  # before the HTTP server sizes its reserve from it

@@ -22,7 +22,7 @@ import pytest
 
 import logship.service
 from logship import wiring
-from logship.acks import FileAcks
+from logship.acks import FileAcks, Lane
 from logship.block import Block, Origin
 from logship.budget import InflightBudget
 from logship.errors import PipelineFailed
@@ -43,6 +43,7 @@ from logship.sinks import Outcome, Sink, Tally
 from logship.sinks.elasticsearch.bulk import BulkResponse
 from logship.sinks.elasticsearch.deadletter import DeadLetterFile
 from logship.sinks.elasticsearch.sink import ElasticsearchSink
+from logship.sinks.outbox import Pacing
 from logship.sources import CatchUp, Emit, LiveSource
 from logship.sources.tail.positions import FilePosition, PositionStore, StoreState
 
@@ -269,11 +270,40 @@ def test_flow_state_places_what_is_in_flight(tmp_path: Path) -> None:
             await flow.emit(block(acks, first.end, range(3, 5)))  # waits for the flush interval
             await eventually(lambda: flow.state()["batched_documents"] == 2)
             state = flow.state()
-            assert state["batches_out"] == 1 and state["inbox"] == 0 and state["batches_queued"] == 0
+            assert state["batches_queued"] == 0
             assert state["batched_bytes"] > 0 and state["concurrency_limit"] == 1
             answered.set()
             assert await flow.close(None)
-        assert flow.state()["batches_out"] == 0 and flow.state()["batched_documents"] == 0
+        assert flow.state()["requests_in_flight"] == 0 and flow.state()["batched_documents"] == 0
+
+    asyncio.run(main())
+
+
+def test_flow_waits_for_room_by_lane_and_times_live_blocks(tmp_path: Path) -> None:
+    """Live first: a backfill block waits at the backfill's share of the in-flight bound while a
+    live block still goes; the read-to-delivered time of live blocks (only) is observed."""
+
+    async def main() -> None:
+        s = settings(tmp_path)
+        delivered = asyncio.Event()
+        sink = RecordingSink(gate=delivered)
+        budget = unbounded()
+        lags: list[float] = []
+        flow = Flow(Stages(s), sink, s.batch, budget, Pacing(live_first=True), lags.append)
+        old, new = FileAcks(0, Lane.BACKFILL), FileAcks(0)
+        async with asyncio.timeout(GUARD):
+            await flow.emit(block(old, 0, range(10, 13)))
+            n = budget.used
+            budget.limit, budget.backfill_limit = 2 * n + 100, 3 * n // 2  # room for one more block: live
+            second = asyncio.create_task(flow.emit(block(old, n, range(13, 16))))
+            await eventually(lambda: budget.wanted > 0)  # the backfill block waits for room
+            await flow.emit(block(new, 0, range(20, 23)))  # the same size: it fits under the whole bound
+            assert not second.done() and budget.used == 2 * n  # the live block went
+            delivered.set()
+            await second
+            assert await flow.close(None)
+        assert len(lags) == 1 and 0 <= lags[0] < GUARD  # the one live block
+        assert budget.used == 0 and old.committed > 0 and new.committed > 0
 
     asyncio.run(main())
 

@@ -1,6 +1,6 @@
 """Health state the pipeline reports to, and the ``/health/detailed`` report built from it.
 
-Five checks, each with a status (``pass``/``fail``) and a human-readable detail:
+Six checks, each with a status (``pass``/``fail``) and a human-readable detail:
 
 - ``search_engine``: the engine answered (any HTTP status) within ``engine_timeout_seconds`` and
   the last attempt did not fail. Before any request it passes ("no request yet"), so a fresh
@@ -12,6 +12,9 @@ Five checks, each with a status (``pass``/``fail``) and a human-readable detail:
   their bytes are in the lag, and they are retried at every tick.
 - ``delivery``: fails when bytes are waiting (lag > 0) and nothing was delivered for
   ``stall_seconds``; counted from construction when nothing was ever delivered.
+- ``catch_up``: always passes (catching up is no failure); says whether logship is catching up
+  live-first, with the backlog and an estimate of the time left. The body's ``catch_up`` member
+  carries the same as numbers.
 
 Times come from a monotonic clock (injectable for tests) so wall-clock jumps do not flip checks.
 Plain attributes, no locks: the pipeline and the HTTP server share one event loop.
@@ -23,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from logship.observe._common import utc_timestamp, version
+from logship.observe.catchup import Backlog, BacklogTrend, describe
 
 __all__ = ["CheckResult", "HealthState"]
 
@@ -39,12 +43,15 @@ class HealthState:
         stall_seconds: float,
         lag_bytes: Callable[[], int],
         unopened: Callable[[], list[str]] = list,
+        catch_up: Callable[[], Backlog | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine_timeout = engine_timeout_seconds
         self._stall = stall_seconds
         self._lag_bytes = lag_bytes
         self._unopened = unopened
+        self._catch_up = catch_up
+        self._trend = BacklogTrend()
         self._clock = clock
         self._started = clock()
         self._engine_answer: float | None = None
@@ -87,17 +94,29 @@ class HealthState:
         """A batch reached its final outcome (indexed, already present or dead-lettered)."""
         self._delivered = self._clock()
 
+    def look_at_catch_up(self) -> Backlog | None:
+        """Ask the source about its catch-up and note the backlog's size (the service does so
+        every few seconds, so that the estimate does not depend on how often health is asked)."""
+        try:
+            backlog = self._catch_up()
+        except Exception:  # a broken probe must report, not crash the endpoint
+            backlog = None
+        self._trend.add(self._clock(), backlog)
+        return backlog
+
     # -- report -------------------------------------------------------------------------------
 
     def report(self) -> tuple[bool, dict[str, object]]:
         """``(healthy, body)`` in the monitoring guide's ``/health/detailed`` shape."""
         now = self._clock()
+        backlog = self.look_at_catch_up()
         checks = {
             "search_engine": self._check_engine(now),
             "positions": self._check_positions(now),
             "dead_letter": self._check_dead_letter(),
             "files": self._check_files(),
             "delivery": self._check_delivery(now),
+            "catch_up": _pass("following: no backlog" if backlog is None else self._catching_up(backlog)),
         }
         healthy = all(check["status"] == "pass" for check in checks.values())
         body: dict[str, object] = {
@@ -105,8 +124,23 @@ class HealthState:
             "timestamp": utc_timestamp(),
             "version": version(),
             "checks": checks,
+            "catch_up": self._catch_up_numbers(backlog),
         }
         return healthy, body
+
+    def _catching_up(self, backlog: Backlog) -> str:
+        return describe(backlog, self._trend.seconds_left())
+
+    def _catch_up_numbers(self, backlog: Backlog | None) -> dict[str, object]:
+        if backlog is None:
+            return {"catching_up": False}
+        return {
+            "catching_up": True,
+            "backlog_bytes": backlog.backlog_bytes,
+            "files": backlog.files,
+            "oldest_seconds": backlog.oldest_seconds,
+            "seconds_left": self._trend.seconds_left(),
+        }
 
     def _check_engine(self, now: float) -> CheckResult:
         if self._engine_failure is not None:

@@ -35,7 +35,9 @@ __all__ = [
     "IDENTITY_COLLISIONS",
     "IDENTITY_RESOLUTIONS",
     "INFLIGHT_BYTES",
+    "LANES",
     "LAST_DELIVERY",
+    "LIVE_LAG",
     "LOST_BYTES",
     "PARSE_FAILURES",
     "PARSE_FAILURE_REASONS",
@@ -45,6 +47,7 @@ __all__ = [
     "RECORDS",
     "RECORD_OUTCOMES",
     "REGISTRY",
+    "REQUESTS",
     "RETRIES",
     "RETRY_REASONS",
 ]
@@ -210,6 +213,24 @@ FILES_NOT_OPENED = Gauge(
     registry=REGISTRY,
 )
 
+# -- live-first catch-up: the senders' side ----------------------------------------------------
+LANES = ("live", "backfill")
+REQUESTS = Counter(
+    "logship_requests",
+    "Batches sent to the destination (one request each, not counting retries of a whole request), by "
+    "lane: live (what is written now; everything when not catching up) or backfill (the backlog "
+    "while catching up live-first, at least `delivery.backfill_share` of the requests).",
+    ["lane"],
+    registry=REGISTRY,
+)
+LIVE_LAG = Histogram(
+    "logship_live_lag_seconds",
+    "Seconds from reading a block of live records to their delivery, per block. Writing to reading "
+    "adds at most `tail.poll_interval_seconds`; searchable adds the index refresh interval.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0),
+    registry=REGISTRY,
+)
+
 for _outcome in RECORD_OUTCOMES:
     RECORDS.labels(outcome=_outcome)
 for _reason in PARSE_FAILURE_REASONS:
@@ -222,3 +243,5 @@ for _resolution in IDENTITY_RESOLUTIONS:
     IDENTITY_COLLISIONS.labels(resolution=_resolution)
 for _reason in FILE_OPEN_FAILURE_REASONS:
     FILE_OPEN_FAILURES.labels(reason=_reason)
+for _lane in LANES:
+    REQUESTS.labels(lane=_lane)

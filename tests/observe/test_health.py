@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from logship.observe.health import HealthState
+from logship.sources import CatchUp
 
 
 class Clock:
@@ -29,7 +30,7 @@ def test_fresh_state_is_healthy_in_the_guides_shape() -> None:
     healthy, body = make(Clock()).report()
     assert healthy
     assert body["status"] == "healthy"
-    assert set(body) == {"status", "timestamp", "version", "checks"}
+    assert set(body) == {"status", "timestamp", "version", "checks", "catch_up"}
     assert isinstance(body["timestamp"], str) and body["timestamp"].endswith("Z")
     assert datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00")).utcoffset() is not None
     assert body["checks"] == {
@@ -38,7 +39,9 @@ def test_fresh_state_is_healthy_in_the_guides_shape() -> None:
         "dead_letter": {"status": "pass", "detail": "writable"},
         "files": {"status": "pass", "detail": "all files open"},
         "delivery": {"status": "pass", "detail": "lag 0 bytes"},
+        "catch_up": {"status": "pass", "detail": "following: no backlog"},
     }
+    assert body["catch_up"] == {"catching_up": False}
 
 
 def test_files_that_cannot_be_opened_fail_the_files_check_and_name_them() -> None:
@@ -137,3 +140,49 @@ def test_broken_lag_probe_fails_the_check_instead_of_raising() -> None:
     state = HealthState(engine_timeout_seconds=60, stall_seconds=300, lag_bytes=broken)
     delivery = checks(state)["delivery"]
     assert delivery["status"] == "fail" and "stat failed" in delivery["detail"]
+
+
+def test_catching_up_passes_and_estimates_the_time_left_from_the_last_minute() -> None:
+    clock = Clock()
+    backlog: list[CatchUp | None] = [CatchUp(backlog_bytes=6_000_000, oldest_seconds=None, files=1)]
+    state = HealthState(
+        engine_timeout_seconds=60,
+        stall_seconds=300,
+        lag_bytes=lambda: 0,
+        catch_up=lambda: backlog[0],
+        clock=clock,
+    )
+    assert checks(state)["catch_up"] == {
+        "status": "pass",
+        "detail": "catching up live-first: 6000000 bytes of backlog in 1 files, time left unknown "
+        "(the backlog did not shrink over the last minute)",
+    }
+    for _ in range(4):  # looks every 5 s by the service: 100,000 bytes/s
+        clock.now += 5
+        backlog[0] = CatchUp(backlog[0].backlog_bytes - 500_000, 1800.0, 1)  # type: ignore[union-attr]
+        state.look_at_catch_up()
+    healthy, body = state.report()
+    assert healthy and body["catch_up"] == {
+        "catching_up": True,
+        "backlog_bytes": 4_000_000,
+        "files": 1,
+        "oldest_seconds": 1800.0,
+        "seconds_left": 40.0,
+    }
+    assert checks(state)["catch_up"]["detail"].endswith("oldest record 1800s old, about 40s left")
+    clock.now += 5
+    backlog[0] = CatchUp(7_000_000, 1805.0, 1)  # a burst: more than a minute ago it was smaller
+    assert "time left unknown" in checks(state)["catch_up"]["detail"]
+    backlog[0] = None
+    assert checks(state)["catch_up"]["detail"] == "following: no backlog"
+
+
+def test_a_broken_catch_up_probe_reports_as_following() -> None:
+    def broken() -> CatchUp | None:
+        raise OSError("gone")
+
+    state = HealthState(
+        engine_timeout_seconds=60, stall_seconds=300, lag_bytes=lambda: 0, catch_up=broken, clock=Clock()
+    )
+    healthy, _ = state.report()
+    assert healthy and checks(state)["catch_up"]["detail"] == "following: no backlog"

@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from logship.acks import FileAcks
+from logship.acks import FileAcks, Lane
 from logship.block import Block, Events, Finished, Origin
 from logship.document import documents
 from logship.sinks import LocalSink, Outcome, Sent, Tally
@@ -23,16 +23,27 @@ __all__ = ["MemorySink", "MemorySource"]
 
 class MemorySource:
     """Named in-memory "files" of JSON lines; each is read from where the positions ``restored``
-    left it, and its position is the end of its longest delivered prefix."""
+    left it, and its position is the end of its longest delivered prefix.
+
+    The files named in ``backfill`` are read as a catch-up's backlog (their blocks' lane is
+    BACKFILL); ``catching_up`` is what ``catch_up()`` answers."""
 
     def __init__(
-        self, files: dict[str, bytearray], restored: StoreState, caught_up: Callable[[], None]
+        self,
+        files: dict[str, bytearray],
+        restored: StoreState,
+        caught_up: Callable[[], None],
+        backfill: frozenset[str] = frozenset(),
     ) -> None:
         self._files = files
         self._caught_up = caught_up
         start = {name: restored.files[name].offset if name in restored.files else 0 for name in files}
         self._read = dict(start)  # offset read up to, per file
-        self._acks = {name: FileAcks(offset) for name, offset in start.items()}
+        self._acks = {
+            name: FileAcks(offset, Lane.BACKFILL if name in backfill else Lane.LIVE)
+            for name, offset in start.items()
+        }
+        self.catching_up: CatchUp | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._scanned = asyncio.Event()
@@ -98,7 +109,7 @@ class MemorySource:
         return []
 
     def catch_up(self) -> CatchUp | None:
-        return None
+        return self.catching_up
 
     def close(self) -> None:
         pass
@@ -120,6 +131,8 @@ class MemorySink(LocalSink):
         self.gate = gate
         self.sends = 0
         self.waiting = 0  # sends waiting for the gate
+        self.lanes: list[Lane] = []  # of each send, in the order the sends were called
+        self.requests: list[list[bytes]] = []  # the documents of each send, in that order
         self.delivered: list[bytes] = []
         self.closed = False
 
@@ -127,6 +140,9 @@ class MemorySink(LocalSink):
         return Chunk(documents(events), events.ack)
 
     async def send(self, batch: Batch) -> Sent:
+        ack = batch[0][0].ack
+        self.lanes.append(Lane.LIVE if ack is None else ack.lane)
+        self.requests.append([chunk.item(i) for chunk, which in batch for i in which])
         if self.gate is not None and not self.gate.is_set():
             self.waiting += 1
             try:
