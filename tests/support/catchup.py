@@ -196,6 +196,9 @@ class Figures:
         def q(xs: list[float]) -> str:
             return f"median {quantile(xs, 0.5):.1f} s, p99 {quantile(xs, 0.99):.1f} s" if xs else "none"
 
+        def lane(name: str) -> int:
+            return int(self.metrics.get(f'logship_requests_total{{lane="{name}"}}', 0))
+
         return (
             f"[catch-up {self.plan.catch_up}] write->searchable while draining: {q(self.searchable)} "
             f"({self.live} records; write->indexed {q(self.indexed)}); "
@@ -203,7 +206,8 @@ class Figures:
             f"backlog drained in {self.drain_s:.0f} s; total {self.total_s:.0f} s; "
             f"written {self.written}, in the engine {self.in_engine}, missing {len(self.missing)}, "
             f"twice {len(self.twice)}; kills {self.kills}, rotations during catch-up "
-            f"{self.rotations_in_catch_up}; bulk requests {self.proxy.get('bulk_requests', 0)}"
+            f"{self.rotations_in_catch_up}; bulk requests {self.proxy.get('bulk_requests', 0)} "
+            f"(logship's last run: live {lane('live')}, backfill {lane('backfill')})"
         )
 
 
