@@ -46,10 +46,19 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=5_000, help="records written per second")
     parser.add_argument("--outage", type=float, default=60.0, help="seconds the engine is cut off")
     parser.add_argument("--capacity", type=int, default=8_000, help="records/s let through afterwards")
+    parser.add_argument(
+        "--max-bytes", type=int, default=10 * 1024 * 1024, help="the application's rotation (0: none)"
+    )
     args = parser.parse_args()
     rows = []
     for mode in args.modes:
-        plan = Plan(catch_up=mode, rate=args.rate, outage_s=args.outage, capacity=args.capacity)
+        plan = Plan(
+            catch_up=mode,
+            rate=args.rate,
+            outage_s=args.outage,
+            capacity=args.capacity,
+            max_bytes=args.max_bytes,
+        )
         figures = one(plan, args.es_url)
         print(figures.line(), flush=True)
         rows.append(figures)

@@ -190,6 +190,8 @@ class Figures:
     rotations_in_catch_up: int = 0
     kills: int = 0
     metrics: dict[str, float] = field(default_factory=dict)  # logship's, at the end
+    # (seconds into the window measured, median, max) of write->searchable, per 10 s of writing
+    timeline: list[tuple[int, float, float]] = field(default_factory=list)
     proxy: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -207,7 +209,9 @@ class Figures:
             f"written {self.written}, in the engine {self.in_engine}, missing {len(self.missing)}, "
             f"twice {len(self.twice)}; kills {self.kills}, rotations during catch-up "
             f"{self.rotations_in_catch_up}; bulk requests {self.proxy.get('bulk_requests', 0)} "
-            f"(logship's last run: live {lane('live')}, backfill {lane('backfill')})"
+            f"(logship's last run: live {lane('live')}, backfill {lane('backfill')})\n"
+            f"  write->searchable per 10 s of writing (from, median, max): "
+            + ", ".join(f"{t}s {m:.1f}/{x:.1f}" for t, m, x in self.timeline)
         )
 
 

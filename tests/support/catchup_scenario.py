@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import time
@@ -174,8 +175,10 @@ class Scenario:
         )
 
     def _latencies(self, since: float, until: float) -> tuple[list[float], list[float]]:
-        """Write->indexed and write->searchable of the records written within [since, until]."""
+        """Write->indexed and write->searchable of the records written within [since, until]; the
+        latter's medians per 10 s of writing go to the figures' timeline."""
         indexed, searchable = [], []
+        windows: dict[int, list[float]] = {}
         at = self.writes.times.at
         for seq in range(self.writes.written):
             written_at = at[seq]
@@ -183,6 +186,10 @@ class Scenario:
                 done = self.indexed.times.get(seq)
                 indexed.append(done - written_at)
                 searchable.append(self.poller.searchable_at(done) - written_at)
+                windows.setdefault(int((written_at - since) // 10), []).append(searchable[-1])
+        self.figures.timeline = [
+            (10 * w, statistics.median(xs), max(xs)) for w, xs in sorted(windows.items())
+        ]
         return indexed, searchable
 
     def _check_engine(self) -> None:
