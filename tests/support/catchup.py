@@ -203,7 +203,8 @@ class Figures:
 
         return (
             f"[catch-up {self.plan.catch_up}] write->searchable while draining: {q(self.searchable)} "
-            f"({self.live} records; write->indexed {q(self.indexed)}); "
+            f"({self.live} records, written at {self.live / max(self.drain_s, 1e-9):.0f}/s; "
+            f"write->indexed {q(self.indexed)}); "
             f"before the outage {q(self.before_outage)}; "
             f"backlog drained in {self.drain_s:.0f} s; total {self.total_s:.0f} s; "
             f"written {self.written}, in the engine {self.in_engine}, missing {len(self.missing)}, "
