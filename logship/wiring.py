@@ -94,6 +94,7 @@ def tail_source(
         budget,
         ignore,
         caught_up,
+        settings.delivery,
     )
 
 

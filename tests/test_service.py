@@ -15,6 +15,7 @@ import orjson
 from logship.acks import Lane
 from logship.budget import InflightBudget
 from logship.observe.health import HealthState
+from logship.observe.metrics import REGISTRY
 from logship.service import Service
 from logship.settings import BatchSettings, DeliverySettings, PipelineSettings, Settings, TailSettings
 from logship.sinks import Sink
@@ -235,6 +236,10 @@ def test_in_order_ships_the_backlog_first(tmp_path: Path) -> None:
     assert sent(h.sink) == [*range(40), *LIVE]
 
 
+def requests_of(lane: Lane) -> float:
+    return REGISTRY.get_sample_value("logship_requests_total", {"lane": lane.value}) or 0.0
+
+
 def test_the_backfill_gets_its_share_while_live_batches_keep_waiting(tmp_path: Path) -> None:
     async def main() -> Harness:
         files = {"old": lines(range(200)), "app": bytearray()}  # fifty backfill batches
@@ -251,7 +256,10 @@ def test_the_backfill_gets_its_share_while_live_batches_keep_waiting(tmp_path: P
             await running
         return h
 
+    before = {lane: requests_of(lane) for lane in Lane}
     h = asyncio.run(main())
+    for lane in Lane:  # the requests of each lane, counted
+        assert requests_of(lane) - before[lane] == h.sink.lanes.count(lane)
     lanes = h.sink.lanes[2:]  # after the two backfill sends held before the live records came
     live_sends = [i for i, lane in enumerate(lanes) if lane is Lane.LIVE]
     busy = lanes[: live_sends[-1] + 1]  # while live batches were waiting

@@ -62,7 +62,5 @@ def describe(backlog: Backlog, seconds_left: float | None) -> str:
         if seconds_left is None
         else f"about {seconds_left:.0f}s left"
     )
-    return (
-        f"catching up live-first: {backlog.backlog_bytes} bytes of backlog in {backlog.files} files"
-        f"{oldest}, {left}"
-    )
+    files = f"{backlog.files} file" + ("" if backlog.files == 1 else "s")
+    return f"catching up live-first: {backlog.backlog_bytes} bytes of backlog in {files}{oldest}, {left}"

@@ -18,11 +18,14 @@ from prometheus_client.process_collector import ProcessCollector
 from logship.observe._common import python_version, version
 
 __all__ = [
+    "BACKLOG_BYTES",
+    "BACKLOG_OLDEST_SECONDS",
     "BACKPRESSURE_SECONDS",
     "BUILD_INFO",
     "BULK_DURATION",
     "BULK_REQUESTS",
     "BULK_STATUS_CLASSES",
+    "CATCHING_UP",
     "CONCURRENCY_LIMIT",
     "DEAD_LETTER_BYTES",
     "DEAD_LETTER_FULL",
@@ -146,7 +149,7 @@ BACKPRESSURE_SECONDS = Counter(
 )
 FILE_LAG_BYTES = Gauge(
     "logship_file_lag_bytes",
-    "File size minus committed position: bytes not yet delivered.",
+    "Bytes of the file not yet delivered: its size minus its delivered ranges.",
     ["path"],
     registry=REGISTRY,
 )
@@ -210,6 +213,25 @@ FILE_OPEN_FAILURES = Counter(
 FILES_NOT_OPENED = Gauge(
     "logship_files_not_opened",
     "Files to follow that could not be opened at the last attempt (their bytes count in the lag).",
+    registry=REGISTRY,
+)
+
+# The backlog and live-first catch-up (the tail source, sources/tail/catchup.py), set at each tick.
+BACKLOG_BYTES = Gauge(
+    "logship_backlog_bytes",
+    "Bytes written to the followed files (and to those not opened) and not yet delivered.",
+    registry=REGISTRY,
+)
+BACKLOG_OLDEST_SECONDS = Gauge(
+    "logship_backlog_oldest_seconds",
+    "Estimated age of the oldest undelivered byte of the followed files (0: none undelivered); "
+    "one tick precise for what was written while followed, a lower bound for what a file held "
+    "when first seen.",
+    registry=REGISTRY,
+)
+CATCHING_UP = Gauge(
+    "logship_catching_up",
+    "1 while catching up live-first: a live cursor ships what is written now ahead of the backlog.",
     registry=REGISTRY,
 )
 

@@ -154,7 +154,7 @@ def test_catching_up_passes_and_estimates_the_time_left_from_the_last_minute() -
     )
     assert checks(state)["catch_up"] == {
         "status": "pass",
-        "detail": "catching up live-first: 6000000 bytes of backlog in 1 files, time left unknown "
+        "detail": "catching up live-first: 6000000 bytes of backlog in 1 file, time left unknown "
         "(the backlog did not shrink over the last minute)",
     }
     for _ in range(4):  # looks every 5 s by the service: 100,000 bytes/s

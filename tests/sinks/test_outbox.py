@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from logship.acks import FileAcks, Lane
 from logship.settings import BatchSettings
 from logship.sinks.batcher import Batch
@@ -304,3 +307,81 @@ def test_the_backfill_goes_whenever_no_live_batch_is_ready() -> None:
         outbox.put(chunk_of(Lane.BACKFILL, 2, 2))
 
     assert lanes(LIVE_FIRST, puts, 2) == [Lane.BACKFILL, Lane.BACKFILL]
+
+
+# -- any sequence ----------------------------------------------------------------------------
+
+Op = tuple[str, int, int]  # ("put", lane, count) | ("flush", 0, 0) | ("take", 0, 0) | ("return", which, mask)
+OPS = st.one_of(
+    st.tuples(st.just("put"), st.integers(0, 1), st.integers(1, 7)),
+    st.tuples(st.just("flush"), st.just(0), st.just(0)),
+    st.tuples(st.just("take"), st.just(0), st.just(0)),
+    st.tuples(st.just("return"), st.integers(0, 7), st.integers(0, 255)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(OPS, max_size=60), live_first=st.booleans())
+def test_any_sequence_delivers_every_item_once_in_one_lane_batches_never_starving_the_backfill(
+    ops: list[Op], live_first: bool
+) -> None:
+    """Puts of either lane, flushes, takes and returns with items handed back, in any order, then
+    the end: every item is sent until delivered, once; a batch holds one lane and at most three
+    items; live first, while backfill batches wait, one take in ``every`` at least is backfill;
+    in order, items go out in the order they were put."""
+    pacing = Pacing(live_first=live_first, every=3)
+
+    async def main() -> None:
+        outbox = Outbox(BatchSettings(max_documents=3, flush_interval_seconds=LONG), pacing)
+        put: list[bytes] = []
+        delivered: list[bytes] = []
+        out: list[Batch] = []
+        sent: list[bytes] = []
+        live_run = 0  # live batches taken in a row while backfill batches waited
+
+        def take() -> None:
+            nonlocal live_run
+            waiting = outbox.state()["backfill_batches_queued"] > 0
+            if (taken := outbox.take()) is None:
+                return
+            lane, batch = taken
+            assert 0 < len(flat(batch)) <= 3
+            assert {(c.ack.lane if live_first and c.ack else Lane.LIVE) for c, _ in batch} == {lane}
+            live_run = live_run + 1 if waiting and lane is Lane.LIVE else 0
+            assert live_run < pacing.every
+            out.append(batch)
+            sent.extend(flat(batch))
+
+        def give_back(i: int, mask: int) -> None:
+            batch = out.pop(i % len(out))
+            again: Batch = []
+            for n, (chunk, which) in enumerate(batch):
+                back = [k for k in which if mask >> ((n + k) % 8) & 1]
+                delivered.extend(chunk.item(k) for k in which if k not in back)
+                if back:
+                    again.append((chunk, back))
+            outbox.returned(again)
+
+        for op, a, b in ops:
+            if op == "put":
+                chunk = chunk_of(Lane(("live", "backfill")[a]), len(put), b)
+                put.extend(chunk.item(i) for i in range(chunk.count))
+                outbox.put(chunk)
+            elif op == "flush":
+                outbox.flush()
+            elif op == "take":
+                take()
+            elif out:
+                give_back(a, b)
+        outbox.close()
+        async with asyncio.timeout(GUARD):
+            while out or await outbox.wait():
+                take()
+                if out:
+                    give_back(0, 0)
+        assert sorted(delivered) == sorted(put)  # each once
+        if not live_first:  # first sent in the order put (an item handed back goes again later)
+            assert list(dict.fromkeys(sent)) == put
+        outbox.stop()
+
+    asyncio.run(main())

@@ -43,7 +43,7 @@ class DiskFacts:
         return key, listed
 
     def holds(self, c: Candidate, p: FilePosition) -> bool:
-        if c.size < p.offset:
+        if c.size < p.end:
             return False
         if p.check is None:
             return True

@@ -49,6 +49,10 @@ class RecordSplitter:
         self._max_line = max_line_bytes
         self._max_bytes = max_bytes
 
+    def starts_record(self, buf: bytes, at: int) -> bool:
+        """Whether the line at ``buf[at]`` (0, or just after a newline) starts a record."""
+        return at == 0 or self._continuation.match(buf, at - 1) is None
+
     def split(self, buf: bytes, base: int, complete: int, hold_last: bool) -> tuple[Block | None, int]:
         """Split ``buf[:complete]`` (complete lines, starting at file offset ``base``).
 

@@ -1,6 +1,10 @@
 """Committed positions, stored atomically: a torn write can never lose or reset them.
 
-``positions.json`` holds, per file identity, the end offset of the last delivered record. Each
+``positions.json`` holds, per file identity, the end offset of the committed prefix (``offset``:
+every byte before it is delivered) and, while a file is read from more than one place (live-first
+catch-up, ranges.py), the ranges delivered beyond it (``delivered``: ``[[start, end], ...]``, only
+when there are any; a store without them reads as before, and an older logship reading one with
+them ships those ranges again, which their ids make harmless). Each
 write goes to a temporary file that is fsynced, the previous store is kept as
 ``positions.json.prev``, the new one renamed over, and the directory fsynced. On load, a store
 that cannot be parsed is reported and moved aside, and the previous one is used: logship then
@@ -21,6 +25,7 @@ import orjson
 
 from logship.errors import PositionsError
 from logship.fsio import replace_atomically
+from logship.sources.tail.ranges import DeliveredRanges, Range
 
 __all__ = ["FilePosition", "PositionStore", "StoreState"]
 
@@ -31,16 +36,45 @@ VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class FilePosition:
-    """Where a file stands: identity, last known place and size, committed offset."""
+    """Where a file stands: identity, last known place and size, delivered bytes."""
 
     key: str
     path: str
     dev: int
     ino: int
-    offset: int
+    offset: int  # the committed prefix: every byte before it is delivered
     size: int
     # digest of the bytes just before ``offset``: recognises the file after a move or a copy
     check: str | None = None
+    delivered: tuple[Range, ...] = ()  # ranges delivered beyond ``offset`` (DeliveredRanges.beyond)
+
+    @property
+    def ranges(self) -> DeliveredRanges:
+        return DeliveredRanges(self.offset, self.delivered)
+
+    @property
+    def end(self) -> int:
+        """The end of the highest delivered byte: the file is at least this long."""
+        return self.delivered[-1][1] if self.delivered else self.offset
+
+    @property
+    def undelivered(self) -> int:
+        """Bytes of the file (as long as ``size``) not delivered."""
+        return self.ranges.undelivered(self.size)
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "key": self.key,
+            "path": self.path,
+            "dev": self.dev,
+            "ino": self.ino,
+            "offset": self.offset,
+            "size": self.size,
+            "check": self.check,
+        }
+        if self.delivered:
+            entry["delivered"] = self.delivered
+        return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +167,14 @@ class PositionStore:
                     offset=int(entry["offset"]),
                     size=int(entry["size"]),
                     check=_optional_str(entry.get("check")),
+                    delivered=_beyond(entry),
                 )
                 if pos.offset < 0:
                     raise ValueError(f"negative offset for {pos.path}")
                 files[pos.key] = pos
             scanned = data.get("scanned_at")
             scanned_at = float(scanned) if scanned is not None else None
-        except (KeyError, TypeError, OverflowError) as exc:
+        except (KeyError, TypeError, OverflowError, PositionsError) as exc:
             # An entry that is not an object, lacks a field or holds a value of the wrong type: as
             # damaged as unparsable JSON, and handled alike (reported, previous store used).
             raise ValueError(f"malformed entry ({type(exc).__name__}: {exc})") from exc
@@ -155,14 +190,25 @@ class PositionStore:
 
     def save(self, files: list[FilePosition], scanned_at: float | None) -> None:
         """Write atomically, keeping the previous store: a failed write leaves both intact."""
-        # orjson writes the FilePosition dataclasses' fields itself
-        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": files})
+        entries = [f.to_json() for f in files]
+        body = orjson.dumps({"version": VERSION, "scanned_at": scanned_at, "files": entries})
         try:
             replace_atomically(self.path, body, keep_previous=self.previous, mode=self.mode)
         except OSError as exc:
             raise PositionsError(
                 f"cannot write {self.path} (setting `tail.positions_dir`): {exc.strerror}"
             ) from exc
+
+
+def _beyond(entry: dict[str, Any]) -> tuple[Range, ...]:
+    """The ranges delivered beyond the prefix: sorted, disjoint, all after ``offset``."""
+    if "delivered" not in entry:
+        return ()
+    where = f"{entry['path']}: delivered"
+    ranges = DeliveredRanges.from_json(entry["delivered"], where)
+    if ranges.committed or (ranges.beyond and ranges.beyond[0][0] <= int(entry["offset"])):
+        raise PositionsError(f"{where}: ranges must start after the offset {entry['offset']}")
+    return ranges.beyond
 
 
 def _optional_str(value: object) -> str | None:

@@ -80,6 +80,11 @@ class DeliveredRanges:
             found.append((position, up_to))
         return found
 
+    def undelivered(self, size: int) -> int:
+        """Bytes of a file of ``size`` bytes not delivered."""
+        beyond = sum(min(e, size) - s for s, e in self.beyond if s < size)
+        return max(0, size - self.committed - beyond)
+
     def delivered(self, offset: int) -> bool:
         """Whether the byte at ``offset`` is delivered."""
         return offset < self.committed or any(s <= offset < e for s, e in self.beyond)

@@ -16,7 +16,9 @@ class LineReader:
     """Reads a file from ``offset``; ``take`` hands out blocks of complete records, in order.
 
     The buffer always starts at a record boundary (``buf_start``), so the end of the last block
-    handed out is the resumable position, never the raw read offset.
+    handed out is the resumable position, never the raw read offset. With a ``stop`` (a record
+    boundary: where another cursor reads on) no byte at or past it is read, and the last record
+    before it is handed out without waiting for continuation lines.
     """
 
     def __init__(
@@ -27,6 +29,7 @@ class LineReader:
         block_bytes: int,
         max_line_bytes: int,
         *,
+        stop: int | None = None,
         count_lines: bool = True,
     ) -> None:
         """``count_lines`` False: ``last_lines`` stays 0 (a replay reports no lines-read metric, and
@@ -35,6 +38,7 @@ class LineReader:
         self.buf = b""
         self.buf_start = offset  # file offset of buf[0]
         self.next_read = offset  # file offset of the next byte to read
+        self.stop = stop  # exclusive bound of what is read (None: the end of the file, as it grows)
         self._splitter = splitter
         self.block_bytes = block_bytes
         self._max_line = max_line_bytes
@@ -52,9 +56,17 @@ class LineReader:
         """Bytes read but not yet handed out."""
         return len(self.buf)
 
+    @property
+    def reached(self) -> bool:
+        """Everything up to the stop is read (never, without one)."""
+        return self.stop is not None and self.next_read >= self.stop
+
     def read(self) -> int:
         """Read one block into the buffer; return the number of bytes read (0 at end of file)."""
-        data = os.pread(self.fd, self.block_bytes, self.next_read)
+        want = self.block_bytes if self.stop is None else min(self.block_bytes, self.stop - self.next_read)
+        if want <= 0:
+            return 0
+        data = os.pread(self.fd, want, self.next_read)
         got = len(data)
         if not got:
             return 0
@@ -87,8 +99,11 @@ class LineReader:
         """Hand out the complete records in the buffer.
 
         ``hold_last`` keeps the last record back, since continuation lines may follow it;
-        ``at_eof_final`` (replay) treats an unterminated last line as complete.
+        ``at_eof_final`` (replay) treats an unterminated last line as complete. Once the stop is
+        reached nothing follows the last record: it is handed out.
         """
+        if self.reached:
+            hold_last = False
         if self._long_done is not None:
             done, self._long_done = self._long_done, None
             return done

@@ -25,6 +25,7 @@ from logship.sources.tail.identity import (
     bases_on_disk,
 )
 from logship.sources.tail.positions import FilePosition
+from logship.sources.tail.ranges import Range
 
 __all__ = [
     "Action",
@@ -127,6 +128,7 @@ class Open:
     resolution: Resolution | None = None
     base: str | None = None
     stored: bool = False  # resumes a stored position
+    delivered: tuple[Range, ...] = ()  # the stored ranges delivered beyond ``offset``
     unseen: bool = False  # rotated away before a scan saw it, written since the last scan
 
 
@@ -258,7 +260,7 @@ class _Scan:
                 if (pos.path, pos.dev, pos.ino) != (c.path, c.dev, c.ino):
                     self.restored[key] = replace(pos, path=c.path, dev=c.dev, ino=c.ino)
                 return
-            if self._opened((yield Open(c, pos.offset, key, stored=True)), key):
+            if self._opened((yield Open(c, pos.offset, key, stored=True, delivered=pos.delivered)), key):
                 del self.restored[key]
             else:
                 self.present.add(key)  # still on disk, position kept for the next scan: not lost

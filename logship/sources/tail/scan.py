@@ -14,6 +14,7 @@ import time
 from logship.block import Block
 from logship.observe.metrics import FILE_LAG_BYTES, FILES_TRACKED, LOST_BYTES
 from logship.settings import TailSettings
+from logship.sources.tail.cursor import Cursor
 from logship.sources.tail.descriptors import files_room
 from logship.sources.tail.discovery import Candidate, Discovery, open_candidate
 from logship.sources.tail.facts import DiskFacts
@@ -59,7 +60,8 @@ class Scanner:
         )
         self.files: list[TrackedFile] = []
         self.retired: list[TrackedFile] = []  # replaced by truncation; kept until delivered
-        self.orphans: list[tuple[TrackedFile, Block]] = []  # read from a retired file, not yet emitted
+        # read from a retired file, not yet emitted
+        self.orphans: list[tuple[TrackedFile, Cursor, Block]] = []
         self.restored = dict(restored.files)
         self.scanned_at: float | None = restored.scanned_at
         self._first_start = not restored.files  # no store yet, or an empty one: `read_from` applies
@@ -131,7 +133,7 @@ class Scanner:
             if not changed:
                 tracked.size = max(tracked.size, st.st_size)
         quiet = time.monotonic() - tracked.last_growth >= self._settings.close_inactive_seconds
-        delivered = tracked.acks.outstanding == 0 and not reader.buffered
+        delivered = tracked.joined and tracked.idle
         t = tracked
         view = Followed(ref, t.path, t.dev, t.ino, t.key, t.matched, t.fd, reader.next_read, t.size)
         view.changed, view.delivered, view.quiet = changed, delivered, quiet
@@ -146,7 +148,7 @@ class Scanner:
             tracked = refs[action.ref]
             log.info("File renamed", extra={"file": tracked.path, "renamed_to": action.path})
             forget_label(tracked.path)
-            tracked.path = action.path
+            tracked.path, tracked.moved = action.path, True
         elif isinstance(action, Matched):
             refs[action.ref].matched = action.matched
         elif isinstance(action, Gone):
@@ -163,7 +165,7 @@ class Scanner:
         for ref in result.close:
             self._close(refs[ref])
         for tracked in list(self.retired):
-            if tracked.acks.outstanding == 0 and all(t is not tracked for t, _ in self.orphans):
+            if tracked.outstanding == 0 and all(t is not tracked for t, _, _ in self.orphans):
                 self.retired.remove(tracked)
                 tracked.close()
         self.unopened.after_scan(result.listed, {(c.dev, c.ino): c for c in listed})
@@ -174,7 +176,7 @@ class Scanner:
     def _open(self, action: Open) -> Opened:
         """Follow the candidate from the offset; not ok when it could not be opened (retried at the
         next tick, or at the next scan when its name led elsewhere)."""
-        c, offset, key = action.candidate, action.offset, action.key
+        c, offset, key, delivered = action.candidate, action.offset, action.key, action.delivered
         start = offset if offset is not None else last_line_end(c.open_path, c.size)
         if self._room is not None and self._room <= 0:
             self.unopened.failed(c, start, action.stored, None)
@@ -193,22 +195,25 @@ class Scanner:
         if key is not None and (st.st_dev, st.st_ino) != (c.dev, c.ino):  # renamed since the listing
             os.close(fd)
             return Opened(ok=False, renamed=True)
-        if start > st.st_size:
+        if start > st.st_size or (delivered and delivered[-1][1] > st.st_size):
             log.warning(
                 "Stored position is past the end of the file; reading it from the start",
                 extra={"file": c.path, "stored_offset": start, "size": st.st_size},
             )
-            start = 0
+            start, delivered = 0, ()
         if action.unseen:
             log.info("Found a rotated file written since the last scan", extra={"file": c.path})
         tracked = TrackedFile(
-            c.path, fd, st.st_dev, st.st_ino, start, key, c.matched, self._splitter, self._settings
+            c.path, fd, st.st_dev, st.st_ino, start, key, c.matched, self._splitter, self._settings, delivered
         )
         tracked.size = st.st_size
         if action.resolution is not None and action.base is not None:
             announce(c.path, action.resolution, action.base)
         self.files.append(tracked)
-        log.info("Following file", extra={"file": c.path, "offset": start})
+        extra: dict[str, object] = {"file": c.path, "offset": start}
+        if delivered:  # resumed from more than one place: the gaps are read as the backfill
+            extra["delivered_beyond"] = [list(r) for r in delivered]
+        log.info("Following file", extra=extra)
         return Opened(ok=True, held=tracked.held())
 
     def _truncated(self, tracked: TrackedFile, copies: tuple[Candidate, ...]) -> Moved | None:
@@ -225,9 +230,10 @@ class Scanner:
             return Moved(moved, tracked.fd)
         # Records already read are still shipped; only bytes never read (and an unfinished last
         # line) are gone with the truncation.
-        while (block := tracked.reader.take(hold_last=False)) is not None:
-            self.orphans.append((tracked, block))
-        lost = max(0, tracked.size - tracked.reader.next_read) + tracked.reader.buffered
+        for cursor in tracked.cursors:
+            while (block := cursor.reader.take(hold_last=False)) is not None:
+                self.orphans.append((tracked, cursor, block))
+        lost = tracked.unread() + sum(c.reader.buffered for c in tracked.cursors)
         if lost:
             LOST_BYTES.inc(lost)
             log.error(
@@ -248,7 +254,7 @@ class Scanner:
             self.restored[position.key] = position
         tracked.close()
         forget_label(tracked.path)
-        log.info("Closed file", extra={"file": tracked.path, "offset": tracked.acks.committed})
+        log.info("Closed file", extra={"file": tracked.path, "offset": tracked.head.acks.committed})
 
     def close(self) -> None:
         for tracked in self.files + self.retired:

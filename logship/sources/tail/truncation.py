@@ -33,8 +33,9 @@ def move_to_copy(tracked: TrackedFile, copies: Iterable[Candidate]) -> Candidate
             os.close(fd)  # the same first line, another content
             continue
         tracked.close()
-        tracked.fd = tracked.reader.fd = fd
+        tracked.use_fd(fd)
         tracked.dev, tracked.ino, tracked.path, tracked.matched = c.dev, c.ino, c.path, c.matched
+        tracked.moved = True  # the application writes on at the name, in the truncated file
         tracked.size = c.size
         return c
     return None
@@ -56,7 +57,7 @@ def forget_gone(pos: FilePosition, fingerprint_bytes: int) -> None:
             extra={"file": pos.path, "delivered_up_to": pos.offset},
         )
         return
-    lost = max(0, pos.size - pos.offset)
+    lost = pos.undelivered
     if lost:
         LOST_BYTES.inc(lost)
         log.error(
