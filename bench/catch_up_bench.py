@@ -11,7 +11,7 @@ and found in the engine. Not in CI.
 
     url=$(scripts/search-node start --engine elasticsearch --port 9271)
     python bench/catch_up_bench.py --es-url $url
-    python bench/catch_up_bench.py --es-url $url --modes live-first --outage 20
+    python bench/catch_up_bench.py --es-url $url --modes live-first --outage 20 --refresh 1
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ def main() -> int:
     parser.add_argument("--outage", type=float, default=60.0, help="seconds the engine is cut off")
     parser.add_argument("--capacity", type=int, default=8_000, help="records/s let through afterwards")
     parser.add_argument(
+        "--refresh", type=float, default=5.0, help="index.refresh_interval_seconds (logship's default: 5)"
+    )
+    parser.add_argument(
         "--max-bytes", type=int, default=10 * 1024 * 1024, help="the application's rotation (0: none)"
     )
     args = parser.parse_args()
@@ -58,6 +61,7 @@ def main() -> int:
             outage_s=args.outage,
             capacity=args.capacity,
             max_bytes=args.max_bytes,
+            overrides={"index": {"refresh_interval_seconds": args.refresh}},
         )
         figures = one(plan, args.es_url)
         print(figures.line(), flush=True)
