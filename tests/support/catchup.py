@@ -13,7 +13,9 @@ Each record's delay from write to searchable is measured per seq:
   poller asks the engine for the documents' count every ``POLL_S`` (a search, as an on-call engineer
   searching during catch-up does; it never forces a refresh); the count rises at each refresh. A
   record indexed at ``t`` is searchable at the first poll that saw the count rise and whose previous
-  poll began after ``t``: an upper bound at most two poll intervals late.
+  poll began after ``t``: an upper bound at most two poll intervals late. A record that no such poll
+  covers (the last refresh came before the next poll) is searchable, at the latest, at the first poll
+  that counted every record written.
 
 The run itself is support/catchup_scenario.py, used by tests/integration/test_catch_up.py and
 bench/catch_up_bench.py.
@@ -125,6 +127,7 @@ class RefreshPoller:
         )
         self.rises: list[float] = []  # start of each poll that saw the count rise
         self.after: list[float] = []  # start of the poll before it
+        self.counts: list[int] = []  # the count each rise saw
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="refresh-poller", daemon=True)
 
@@ -149,12 +152,21 @@ class RefreshPoller:
                 if n > last:
                     self.rises.append(began)
                     self.after.append(previous)
+                    self.counts.append(n)
                 last = n
             previous = began
 
-    def searchable_at(self, indexed_at: float) -> float:
-        """The first poll that saw a refresh begun after ``indexed_at`` (0.0: none yet)."""
+    def searchable_at(self, indexed_at: float, total: int) -> float:
+        """The first poll that saw a refresh begun after ``indexed_at``, else the first that counted
+        ``total`` documents (0.0: neither yet)."""
         i = bisect_left(self.after, indexed_at)
+        if i < len(self.rises):
+            return self.rises[i]
+        return self.all_counted(total)
+
+    def all_counted(self, total: int) -> float:
+        """The first poll that counted ``total`` documents or more (0.0: none yet)."""
+        i = bisect_left(self.counts, total)
         return self.rises[i] if i < len(self.rises) else 0.0
 
 

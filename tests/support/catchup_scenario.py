@@ -100,7 +100,7 @@ class Scenario:
         f.metrics = self.ship.metrics()
         code = self.ship.stop()
         assert code == 0, f"logship exited with {code} on SIGTERM:\n{self.ship.log_tail()}"
-        wait_until(lambda: self.poller.searchable_at(last), 60, what="a refresh after the last record")
+        wait_until(lambda: self.poller.all_counted(f.written), 60, what="every record searchable")
         f.drain_s = drained - back
         f.before_outage = self._latencies(steady_from, cut - 2.0)[1]
         f.indexed, f.searchable = self._latencies(back, drained)
@@ -185,7 +185,7 @@ class Scenario:
             if since <= written_at <= until:
                 done = self.indexed.times.get(seq)
                 indexed.append(done - written_at)
-                searchable.append(self.poller.searchable_at(done) - written_at)
+                searchable.append(self.poller.searchable_at(done, self.writes.written) - written_at)
                 windows.setdefault(int((written_at - since) // 10), []).append(searchable[-1])
         self.figures.timeline = [
             (10 * w, statistics.median(xs), max(xs)) for w, xs in sorted(windows.items())
