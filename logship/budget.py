@@ -27,7 +27,7 @@ class InflightBudget:
         self.limit = limit
         self.backfill_limit = limit * 3 // 4
         self.used = 0
-        self.wanted = 0  # bytes a reader waits to fit (0: none waits)
+        self.wanted = 0  # bytes the readers wait to fit, together (0: none waits)
         self._released = asyncio.Event()
         self._on_change = on_change
         self._on_paused = on_paused
@@ -43,31 +43,32 @@ class InflightBudget:
         A single chunk larger than the whole limit still goes, alone, so nothing wedges.
         """
         cap = self._cap(lane)
-        self.wanted = n
+        self.wanted += n
         try:
-            await self._pause(lambda: not self.used or self.used + n <= cap)
+            await self._pause(lambda: not self.used or self.used + n <= cap, lane)
         finally:
-            self.wanted = 0
+            self.wanted -= n
         self.used += n
         self._on_change(self.used)
 
     async def wait_for_room(self, lane: Lane = Lane.LIVE) -> None:
         """Wait until anything at all fits: readers check before reading a block."""
-        await self._pause(lambda: self.room(lane))
+        await self._pause(lambda: self.room(lane), lane)
 
     def room(self, lane: Lane = Lane.LIVE) -> bool:
-        """Whether a block of ``lane`` may be read now (a reader with several cursors asks
-        rather than waits, so that a backfill out of room never holds up the live cursor)."""
+        """Whether a block of ``lane`` may be read now."""
         return self.used < self._cap(lane)
 
     def _cap(self, lane: Lane) -> int:
         return self.limit if lane is Lane.LIVE else self.backfill_limit
 
-    async def _pause(self, done: Callable[[], bool]) -> None:
+    async def _pause(self, done: Callable[[], bool], lane: Lane) -> None:
         """Wait until ``done()``, re-checked at each release.
 
         The pause is credited to the metric every second, not only when it ends, so a long
-        outage shows in ``rate()`` while it lasts.
+        outage shows in ``rate()`` while it lasts. Only the live reader's: the backfill waits at
+        its share of the bound by design while catching up, and counting both would let the
+        metric grow by two seconds a second.
         """
         last = time.monotonic()
         while not done():
@@ -77,5 +78,6 @@ class InflightBudget:
             except TimeoutError:
                 pass
             now = time.monotonic()
-            self._on_paused(now - last)
+            if lane is Lane.LIVE:
+                self._on_paused(now - last)
             last = now

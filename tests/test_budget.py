@@ -227,3 +227,20 @@ def test_backfill_leaves_a_quarter_of_the_bound_to_live_records() -> None:
         assert b.used == 35
 
     asyncio.run(main())
+
+
+def test_waiting_readers_add_up_and_only_the_live_one_counts_as_backpressure() -> None:
+    async def main() -> None:
+        b, calls = budget(100)
+        await b.acquire(100)
+        backfill = asyncio.ensure_future(b.acquire(30, Lane.BACKFILL))
+        live = asyncio.ensure_future(b.acquire(20, Lane.LIVE))
+        await asyncio.sleep(0)
+        assert b.wanted == 50  # both wait: the shutdown log names all the bytes waited for
+        await calls.next_wake()  # a second passes; only the live reader's pause is credited
+        assert len(calls.paused) == 1
+        b.release(100)
+        await asyncio.gather(backfill, live)
+        assert b.wanted == 0
+
+    asyncio.run(main())

@@ -889,3 +889,65 @@ def test_a_start_after_a_crash_before_the_first_scan_is_not_a_first_run(
         assert sorted(messages(docs)) == sorted(f"request {n} served" for n in range(7))
 
     asyncio.run(main())
+
+
+def number_of(record: bytes) -> int:
+    """The n of a record "request n served" the application's logger wrote."""
+    return int(record.split(b"request ", 1)[1].split(b" ", 1)[0])
+
+
+def test_records_written_while_a_backlog_waits_overtake_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real tail source and the outbox together: once the source catches up live-first, what the
+    application writes goes out ahead of the backlog read before it."""
+
+    async def main() -> None:
+        (tmp_path / "logs").mkdir()
+        path = tmp_path / "logs" / "app.log"
+        gate = Gate()
+        run = Run(
+            tmp_path,
+            monkeypatch,
+            gate,
+            batch=BatchSettings(max_documents=100, flush_interval_seconds=0.01),
+            delivery=DeliverySettings(
+                catch_up_min_bytes=10_000,
+                catch_up_after_seconds=5.0,
+                retry_initial_seconds=0.001,
+                retry_max_seconds=0.005,
+            ),
+        )
+        live_read = asyncio.Event()
+
+        async def watched(inner: LiveSource, emit: Emit) -> None:
+            async def watch(block: Any) -> None:
+                numbers = [number_of(x) for _, lines in block.runs for x in lines]
+                if block.ack.lane is Lane.LIVE and 5049 in numbers:  # the last one (held for a traceback)
+                    live_read.set()
+                await emit(block)
+
+            await inner.run(watch)
+
+        run.runs = watched
+        transport = run.transport
+        with app_log(logging.FileHandler(path)) as logger:
+            write(logger, 0, 3000)  # the backlog
+            async with asyncio.timeout(GUARD):
+                running = asyncio.create_task(run.service.run())
+                await gate.wait_held(2)  # the engine holds the first two requests of the backlog
+                await eventually(lambda: run.service.catch_up() is not None)
+                write(logger, 5000, 50)  # written now
+                await live_read.wait()
+                gate.open()
+                await transport.wait_for(lambda: len(set(transport.answered_ids())) == 3050)
+                run.service.stop()
+                await running
+        sent = [number_of(orjson.dumps(doc)) for body in transport.requests for doc in documents(body)]
+        assert sorted(set(sent)) == [*range(3000), *range(5000, 5050)]
+        first_two = len(documents(transport.requests[0])) + len(documents(transport.requests[1]))
+        # Right after them, with at most the last record before them (where the live cursor starts).
+        late = [i for i, n in enumerate(sent) if n >= 5000]
+        assert late[0] in (first_two, first_two + 1) and late == list(range(late[0], late[0] + 50))
+
+    asyncio.run(main())

@@ -179,12 +179,12 @@ class Scanner:
         c, offset, key, delivered = action.candidate, action.offset, action.key, action.delivered
         start = offset if offset is not None else last_line_end(c.open_path, c.size)
         if self._room is not None and self._room <= 0:
-            self.unopened.failed(c, start, action.stored, None)
+            self.unopened.failed(c, start, action.stored, None, delivered)
             return Opened(ok=False)
         try:
             fd = open_candidate(c)
         except OSError as exc:
-            self.unopened.failed(c, start, action.stored, exc)
+            self.unopened.failed(c, start, action.stored, exc, delivered)
             return Opened(ok=False)
         if fd < 0:
             return Opened(ok=False)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from logship.observe.metrics import FILE_LAG_BYTES, FILE_OPEN_FAILURES, FILES_NOT_OPENED, LOST_BYTES
 from logship.sources.tail.descriptors import open_failure_reason
 from logship.sources.tail.discovery import Candidate
+from logship.sources.tail.ranges import DeliveredRanges, Range
 
 __all__ = ["Unopened"]
 
@@ -26,8 +27,13 @@ class _Waiting:
     path: str
     size: int
     offset: int  # where reading would start
+    delivered: tuple[Range, ...]  # and the stored ranges delivered beyond it
     stored: bool  # its position is in the store, which accounts for it if it disappears
     reason: str
+
+    @property
+    def lag(self) -> int:
+        return DeliveredRanges(self.offset, self.delivered).undelivered(self.size)
 
 
 class Unopened:
@@ -39,7 +45,9 @@ class Unopened:
     def __contains__(self, inode: tuple[int, int]) -> bool:
         return inode in self.files
 
-    def failed(self, c: Candidate, offset: int, stored: bool, exc: OSError | None) -> None:
+    def failed(
+        self, c: Candidate, offset: int, stored: bool, exc: OSError | None, delivered: tuple[Range, ...] = ()
+    ) -> None:
         reason = open_failure_reason(exc)
         FILE_OPEN_FAILURES.labels(reason=reason).inc()
         inode = (c.dev, c.ino)
@@ -54,7 +62,7 @@ class Unopened:
                     "hint": _HINTS[reason],
                 },
             )
-        self.files[inode] = _Waiting(c.path, c.size, offset, stored, reason)
+        self.files[inode] = _Waiting(c.path, c.size, offset, delivered, stored, reason)
 
     def opened(self, c: Candidate) -> None:
         if self.files.pop((c.dev, c.ino), None) is not None:
@@ -73,7 +81,7 @@ class Unopened:
             if inode in self.files:
                 self._gone(inode)
         for w in self.files.values():
-            FILE_LAG_BYTES.labels(w.path).set(max(0, w.size - w.offset))
+            FILE_LAG_BYTES.labels(w.path).set(w.lag)
         FILES_NOT_OPENED.set(len(self.files))
 
     def _reused(self, inode: tuple[int, int], c: Candidate) -> bool:
@@ -88,7 +96,7 @@ class Unopened:
     def _gone(self, inode: tuple[int, int]) -> None:
         w = self.files.pop(inode)
         _forget(w.path)
-        lost = max(0, w.size - w.offset)
+        lost = w.lag
         if not w.stored and lost:  # a stored one is counted with the store's files
             LOST_BYTES.inc(lost)
             log.error(
@@ -97,7 +105,7 @@ class Unopened:
             )
 
     def lag(self) -> int:
-        return sum(max(0, w.size - w.offset) for w in self.files.values())
+        return sum(w.lag for w in self.files.values())
 
     def paths(self) -> list[str]:
         return sorted(w.path for w in self.files.values())

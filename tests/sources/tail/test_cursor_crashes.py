@@ -163,3 +163,56 @@ def check_run(log: Log, run: Run) -> None:
     if all(c.reader.next_read >= (c.stop or log.size) for c in run.tracked.cursors) and not run.in_flight:
         # read to the end: exactly what the store did not hold
         assert set(run.read) == set(log.starts) - delivered_records(log, run.origin)
+
+
+def test_two_cursors_give_the_records_one_cursor_gives_over_long_lines_and_tracebacks(
+    tmp_path: Path,
+) -> None:
+    """Ids come from offsets: split anywhere at a record start, the records (offset, tag, bytes
+    kept) are those one cursor reads, also for a line cut for its length and a traceback."""
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    with app_log(logging.FileHandler(directory / "app.log")) as logger:
+        write_with_tracebacks(logger, 0, 20)
+        logger.info("x" * 6000)  # over `max_line_bytes`: cut, tagged line_truncated
+        write_with_tracebacks(logger, 20, 20)
+    path = directory / "app.log"
+    log = Log(path, path.stat().st_size, record_starts(path))
+    tail = TailSettings(paths=[str(path)], read_block_bytes=4096, max_line_bytes=1024)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        one = records_read(log, fd, tail, None)
+        assert any(tag == "line_truncated" for _, tag, _ in one)
+        for split in log.starts[1:]:
+            assert records_read(log, fd, tail, split) == one
+    finally:
+        os.close(fd)
+
+
+Kept = tuple[int, str | None, bytes]  # a record's offset, tag and bytes
+
+
+def records_read(log: Log, fd: int, tail: TailSettings, split: int | None) -> list[Kept]:
+    m = MultilineSettings()
+    splitter = RecordSplitter(r"^\{", m.max_lines, tail.max_line_bytes, m.max_bytes)
+    tracked = TrackedFile(str(log.path), fd, 1, 1, 0, "k", True, splitter, tail)
+    if split is not None:
+        tracked.split(split)
+    out: list[Kept] = []
+    for cursor in tracked.cursors:
+        while True:
+            got = cursor.reader.read()
+            block = cursor.reader.take(hold_last=bool(got))
+            if block is not None:
+                out += [(o, None, line) for o, line in lines_of(block)]
+                out += [(r[0], r[3], r[1] + (r[2] or b"")) for r in block.records]
+            elif not got:
+                break
+    return sorted(out)
+
+
+def lines_of(block: Block) -> Iterator[tuple[int, bytes]]:
+    for offset, lines in block.runs:
+        for line in lines:
+            yield offset, line
+            offset += len(line) + 1

@@ -15,10 +15,12 @@ from pathlib import Path
 from logship.acks import Lane
 from logship.settings import MultilineSettings
 from logship.sources.tail.cursor import live_start
+from logship.sources.tail.discovery import Candidate
 from logship.sources.tail.identity import check_path
 from logship.sources.tail.multiline import RecordSplitter
 from logship.sources.tail.positions import FilePosition
 from logship.sources.tail.reader import LineReader
+from logship.sources.tail.unopened import Unopened
 
 from support.applog import app_log
 from support.tailsource import (
@@ -118,3 +120,10 @@ def test_a_restart_from_stored_ranges_reads_exactly_the_gaps(tmp_path: Path, log
         assert position.offset == path.stat().st_size and position.delivered == ()  # joined
 
     asyncio.run(main())
+
+
+def test_a_stored_file_that_cannot_be_opened_lags_by_its_undelivered_bytes_only() -> None:
+    waiting = Unopened()
+    c = Candidate("/logs/app.log", 1, 2, 900, 0.0, True)
+    waiting.failed(c, 100, True, PermissionError(13, "Permission denied"), ((300, 400), (500, 700)))
+    assert waiting.lag() == 900 - 100 - 100 - 200

@@ -123,10 +123,15 @@ class Spending(Collector):
     def __init__(self, budget: InflightBudget) -> None:
         super().__init__(ack=False)
         self.budget = budget
+        self.waiting = 0  # blocks waiting for room in the budget
 
     async def emit(self, block: Block | Finished) -> None:
         assert isinstance(block, Block) and block.ack is not None
-        await self.budget.acquire(block.end - block.start, block.ack.lane)
+        self.waiting += 1
+        try:
+            await self.budget.acquire(block.end - block.start, block.ack.lane)
+        finally:
+            self.waiting -= 1
         await super().emit(block)
 
     def deliver_all(self) -> None:
@@ -139,6 +144,11 @@ class Spending(Collector):
         self.budget.limit = self.budget.backfill_limit = 1 << 40  # no more accounting from here
 
 
+def backfill_waits(collector: Spending) -> bool:
+    """The backfill's share is spent: it waits to read a block, or for a block read to fit."""
+    return collector.waiting > 0 or not collector.budget.room(Lane.BACKFILL)
+
+
 def test_live_records_go_out_while_the_backfill_waits_for_room(tmp_path: Path, logs: Path) -> None:
     async def main() -> None:
         budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)
@@ -148,7 +158,7 @@ def test_live_records_go_out_while_the_backfill_waits_for_room(tmp_path: Path, l
             source = source_for(tmp_path, budget=budget)
             async with running(source, collector.emit):
                 # the backfill fills its share of the bound, then waits for room for its next block
-                await eventually(lambda: budget.wanted > 0)
+                await eventually(lambda: backfill_waits(collector))
                 backfill = [b for b in collector.blocks if b.ack is not None and b.ack.lane is Lane.BACKFILL]
                 later = write(logger, 2000, 20)
                 await collector.wait_for(lambda: set(later) <= set(collector.messages()))
@@ -202,7 +212,7 @@ def test_copytruncate_while_catching_up_finishes_both_cursors_in_the_copy(tmp_pa
             collector = Spending(budget)
             source = source_for(tmp_path, budget=budget)
             async with running(source, collector.emit):
-                await eventually(lambda: budget.wanted > 0)  # the backfill waits for room
+                await eventually(lambda: backfill_waits(collector))
                 live = write(logger, 2000, 10)
                 await collector.wait_for(lambda: set(live) <= set(collector.messages()))
                 shutil.copyfile(logs / "app.log", logs / "app.log.1")
