@@ -24,6 +24,10 @@ Examples:
     bench/aichat_logger.py --dir /tmp/aichat --records 50000 --rate 2000 --max-bytes 1000000
     bench/aichat_logger.py --dir /tmp/aichat --records 50000 --copytruncate-bytes 1000000
 
+``--times FILE`` writes each record's seq and the wall-clock time its line was written (after the
+handler flushed it), for measuring the delay from write to searchable. SIGTERM stops the writer
+after the record being written; the summary says how many were written.
+
 Standard library only.
 """
 
@@ -35,6 +39,7 @@ import logging.handlers
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -79,6 +84,7 @@ class Options:
     traceback_every: int
     quote_every: int
     seed: int
+    times: Path | None = None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -123,6 +129,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help='every Nth message holds a " and a \\, breaking its JSON line (default: %(default)s)',
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--times",
+        type=Path,
+        metavar="FILE",
+        help="write `seq unix-time` per record, the time its line was written (default: none)",
+    )
     ns = parser.parse_args(argv)
     for name in ("records", "start_seq", "max_bytes", "backup_count", "copytruncate_bytes"):
         if getattr(ns, name) < 0:
@@ -141,6 +153,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         traceback_every=ns.traceback_every,
         quote_every=ns.quote_every,
         seed=ns.seed,
+        times=ns.times,
     )
 
 
@@ -221,8 +234,8 @@ def every(n: int, seq: int) -> bool:
     return n > 0 and seq % n == n - 1
 
 
-def write(opts: Options) -> float:
-    """Write the records; return the seconds it took."""
+def write(opts: Options) -> tuple[int, float]:
+    """Write the records (until SIGTERM at most); return how many and the seconds it took."""
     opts.directory.mkdir(parents=True, exist_ok=True)
     path = opts.directory / opts.file
     handler = make_handler(path, opts)
@@ -231,14 +244,23 @@ def write(opts: Options) -> float:
     logger.propagate = False
     logger.addHandler(handler)
     backend = Backend(logger, random.Random(opts.seed))
+    stopped: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+    times = opts.times.open("w") if opts.times is not None else None
     started = time.monotonic()
+    written = 0
     try:
         for i in range(opts.records):
+            if stopped:
+                break
             seq = opts.start_seq + i
             if every(opts.traceback_every, seq):
                 backend.query_database(seq)
             else:
                 backend.handle_chat_request(seq, quoted=every(opts.quote_every, seq))
+            written += 1
+            if times is not None:
+                times.write(f"{seq} {time.time():.6f}\n")
             if opts.copytruncate_bytes and file_size(handler) >= opts.copytruncate_bytes:
                 copytruncate(path, opts.backup_count)
             if opts.rate > 0:
@@ -248,15 +270,17 @@ def write(opts: Options) -> float:
     finally:
         logger.removeHandler(handler)
         handler.close()
-    return time.monotonic() - started
+        if times is not None:
+            times.close()
+    return written, time.monotonic() - started
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    seconds = write(opts)
-    last = opts.start_seq + opts.records - 1
+    written, seconds = write(opts)
+    last = opts.start_seq + written - 1
     print(
-        f"wrote {opts.records} records (seq {opts.start_seq}..{last}) to {opts.directory / opts.file} "
+        f"wrote {written} records (seq {opts.start_seq}..{last}) to {opts.directory / opts.file} "
         f"in {seconds:.2f} s",
         file=sys.stderr,
     )

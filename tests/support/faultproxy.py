@@ -8,6 +8,16 @@ made to fail in the two ways a busy node fails and a test node cannot be made to
   forwarded, and the engine's answers are merged back in the original item order;
 * whole-request bursts: the next N bulk requests are answered 429 or 503 outright (``burst``).
 
+It also cuts the engine off and slows it down, as an outage and a busy engine do, on demand:
+
+* ``cut()`` stops listening (new connections are refused) and resets the connections already open
+  at their next request; ``restore()`` listens again on the same port;
+* ``throttle(bytes_per_second)`` forwards the bulk bodies (as the engine receives them, decompressed)
+  at that rate at most, in the order they arrived: a slow engine, not a failing one.
+
+``observe``, when given, is called with each bulk request's items and the engine's answer to each,
+once answered (the time an item became indexed, and so searchable within a refresh interval).
+
 This is the one stub the chaos tests allow: a real node produces item-level 429s only under a
 load that cannot be summoned in a test. The proxy counts what it did (``stats``).
 
@@ -32,9 +42,11 @@ import gzip
 import io
 import json
 import random
+import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -60,6 +72,8 @@ _HOP = frozenset(
 )
 # Bulk actions followed by a source line; `delete` is not.
 _WITH_SOURCE = frozenset({"index", "create", "update"})
+# observe(items, answered_at): each item's lines (action, source) and the status the engine gave it.
+Observer = Callable[[list[tuple[list[bytes], int]], float], None]
 _BURST_ERRORS = {
     429: {"type": "es_rejected_execution_exception", "reason": "injected: rejected execution (burst)"},
     503: {"type": "unavailable_shards_exception", "reason": "injected: service unavailable (burst)"},
@@ -78,11 +92,13 @@ class FaultProxy:
         host: str = "127.0.0.1",
         port: int = 0,
         interim: bool = False,
+        observe: Observer | None = None,
     ) -> None:
         """``interim``: write ``HTTP/1.1 100 Continue`` before every answer, as some proxies and
         servers do (unasked, or to a client that sent ``Expect: 100-continue``)."""
         self.upstream = upstream.rstrip("/")
         self.interim = interim
+        self.observe = observe
         self.host = host
         self.port = port
         self._lock = threading.Lock()
@@ -97,6 +113,9 @@ class FaultProxy:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._stopping: asyncio.Event | None = None
+        self._site: web.TCPSite | None = None
+        self._down = False
+        self._bucket = _Bucket()
 
     # -- control (thread-safe) -------------------------------------------------------------
 
@@ -127,6 +146,26 @@ class FaultProxy:
         """Forward the bulk requests again (ends an outage made of bursts)."""
         with self._lock:
             self._bursts.clear()
+
+    def cut(self) -> None:
+        """The engine becomes unreachable: connections refused, open ones reset."""
+        with self._lock:
+            self._down = True
+        self._call(self._close_site())
+
+    def restore(self) -> None:
+        """The engine is reachable again (through the same port)."""
+        self._call(self._open_site())
+        with self._lock:
+            self._down = False
+
+    def throttle(self, bytes_per_second: float) -> None:
+        """Forward at most this many bulk body bytes per second; 0 lifts the limit."""
+        self._bucket.rate = bytes_per_second
+
+    def _call(self, coro: Any) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
     def bursts_pending(self) -> int:
         with self._lock:
@@ -188,14 +227,23 @@ class FaultProxy:
         self._runner = web.AppRunner(app, access_log=None)
         try:
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.host, self.port)
-            await site.start()
+            await self._open_site()
             self.port = int(self._runner.addresses[0][1])
             self._ready.set()
             await stopping.wait()
         finally:
             await self._runner.cleanup()
             await self._session.close()
+
+    async def _open_site(self) -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, self.host, self.port)
+        await self._site.start()
+
+    async def _close_site(self) -> None:
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -214,6 +262,15 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._count(requests=1)
+        with self._lock:
+            down = self._down
+        if down and request.transport is not None:  # reset, as a host whose engine died does
+            sock = request.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            request.transport.abort()
+            self._count(connections_reset=1)
+            return web.Response(status=503)  # never sent: the connection is gone
         body = await request.read()
         if self.interim and request.transport is not None:
             request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -254,9 +311,12 @@ class FaultProxy:
             ratio = self._ratio
             rejected = [ratio > 0 and self._random.random() < ratio for _ in items]
         self._count(bulk_items=len(items))
+        await self._bucket.take(len(body))
         if not any(rejected):
             self._count(items_forwarded=len(items))
             status, headers, payload = await self._forward(request, body)
+            if status == 200 and self.observe is not None:
+                self.observe(_answered(items, json.loads(payload)["items"]), time.time())
             return web.Response(status=status, headers=headers, body=payload)
         started = time.monotonic()
         forward = [item for item, no in zip(items, rejected, strict=True) if not no]
@@ -293,7 +353,37 @@ class FaultProxy:
             else:
                 merged.append(next(answered))
         took = max(took, int((time.monotonic() - started) * 1000))
+        if self.observe is not None:
+            self.observe(_answered(items, merged), time.time())
         return web.json_response({"errors": True, "took": took, "items": merged})
+
+
+class _Bucket:
+    """A token bucket of bytes per second (0: no limit), taken in turn by the waiting requests."""
+
+    def __init__(self) -> None:
+        self.rate = 0.0
+        self._level = 0.0
+        self._stamp = time.monotonic()
+        self._turn: asyncio.Lock | None = None
+
+    async def take(self, n: int) -> None:
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        async with self._turn:
+            rate, now = self.rate, time.monotonic()
+            if rate <= 0:
+                self._level, self._stamp = 0.0, now
+                return
+            # At most a tenth of a second's worth saved up: a burst is not a faster engine.
+            self._level = min(rate / 10, self._level + (now - self._stamp) * rate) - n
+            self._stamp = now
+            if self._level < 0:
+                await asyncio.sleep(-self._level / rate)
+
+
+def _answered(items: list[list[bytes]], answers: list[dict[str, Any]]) -> list[tuple[list[bytes], int]]:
+    return [(item, int(next(iter(a.values()))["status"])) for item, a in zip(items, answers, strict=True)]
 
 
 def _split_items(body: bytes) -> list[list[bytes]]:
