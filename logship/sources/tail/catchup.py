@@ -4,7 +4,8 @@ Looked at once per tick. The backlog is what ``lag`` counts: bytes written and n
 When it holds more than ``max(catch_up_min_bytes, catch_up_after_seconds x write rate)``, each
 file written now (followed under a name `tail.paths` matches, not renamed or copied away, grown
 within the last ``catch_up_after_seconds``) gets a live cursor from the start of its last record;
-what was behind it, and every other followed file, is read as the backfill. A live cursor that
+what was behind it, and every other followed file, is read as the backfill; a live cursor whose
+file is rotated away reads on to its end (the records written just before the rotation). A live cursor that
 falls more than a second of writes behind (the destination is down or slower than the application)
 starts again at the end, what it had not read joining the backfill: after an outage, what is
 written then goes out first, not the outage's records. Catching up ends when
@@ -182,8 +183,10 @@ class CatchUpPolicy:
             return
         for tracked in files:
             if not self._written_now(tracked, now):
-                tracked.head.lane = Lane.BACKFILL
-            elif tracked.head.lane is Lane.BACKFILL or self._live_behind(tracked):
+                # Renamed away or quiet: a live cursor reads on to the end of its file (what was
+                # written just before a rotation is recent); every other cursor is the backfill's.
+                continue
+            if tracked.head.lane is Lane.BACKFILL or self._live_behind(tracked):
                 self._go_live(tracked)
 
     def _live_behind(self, tracked: TrackedFile) -> bool:

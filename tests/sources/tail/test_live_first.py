@@ -25,6 +25,7 @@ from logship.sources.tail.source import TailSource
 from support.applog import app_log
 from support.tailsource import (
     Collector,
+    counting_ticks,
     eventually,
     key_of,
     record_starts,
@@ -216,11 +217,16 @@ def test_a_rotation_while_catching_up_moves_the_live_cursor_to_the_new_file(
                 assert source.catch_up() is not None
                 live = write(logger, 400, 10)
                 await collector.wait_records(410)
+                ticks = counting_ticks(source)
                 handler.doRollover()  # app.log -> app.log.1, a new app.log
                 after = write(logger, 410, 10)
                 await collector.wait_records(420)
+                await ticks.wait_more(3)  # the rotation was seen and decided on
                 renamed = next(f for f in source.files if f.path.endswith(".1"))
-                await eventually(lambda: all(c.lane is Lane.BACKFILL for c in renamed.cursors))
+                # the live cursor reads on to the end of the renamed file; what was behind it stays
+                # in the backfill
+                assert renamed.head.lane is Lane.LIVE
+                assert all(c.lane is Lane.BACKFILL for c in renamed.cursors[:-1])
                 ack_all(collector)
                 await eventually(lambda: source.catch_up() is None)
         assert sorted(collector.messages()) == sorted(backlog + live + after)
@@ -228,6 +234,7 @@ def test_a_rotation_while_catching_up_moves_the_live_cursor_to_the_new_file(
         assert {lane_of(collector, o, logs / "app.log") for o in new} == {Lane.LIVE}
         rotated = record_starts(logs / "app.log.1")
         assert {lane_of(collector, o, logs / "app.log.1") for o in rotated[:399]} == {Lane.BACKFILL}
+        assert {lane_of(collector, o, logs / "app.log.1") for o in rotated[399:]} == {Lane.LIVE}
 
     asyncio.run(main())
 
@@ -250,7 +257,8 @@ def test_copytruncate_while_catching_up_finishes_both_cursors_in_the_copy(tmp_pa
                 await collector.wait_for(lambda: set(after) <= set(collector.messages()))
                 (copy,) = [f for f in source.files if f.key == key]
                 assert copy.path == str(logs / "app.log.1") and len(copy.cursors) == 2  # cursors kept
-                await eventually(lambda: all(c.lane is Lane.BACKFILL for c in copy.cursors))
+                # the live cursor reads on to the end of the copy, what was behind it is the backfill's
+                assert copy.head.lane is Lane.LIVE and copy.cursors[0].lane is Lane.BACKFILL
                 collector.deliver_all()
                 await collector.wait_records(2020)
                 await eventually(lambda: source.catch_up() is None)
