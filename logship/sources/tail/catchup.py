@@ -6,9 +6,9 @@ file written now (followed under a name `tail.paths` matches, not renamed or cop
 within the last ``catch_up_after_seconds``) gets a live cursor from the start of its last record;
 what was behind it, and every other followed file, is read as the backfill; a live cursor whose
 file is rotated away reads on to its end (the records written just before the rotation). A live cursor that
-falls more than a second of writes behind (the destination is down or slower than the application)
-starts again at the end, what it had not read joining the backfill: after an outage, what is
-written then goes out first, not the outage's records. Catching up ends when
+delivers nothing for a second (the destination is down) while more than a second of writes waits
+unread starts again at the end, what it had not read joining the backfill: after an outage, what
+is written then goes out first, not the outage's records. Catching up ends when
 every backfill cursor has joined its live cursor and the backlog is under half the threshold (not
 the threshold itself: a backlog hovering about it would start and end catch-ups tick after tick).
 
@@ -88,6 +88,8 @@ class CatchUpPolicy:
         self.backlog = 0
         self._growth: dict[int, _Growth] = {}  # per followed file, by id()
         self._last: float | None = None
+        # per live cursor (by id): its committed offset, and since when it has not moved
+        self._progress: dict[int, tuple[int, float]] = {}
 
     @property
     def threshold(self) -> int:
@@ -181,17 +183,27 @@ class CatchUpPolicy:
             return
         if not self.catching:
             return
+        progress, self._progress = self._progress, {}
         for tracked in files:
             if not self._written_now(tracked, now):
                 # Renamed away or quiet: a live cursor reads on to the end of its file (what was
                 # written just before a rotation is recent); every other cursor is the backfill's.
                 continue
-            if tracked.head.lane is Lane.BACKFILL or self._live_behind(tracked):
+            if tracked.head.lane is Lane.BACKFILL or self._live_stalled(tracked, progress, now):
                 self._go_live(tracked)
 
-    def _live_behind(self, tracked: TrackedFile) -> bool:
+    def _live_stalled(self, tracked: TrackedFile, progress: dict[int, tuple[int, float]], now: float) -> bool:
+        """The live cursor has delivered nothing for a second (the destination is down) and has
+        more than a second of writes unread. One that delivers, however far behind, goes on: what
+        it has not read was written after the destination came back, and would wait behind the
+        whole backlog were it handed to the backfill."""
+        head = tracked.head
+        committed = head.acks.committed
+        seen = progress.get(id(head))
+        since = seen[1] if seen is not None and seen[0] == committed else now
+        self._progress[id(head)] = (committed, since)
         slack = max(self._block, int(_LIVE_SLACK_SECONDS * self.rate))
-        return tracked.head.unread(tracked.size) > slack
+        return now - since >= _LIVE_SLACK_SECONDS and head.unread(tracked.size) > slack
 
     def _go_live(self, tracked: TrackedFile) -> None:
         """A file written now reads LIVE: from a live cursor at its end when its cursor is behind."""

@@ -183,21 +183,23 @@ def test_a_live_cursor_left_behind_by_an_outage_starts_again_at_the_end(tmp_path
             source = source_for(tmp_path, budget=budget)
             async with running(source, collector.emit):
                 await eventually(lambda: backfill_waits(collector) and source.catch_up() is not None)
-                during = write(logger, 2000, 2000)  # the outage goes on: ~300 KiB the live cursor cannot read
                 (tracked,) = source.files
+                during: list[str] = []
                 try:
                     async with asyncio.timeout(10):  # the live cursor starts again at the end
-                        await eventually(lambda: len(tracked.cursors) > 2)
-                    after = write(logger, 4000, 20)  # written once the engine is back
+                        while len(tracked.cursors) <= 2:  # the outage goes on, the application writes
+                            during += write(logger, 2000 + len(during), 200)
+                            await asyncio.sleep(0.05)
+                    after = write(logger, 2000 + len(during), 20)  # written once the engine is back
                 finally:
                     collector.deliver_all()  # the engine is back (should the wait fail: lets the source stop)
-                await collector.wait_records(4020)
+                await collector.wait_records(2020 + len(during))
                 await eventually(lambda: source.catch_up() is None)
         assert sorted(collector.messages()) == sorted(backlog + during + after)  # each record once
         starts = record_starts(logs / "app.log")
-        assert {lane_of(collector, o) for o in starts[4000:]} == {Lane.LIVE}
+        assert {lane_of(collector, o) for o in starts[-20:]} == {Lane.LIVE}
         # the outage's records wait behind what is written after it, not in front of it
-        middle = {lane_of(collector, o) for o in starts[2500:3500]}
+        middle = {lane_of(collector, o) for o in starts[2000 + len(during) // 4 : 2000 + len(during) // 2]}
         assert middle == {Lane.BACKFILL}
 
     asyncio.run(main())
