@@ -185,25 +185,29 @@ class CatchUpPolicy:
             return
         progress, self._progress = self._progress, {}
         for tracked in files:
+            stalled = self._stalled(tracked, progress, now)
             if not self._written_now(tracked, now):
                 # Renamed away or quiet: a live cursor reads on to the end of its file (what was
-                # written just before a rotation is recent); every other cursor is the backfill's.
+                # written just before a rotation is recent), unless the destination is down: then
+                # what it has left is the outage's, and joins the backfill.
+                if stalled:
+                    tracked.head.lane = Lane.BACKFILL
                 continue
-            if tracked.head.lane is Lane.BACKFILL or self._live_stalled(tracked, progress, now):
+            slack = max(self._block, int(_LIVE_SLACK_SECONDS * self.rate))
+            if tracked.head.lane is Lane.BACKFILL or (stalled and tracked.head.unread(tracked.size) > slack):
                 self._go_live(tracked)
 
-    def _live_stalled(self, tracked: TrackedFile, progress: dict[int, tuple[int, float]], now: float) -> bool:
-        """The live cursor has delivered nothing for a second (the destination is down) and has
-        more than a second of writes unread. One that delivers, however far behind, goes on: what
-        it has not read was written after the destination came back, and would wait behind the
-        whole backlog were it handed to the backfill."""
+    def _stalled(self, tracked: TrackedFile, progress: dict[int, tuple[int, float]], now: float) -> bool:
+        """The file's open-ended cursor has delivered nothing for a second (the destination is
+        down). One that delivers, however far behind, goes on: what it has not read was written
+        after the destination came back, and would wait behind the whole backlog were it handed
+        to the backfill."""
         head = tracked.head
         committed = head.acks.committed
         seen = progress.get(id(head))
         since = seen[1] if seen is not None and seen[0] == committed else now
         self._progress[id(head)] = (committed, since)
-        slack = max(self._block, int(_LIVE_SLACK_SECONDS * self.rate))
-        return now - since >= _LIVE_SLACK_SECONDS and head.unread(tracked.size) > slack
+        return now - since >= _LIVE_SLACK_SECONDS
 
     def _go_live(self, tracked: TrackedFile) -> None:
         """A file written now reads LIVE: from a live cursor at its end when its cursor is behind."""
