@@ -31,11 +31,16 @@ __all__ = ["Service", "SinkFactory", "SourceFactory"]
 log = logging.getLogger(__name__)
 
 SCAN_TIME_REFRESH_SECONDS = 60.0
+# How often the destination is asked while it does not answer.
+PING_WHILE_DOWN_SECONDS = 1.0
 # How often the health state looks at a catch-up's backlog, for its estimate of the time left.
 CATCH_UP_LOOK_SECONDS = 5.0
 
-# (settings, the positions restored, the in-flight bound, "caught up": flush the batch now)
-SourceFactory = Callable[[Settings, StoreState, InflightBudget, Callable[[], None]], LiveSource]
+# (settings, the positions restored, the in-flight bound, "caught up": flush the batch now,
+# "the destination is unreachable now")
+SourceFactory = Callable[
+    [Settings, StoreState, InflightBudget, Callable[[], None], Callable[[], bool]], LiveSource
+]
 SinkFactory = Callable[[Settings, HealthState], Sink]
 
 
@@ -81,7 +86,8 @@ class Service:
         beside = sink.start()  # the sink's own work (engine setup, retention); not watched
         budget = inflight_budget(s)
         flow = Flow(self.stages, sink, s.batch, budget, Pacing.of(s.delivery), LIVE_LAG.observe)
-        source = self.source = self._sources(s, state, budget, flow.flush)
+        health = self.health
+        source = self.source = self._sources(s, state, budget, flow.flush, lambda: health.engine_unreachable)
         reading = asyncio.create_task(source.run(flow.emit), name="reader")
         flushing = asyncio.create_task(self._flush_positions(source, flow.settled), name="position writer")
         pinging = asyncio.create_task(self._ping(sink), name="sink probe")
@@ -192,7 +198,9 @@ class Service:
         return None
 
     async def _ping(self, sink: Sink) -> None:
-        """Ask the sink's destination now and then, so readiness reflects it even when idle."""
+        """Ask the sink's destination now and then, so readiness reflects it even when idle; once
+        a second while it does not answer, so that its return is seen at once (the requests
+        waiting to be tried again then go, and a catch-up stops treating it as down)."""
         every = max(1.0, self.settings.http.engine_timeout_seconds / 4)
         while True:
             try:
@@ -200,7 +208,7 @@ class Service:
                 self.health.engine_answered()
             except (EngineUnreachable, EngineRedirected) as exc:
                 self.health.engine_failed(str(exc))
-            await asyncio.sleep(every)
+            await asyncio.sleep(PING_WHILE_DOWN_SECONDS if self.health.engine_unreachable else every)
 
     async def _look_at_catch_up(self) -> None:
         """Note the backlog every few seconds while running: the health answer's estimate of the

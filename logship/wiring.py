@@ -78,7 +78,11 @@ def splitter(settings: Settings) -> RecordSplitter:
 
 
 def tail_source(
-    settings: Settings, restored: StoreState, budget: InflightBudget, caught_up: Callable[[], None]
+    settings: Settings,
+    restored: StoreState,
+    budget: InflightBudget,
+    caught_up: Callable[[], None],
+    unreachable: Callable[[], bool],
 ) -> LiveSource:
     """The source of `logship run`, from the positions ``restored``."""
     # Imported here: a replay has no use for the tail source, whose modules are a tenth of its start-up.
@@ -95,6 +99,7 @@ def tail_source(
         ignore,
         caught_up,
         settings.delivery,
+        unreachable,
     )
 
 

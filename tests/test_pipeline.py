@@ -603,7 +603,11 @@ class Run:
         self.transport = FakeTransport(observed)
 
         def sources(
-            s: Settings, state: StoreState, budget: InflightBudget, caught_up: Callable[[], None]
+            s: Settings,
+            state: StoreState,
+            budget: InflightBudget,
+            caught_up: Callable[[], None],
+            unreachable: Callable[[], bool],
         ) -> LiveSource:
             async def runs(inner: LiveSource, emit: Emit) -> None:
                 try:
@@ -612,7 +616,7 @@ class Run:
                     events.append("reading stopped")
                     stopped.set()
 
-            return ObservedSource(wiring.tail_source(s, state, budget, caught_up), runs)
+            return ObservedSource(wiring.tail_source(s, state, budget, caught_up, unreachable), runs)
 
         def sinks(s: Settings, health: HealthState) -> Sink:
             return es_sink(s, self.transport, health=health)

@@ -77,7 +77,12 @@ class Harness:
         self.service = Service(self.settings, self.health, self._source, self._sink)
 
     def _source(
-        self, _s: Settings, restored: StoreState, _budget: InflightBudget, caught_up: Callable[[], None]
+        self,
+        _s: Settings,
+        restored: StoreState,
+        _budget: InflightBudget,
+        caught_up: Callable[[], None],
+        _unreachable: Callable[[], bool],
     ) -> LiveSource:
         source = MemorySource(self.files, restored, caught_up, self._backfill)
         source.catching_up = self._catching_up

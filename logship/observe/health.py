@@ -73,6 +73,12 @@ class HealthState:
         """A request got no HTTP response (connection refused, timeout, TLS error...)."""
         self._engine_failure = reason
 
+    @property
+    def engine_unreachable(self) -> bool:
+        """The engine's last request (a bulk request or the probe) got no answer, nor has any
+        since: the engine is down or cut off, not merely slow."""
+        return self._engine_failure is not None
+
     def positions_written(self) -> None:
         self._positions_written = self._clock()
         self._positions_failure = None

@@ -66,7 +66,9 @@ def test_files_that_cannot_be_opened_fail_the_files_check_and_name_them() -> Non
 def test_engine_fails_on_failed_attempt_and_recovers_on_answer() -> None:
     clock = Clock()
     state = make(clock)
+    assert not state.engine_unreachable
     state.engine_failed("connection refused")
+    assert state.engine_unreachable  # a catch-up keeps its live cursors at the end meanwhile
     healthy, body = state.report()
     assert not healthy and body["status"] == "unhealthy"
     assert checks(state)["search_engine"] == {
@@ -74,6 +76,7 @@ def test_engine_fails_on_failed_attempt_and_recovers_on_answer() -> None:
         "detail": "last request failed: connection refused",
     }
     state.engine_answered()
+    assert not state.engine_unreachable
     assert checks(state)["search_engine"]["status"] == "pass"
     assert state.report()[0]
 

@@ -140,12 +140,14 @@ def tail_source(
     caught_up: Callable[[], None] = lambda: None,
     scanned_at: float | None = None,
     delivery: DeliverySettings | None = None,
+    unreachable: Callable[[], bool] = lambda: False,
 ) -> TailSource:
     state = StoreState({p.key: p for p in restored or []}, scanned_at, None)
     m = MultilineSettings()
     splitter = RecordSplitter(r"^\{", m.max_lines, tail.max_line_bytes, m.max_bytes)
+    budget = budget or unbounded()
     return TailSource(
-        tail, splitter, flush_after, state, budget or unbounded(), ignore or set(), caught_up, delivery
+        tail, splitter, flush_after, state, budget, ignore or set(), caught_up, delivery, unreachable
     )
 
 

@@ -2,12 +2,14 @@
 back what the engine pushed back on, dead-letter the rest.
 
 Whole-request failures (no answer, 429, 5xx) are retried with backoff and jitter, without limit
-by default, while the readers stay paused by the in-flight bound. A 413 or 400 splits the batch
-until the offending document stands alone. Per-item 429/5xx, and 403/404 (which speak of the index,
-not the document), are handed back to go out in a later batch, so a busy engine rejecting some
-items never holds a sender; the sender pauses only when an answer accepted nothing. Other 4xx go
-to the dead-letter file with the engine's reason. A record counts as delivered only when the
-engine holds it or the dead-letter file does.
+by default, while the readers stay paused by the in-flight bound. A request the engine refused to
+connect to goes again as soon as the engine answers anything (the probe, another request), not at
+the end of a backoff that may have grown to `retry_max_seconds` during an outage. A 413 or 400
+splits the batch until the offending document stands alone. Per-item 429/5xx, and 403/404 (which
+speak of the index, not the document), are handed back to go out in a later batch, so a busy
+engine rejecting some items never holds a sender; the sender pauses only when an answer accepted
+nothing. Other 4xx go to the dead-letter file with the engine's reason. A record counts as
+delivered only when the engine holds it or the dead-letter file does.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ class ElasticsearchSink:
         self.concurrency = delivery.max_concurrent_requests
         self.destination = ", ".join(redact(host) for host in es.hosts)
         self._gate: asyncio.Event | None = None
+        # Set while the engine answers; cleared when it refused a connection: wakes the retries.
+        self._answering = asyncio.Event()
+        self._answering.set()
         self._gate_until = 0.0
         self._upkeep = Upkeep(self._client, dead_letters, run_settings)
 
@@ -115,6 +120,7 @@ class ElasticsearchSink:
     async def ping(self) -> None:
         """Ask the engine for its name; raises EngineUnreachable when it does not answer."""
         await self._upkeep.ping()
+        self._answering.set()
 
     async def describe(self) -> str:
         return await self._upkeep.describe()
@@ -153,7 +159,10 @@ class ElasticsearchSink:
             verdict, label = await self._attempt(request, sent)
             if verdict is Verdict.RETRY:
                 request.failures += 1
-                await self._wait(request.backoff, label, request.reason, request.size)
+                # Refused: the engine is down, and its return ends the wait. Not a timeout: an
+                # engine too busy to answer a bulk request in time may well answer the probe.
+                wake = self._answering if label == "connection" else None
+                await self._wait(request.backoff, label, request.reason, request.size, wake)
                 continue
             todo.pop()
             if verdict is Verdict.SPLIT:
@@ -176,12 +185,16 @@ class ElasticsearchSink:
         except (EngineUnreachable, EngineRedirected) as exc:
             BULK_REQUESTS.labels("3xx" if isinstance(exc, EngineRedirected) else "error").inc()
             request.reason = str(exc)
+            label = failure_reason(exc)
+            if label == "connection":
+                self._answering.clear()
             if self._health is not None:
                 self._health.engine_failed(request.reason)
             sent.pushback = True
-            return Verdict.RETRY, failure_reason(exc)
+            return Verdict.RETRY, label
         BULK_DURATION.observe(time.monotonic() - started)
         BULK_REQUESTS.labels(f"{response.status // 100}xx").inc()
+        self._answering.set()
         if self._health is not None:
             self._health.engine_answered()
         request.status = response.status
@@ -282,7 +295,10 @@ class ElasticsearchSink:
         if self._health is not None:
             self._health.delivered()
 
-    async def _wait(self, backoff: Backoff, reason: str, detail: str, size: int) -> None:
+    async def _wait(
+        self, backoff: Backoff, reason: str, detail: str, size: int, wake: asyncio.Event | None = None
+    ) -> None:
+        """Sleep the backoff's next delay, or until ``wake`` is set."""
         if reason:
             RETRIES.labels(reason).inc()
         delay = backoff.next_delay()
@@ -293,7 +309,12 @@ class ElasticsearchSink:
                 "Bulk request failed; retrying",
                 extra={"reason": detail, "retry_in_seconds": round(delay, 2), "bytes": size},
             )
-        await asyncio.sleep(delay)
+        if wake is None:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await wake.wait()
 
 
 @dataclass(slots=True)

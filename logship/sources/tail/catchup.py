@@ -3,14 +3,18 @@
 Looked at once per tick. The backlog is what ``lag`` counts: bytes written and not yet delivered.
 When it holds more than ``max(catch_up_min_bytes, catch_up_after_seconds x write rate)``, each
 file written now (followed under a name `tail.paths` matches, not renamed or copied away, grown
-within the last ``catch_up_after_seconds``) gets a live cursor from the start of its last record;
-what was behind it, and every other followed file, is read as the backfill; a live cursor whose
-file is rotated away reads on to its end (the records written just before the rotation). A live cursor that
-delivers nothing for a second (the destination is down) while more than a second of writes waits
-unread starts again at the end, what it had not read joining the backfill: after an outage, what
-is written then goes out first, not the outage's records. Catching up ends when
-every backfill cursor has joined its live cursor and the backlog is under half the threshold (not
-the threshold itself: a backlog hovering about it would start and end catch-ups tick after tick).
+within the last ``catch_up_after_seconds``) gets a live cursor from the start of the last record
+it held at the previous tick (what was written since is read live); what was behind it, and every
+other followed file, is read as the backfill; a live cursor whose file is rotated away reads on to
+its end (the records written just before the rotation), and the application's new file is read
+live from its start. While the destination is unreachable (``unreachable()``: its last request got
+no answer), a live cursor that has delivered nothing for a second with more than a second of
+writes unread starts again further on, what it had not read joining the backfill: after an outage,
+what is written then goes out first, not the outage's records. A destination that answers, however
+slowly, never moves a live cursor: what it has not read was written since, and would wait behind
+the whole backlog were it handed to the backfill. Catching up ends when every backfill cursor has
+joined its live cursor and the backlog is under half the threshold (not the threshold itself: a
+backlog hovering about it would start and end catch-ups tick after tick).
 
 The write rate is the growth of the followed files between ticks, smoothed over about ten
 seconds. The age of the oldest undelivered byte comes from per-file (wall time, size) samples
@@ -25,7 +29,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from logship.acks import Lane
 from logship.observe.metrics import BACKLOG_BYTES, BACKLOG_OLDEST_SECONDS, CATCHING_UP
@@ -41,13 +45,14 @@ log = logging.getLogger(__name__)
 
 _SMOOTHING_SECONDS = 10.0  # time constant of the write rate's moving average
 _SAMPLES = 512  # size samples kept per file; past it every other one is dropped (coarser, bounded)
-_LIVE_SLACK_SECONDS = 1.0  # writes a live cursor may have left unread before it starts again at the end
+_LIVE_SLACK_SECONDS = 1.0  # writes a stalled live cursor may leave unread before it starts again further on
 
 
 class _Growth:
-    """One file's growth: size samples for the age of its bytes, when it last grew."""
+    """One file's growth: size samples for the age of its bytes, when it last grew, its size at
+    this tick and the one before."""
 
-    __slots__ = ("grew_at", "samples")
+    __slots__ = ("grew_at", "previous", "samples", "size")
 
     def __init__(self, tracked: TrackedFile, now: float, wall: float) -> None:
         try:
@@ -56,6 +61,10 @@ class _Growth:
             mtime = wall
         self.samples: list[tuple[float, int]] = [(min(mtime, wall), tracked.size)] if tracked.size else []
         self.grew_at = now
+        self.size = self.previous = tracked.size
+
+    def ticked(self, size: int) -> None:
+        self.previous, self.size = self.size, size
 
     def grew(self, size: int, now: float, wall: float) -> None:
         self.grew_at = now
@@ -76,13 +85,21 @@ class _Growth:
 class CatchUpPolicy:
     """Decides live-first catch-up from the followed files, tick by tick; publishes the backlog."""
 
-    def __init__(self, delivery: DeliverySettings | None, splitter: RecordSplitter, block_bytes: int) -> None:
-        """``delivery`` None: never catch up live-first (in-order, or a source without settings)."""
+    def __init__(
+        self,
+        delivery: DeliverySettings | None,
+        splitter: RecordSplitter,
+        block_bytes: int,
+        unreachable: Callable[[], bool],
+    ) -> None:
+        """``delivery`` None: never catch up live-first (in-order, or a source without settings);
+        ``unreachable``: whether the destination's last request got no answer."""
         self._live_first = delivery is not None and delivery.catch_up == "live-first"
         self._after = delivery.catch_up_after_seconds if delivery is not None else 10.0
         self._min_bytes = delivery.catch_up_min_bytes if delivery is not None else 0
         self._splitter = splitter
         self._block = block_bytes
+        self._unreachable = unreachable
         self.rate = 0.0  # bytes written per second, smoothed
         self.catching = False
         self.backlog = 0
@@ -106,7 +123,7 @@ class CatchUpPolicy:
             if self.catching:  # opened meanwhile: in the backfill until known to be written now
                 for tracked in fresh:
                     tracked.head.lane = Lane.BACKFILL
-            self._decide(files, now)
+            self._decide(files, now, {id(f) for f in fresh})
         BACKLOG_BYTES.set(self.backlog)
         oldest = self.oldest_seconds(files, wall)
         BACKLOG_OLDEST_SECONDS.set(oldest if oldest is not None else 0.0)
@@ -148,9 +165,11 @@ class CatchUpPolicy:
             if growth is None:
                 growth = _Growth(tracked, now, wall)
                 fresh.append(tracked)
-            elif tracked.size > (last := growth.samples[-1][1] if growth.samples else 0):
-                grown += tracked.size - last
-                growth.grew(tracked.size, now, wall)
+            else:
+                growth.ticked(tracked.size)
+                if tracked.size > (last := growth.samples[-1][1] if growth.samples else 0):
+                    grown += tracked.size - last
+                    growth.grew(tracked.size, now, wall)
             seen[id(tracked)] = growth
         self._growth = seen
         if self._last is not None and now > self._last:
@@ -165,7 +184,7 @@ class CatchUpPolicy:
         recent = growth is not None and now - growth.grew_at <= self._after
         return tracked.matched and tracked.listed and not tracked.moved and recent
 
-    def _decide(self, files: list[TrackedFile], now: float) -> None:
+    def _decide(self, files: list[TrackedFile], now: float, fresh: set[int]) -> None:
         threshold = self.threshold
         if not self.catching and self.backlog > threshold:
             self.catching = True
@@ -184,8 +203,9 @@ class CatchUpPolicy:
         if not self.catching:
             return
         progress, self._progress = self._progress, {}
+        down = self._unreachable()
         for tracked in files:
-            stalled = self._stalled(tracked, progress, now)
+            stalled = self._stalled(tracked, progress, now) and down
             if not self._written_now(tracked, now):
                 # Renamed away or quiet: a live cursor reads on to the end of its file (what was
                 # written just before a rotation is recent), unless the destination is down: then
@@ -195,13 +215,13 @@ class CatchUpPolicy:
                 continue
             slack = max(self._block, int(_LIVE_SLACK_SECONDS * self.rate))
             if tracked.head.lane is Lane.BACKFILL or (stalled and tracked.head.unread(tracked.size) > slack):
-                self._go_live(tracked)
+                # A file written now and first seen at this tick (the application's new file after a
+                # rotation, a new log) holds what was written since it was created: read live from
+                # its start, unless it holds more than a catch-up's worth (found late).
+                self._go_live(tracked, threshold if id(tracked) in fresh else self._block)
 
     def _stalled(self, tracked: TrackedFile, progress: dict[int, tuple[int, float]], now: float) -> bool:
-        """The file's open-ended cursor has delivered nothing for a second (the destination is
-        down). One that delivers, however far behind, goes on: what it has not read was written
-        after the destination came back, and would wait behind the whole backlog were it handed
-        to the backfill."""
+        """The file's open-ended cursor has delivered nothing for a second."""
         head = tracked.head
         committed = head.acks.committed
         seen = progress.get(id(head))
@@ -209,12 +229,17 @@ class CatchUpPolicy:
         self._progress[id(head)] = (committed, since)
         return now - since >= _LIVE_SLACK_SECONDS
 
-    def _go_live(self, tracked: TrackedFile) -> None:
-        """A file written now reads LIVE: from a live cursor at its end when its cursor is behind."""
+    def _go_live(self, tracked: TrackedFile, behind: int) -> None:
+        """A file written now reads LIVE: when its cursor has more than ``behind`` bytes unread,
+        from a live cursor at the last record it held at the previous tick. What was written
+        since is read live whatever happens: were the destination back within the tick, unseen
+        yet, it was written after its return."""
         head = tracked.head
-        if tracked.key is not None and head.unread(tracked.size) > self._block:
+        if tracked.key is not None and head.unread(tracked.size) > behind:
+            growth = self._growth.get(id(tracked))
+            at = growth.previous if growth is not None else tracked.size
             try:
-                start = live_start(tracked.fd, tracked.size, self._splitter)
+                start = live_start(tracked.fd, at, self._splitter)
             except OSError:
                 start = None
             if start is not None and start > head.reader.next_read:

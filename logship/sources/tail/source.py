@@ -51,10 +51,12 @@ class TailSource:
         ignore: set[str],
         caught_up: Callable[[], None] = lambda: None,
         delivery: DeliverySettings | None = None,
+        unreachable: Callable[[], bool] = lambda: False,
     ) -> None:
         """``budget``: reading pauses while it is spent; ``ignore``: files never to read (logship's own);
         ``caught_up``: called when a pass that emitted records read all there was; ``delivery``:
-        the catch-up settings (None: in order, never live-first)."""
+        the catch-up settings (None: in order, never live-first); ``unreachable``: whether the
+        destination's last request got no answer (a catch-up then keeps its live cursors at the end)."""
         self._caught_up = caught_up
         self._emitted = False  # a LIVE block went out since the last caught_up
         self._emitted_backfill = False  # and a BACKFILL one
@@ -63,7 +65,7 @@ class TailSource:
         self._splitter = splitter
         self._budget = budget
         self._scanner = Scanner(tail, splitter, restored, ignore)
-        self._policy = CatchUpPolicy(delivery, splitter, tail.read_block_bytes)
+        self._policy = CatchUpPolicy(delivery, splitter, tail.read_block_bytes, unreachable)
         self.discovery = self._scanner.discovery
         self.scanned = asyncio.Event()  # set once the first scan is done
         self._stopping = asyncio.Event()

@@ -177,10 +177,11 @@ def test_live_records_go_out_while_the_backfill_waits_for_room(tmp_path: Path, l
 def test_a_live_cursor_left_behind_by_an_outage_starts_again_at_the_end(tmp_path: Path, logs: Path) -> None:
     async def main() -> None:
         budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)  # nothing delivered: an outage
+        down = True  # the destination's last request got no answer
         with app_log(logging.FileHandler(logs / "app.log")) as logger:
             backlog = write(logger, 0, 2000)
             collector = Spending(budget)
-            source = source_for(tmp_path, budget=budget)
+            source = source_for(tmp_path, budget=budget, unreachable=lambda: down)
             async with running(source, collector.emit):
                 await eventually(lambda: backfill_waits(collector) and source.catch_up() is not None)
                 (tracked,) = source.files
@@ -192,6 +193,7 @@ def test_a_live_cursor_left_behind_by_an_outage_starts_again_at_the_end(tmp_path
                             await asyncio.sleep(0.05)
                     after = write(logger, 2000 + len(during), 20)  # written once the engine is back
                 finally:
+                    down = False
                     collector.deliver_all()  # the engine is back (should the wait fail: lets the source stop)
                 await collector.wait_records(2020 + len(during))
                 await eventually(lambda: source.catch_up() is None)
@@ -201,6 +203,76 @@ def test_a_live_cursor_left_behind_by_an_outage_starts_again_at_the_end(tmp_path
         # the outage's records wait behind what is written after it, not in front of it
         middle = {lane_of(collector, o) for o in starts[2000 + len(during) // 4 : 2000 + len(during) // 2]}
         assert middle == {Lane.BACKFILL}
+
+    asyncio.run(main())
+
+
+def test_what_was_written_since_the_last_tick_stays_live_when_the_live_cursor_starts_again(
+    tmp_path: Path, logs: Path
+) -> None:
+    async def main() -> None:
+        budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)  # nothing delivered: an outage
+        down = True
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            backlog = write(logger, 0, 2000)
+            collector = Spending(budget)
+            source = source_for(tmp_path, budget=budget, unreachable=lambda: down)
+            async with running(source, collector.emit):
+                await eventually(lambda: backfill_waits(collector) and source.catch_up() is not None)
+                (tracked,) = source.files
+                during: list[str] = []
+                try:
+                    async with asyncio.timeout(10):
+                        while len(tracked.cursors) <= 2:  # the outage moves the live cursor to the end
+                            during += write(logger, 2000 + len(during), 50)
+                            await asyncio.sleep(0.05)
+                        await asyncio.sleep(1.2)  # nothing written: the live cursor stalls, nothing unread
+                        ticks = counting_ticks(source)
+                        # Written between two ticks (no await), more than a second's worth, after the
+                        # engine came back, which the next tick does not know yet: they stay live.
+                        since_tick = write(logger, 2000 + len(during), 3000)
+                        await ticks.wait_more(1)
+                finally:
+                    down = False
+                    collector.deliver_all()
+                await collector.wait_records(2000 + len(during) + len(since_tick))
+                await eventually(lambda: source.catch_up() is None)
+        assert sorted(collector.messages()) == sorted(backlog + during + since_tick)
+        starts = record_starts(logs / "app.log")
+        assert {lane_of(collector, o) for o in starts[2000 + len(during) :]} == {Lane.LIVE}
+
+    asyncio.run(main())
+
+
+def test_a_slow_destination_never_moves_the_live_cursor(tmp_path: Path, logs: Path) -> None:
+    async def main() -> None:
+        budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)
+        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+            backlog = write(logger, 0, 2000)
+            collector = Spending(budget)
+            # The destination answers (``unreachable`` stays False) but delivers nothing for three
+            # seconds: its requests are slow, as behind a throttle.
+            source = source_for(tmp_path, budget=budget)
+            async with running(source, collector.emit):
+                await eventually(lambda: backfill_waits(collector) and source.catch_up() is not None)
+                (tracked,) = source.files
+                assert len(tracked.cursors) == 2
+                during: list[str] = []
+                until = time.monotonic() + 3.0
+                try:
+                    while time.monotonic() < until:
+                        during += write(logger, 2000 + len(during), 200)
+                        await asyncio.sleep(0.05)
+                    cursors = len(tracked.cursors)
+                finally:
+                    collector.deliver_all()  # should the writing fail: lets the source stop
+                assert cursors == 2, "the live cursor started again at the end"
+                await collector.wait_records(2000 + len(during))
+                await eventually(lambda: source.catch_up() is None)
+        assert sorted(collector.messages()) == sorted(backlog + during)
+        # what was written during the slow spell went out behind the live cursor, not the backlog
+        starts = record_starts(logs / "app.log")
+        assert {lane_of(collector, o) for o in starts[2000:]} == {Lane.LIVE}
 
     asyncio.run(main())
 
@@ -221,8 +293,13 @@ def test_a_rotation_while_catching_up_moves_the_live_cursor_to_the_new_file(
                 await collector.wait_records(410)
                 ticks = counting_ticks(source)
                 handler.doRollover()  # app.log -> app.log.1, a new app.log
-                after = write(logger, 410, 10)
-                await collector.wait_records(420)
+                # More than a block before the source looks (no await in between), less than the
+                # catch-up threshold: written since the rotation, all of it read live.
+                after: list[str] = []
+                while (logs / "app.log").stat().st_size <= 4096:
+                    after += write(logger, 410 + len(after), 1)
+                assert (logs / "app.log").stat().st_size < LIVE_FIRST.catch_up_min_bytes
+                await collector.wait_records(410 + len(after))
                 await ticks.wait_more(3)  # the rotation was seen and decided on
                 renamed = next(f for f in source.files if f.path.endswith(".1"))
                 # the live cursor reads on to the end of the renamed file; what was behind it stays
