@@ -174,7 +174,7 @@ def test_live_records_go_out_while_the_backfill_waits_for_room(tmp_path: Path, l
     asyncio.run(main())
 
 
-def test_a_live_cursor_left_behind_by_an_outage_starts_again_at_the_end(tmp_path: Path, logs: Path) -> None:
+def test_a_live_cursor_left_behind_by_an_outage_starts_again_further_on(tmp_path: Path, logs: Path) -> None:
     async def main() -> None:
         budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)  # nothing delivered: an outage
         down = True  # the destination's last request got no answer
@@ -187,59 +187,27 @@ def test_a_live_cursor_left_behind_by_an_outage_starts_again_at_the_end(tmp_path
                 (tracked,) = source.files
                 during: list[str] = []
                 try:
-                    async with asyncio.timeout(10):  # the live cursor starts again at the end
+                    async with asyncio.timeout(10):  # the live cursor starts again further on
                         while len(tracked.cursors) <= 2:  # the outage goes on, the application writes
-                            during += write(logger, 2000 + len(during), 200)
-                            await asyncio.sleep(0.05)
-                    after = write(logger, 2000 + len(during), 20)  # written once the engine is back
-                finally:
-                    down = False
-                    collector.deliver_all()  # the engine is back (should the wait fail: lets the source stop)
-                await collector.wait_records(2020 + len(during))
-                await eventually(lambda: source.catch_up() is None)
-        assert sorted(collector.messages()) == sorted(backlog + during + after)  # each record once
-        starts = record_starts(logs / "app.log")
-        assert {lane_of(collector, o) for o in starts[-20:]} == {Lane.LIVE}
-        # the outage's records wait behind what is written after it, not in front of it
-        middle = {lane_of(collector, o) for o in starts[2000 + len(during) // 4 : 2000 + len(during) // 2]}
-        assert middle == {Lane.BACKFILL}
-
-    asyncio.run(main())
-
-
-def test_what_was_written_since_the_last_tick_stays_live_when_the_live_cursor_starts_again(
-    tmp_path: Path, logs: Path
-) -> None:
-    async def main() -> None:
-        budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)  # nothing delivered: an outage
-        down = True
-        with app_log(logging.FileHandler(logs / "app.log")) as logger:
-            backlog = write(logger, 0, 2000)
-            collector = Spending(budget)
-            source = source_for(tmp_path, budget=budget, unreachable=lambda: down)
-            async with running(source, collector.emit):
-                await eventually(lambda: backfill_waits(collector) and source.catch_up() is not None)
-                (tracked,) = source.files
-                during: list[str] = []
-                try:
-                    async with asyncio.timeout(10):
-                        while len(tracked.cursors) <= 2:  # the outage moves the live cursor to the end
                             during += write(logger, 2000 + len(during), 50)
                             await asyncio.sleep(0.05)
                         await asyncio.sleep(1.2)  # nothing written: the live cursor stalls, nothing unread
                         ticks = counting_ticks(source)
                         # Written between two ticks (no await), more than a second's worth, after the
                         # engine came back, which the next tick does not know yet: they stay live.
-                        since_tick = write(logger, 2000 + len(during), 3000)
+                        after = write(logger, 2000 + len(during), 3000)
                         await ticks.wait_more(1)
                 finally:
                     down = False
-                    collector.deliver_all()
-                await collector.wait_records(2000 + len(during) + len(since_tick))
+                    collector.deliver_all()  # the engine is back (should the wait fail: lets the source stop)
+                await collector.wait_records(2000 + len(during) + len(after))
                 await eventually(lambda: source.catch_up() is None)
-        assert sorted(collector.messages()) == sorted(backlog + during + since_tick)
+        assert sorted(collector.messages()) == sorted(backlog + during + after)  # each record once
         starts = record_starts(logs / "app.log")
         assert {lane_of(collector, o) for o in starts[2000 + len(during) :]} == {Lane.LIVE}
+        # the outage's records wait behind what is written after it, not in front of it
+        middle = {lane_of(collector, o) for o in starts[2000 + len(during) // 4 : 2000 + len(during) // 2]}
+        assert middle == {Lane.BACKFILL}
 
     asyncio.run(main())
 
