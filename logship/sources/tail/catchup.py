@@ -11,10 +11,12 @@ live from its start. While the destination is unreachable (``unreachable()``: it
 no answer), a live cursor that has delivered nothing for a second with more than a second of
 writes unread starts again further on, what it had not read joining the backfill: after an outage,
 what is written then goes out first, not the outage's records. A destination that answers, however
-slowly, never moves a live cursor: what it has not read was written since, and would wait behind
-the whole backlog were it handed to the backfill. Catching up ends when every backfill cursor has
-joined its live cursor and the backlog is under half the threshold (not the threshold itself: a
-backlog hovering about it would start and end catch-ups tick after tick).
+slowly, moves a live cursor only once it has delivered nothing for ``catch_up_after_seconds`` (as
+long as it takes a backlog to start a catch-up; an engine that takes connections and never answers
+is unreachable only when a request times out): what a live cursor has not read was written since,
+and would wait behind the whole backlog were it handed to the backfill. Catching up ends when
+every backfill cursor has joined its live cursor and the backlog is under half the threshold (not
+the threshold itself: a backlog hovering about it would start and end catch-ups tick after tick).
 
 The write rate is the growth of the followed files between ticks, smoothed over about ten
 seconds. The age of the oldest undelivered byte comes from per-file (wall time, size) samples
@@ -205,7 +207,11 @@ class CatchUpPolicy:
         progress, self._progress = self._progress, {}
         down = self._unreachable()
         for tracked in files:
-            stalled = self._stalled(tracked, progress, now) and down
+            # Moves on while the destination is unreachable; or once it has been silent for as
+            # long as starts a catch-up: an engine that takes connections and never answers is
+            # unreachable only when a request times out.
+            silent = self._silent_for(tracked, progress, now)
+            stalled = silent >= _LIVE_SLACK_SECONDS and (down or silent >= self._after)
             if not self._written_now(tracked, now):
                 # Renamed away or quiet: a live cursor reads on to the end of its file (what was
                 # written just before a rotation is recent), unless the destination is down: then
@@ -220,14 +226,14 @@ class CatchUpPolicy:
                 # its start, unless it holds more than a catch-up's worth (found late).
                 self._go_live(tracked, threshold if id(tracked) in fresh else self._block)
 
-    def _stalled(self, tracked: TrackedFile, progress: dict[int, tuple[int, float]], now: float) -> bool:
-        """The file's open-ended cursor has delivered nothing for a second."""
+    def _silent_for(self, tracked: TrackedFile, progress: dict[int, tuple[int, float]], now: float) -> float:
+        """Seconds since the file's open-ended cursor last delivered (or started)."""
         head = tracked.head
         committed = head.acks.committed
         seen = progress.get(id(head))
         since = seen[1] if seen is not None and seen[0] == committed else now
         self._progress[id(head)] = (committed, since)
-        return now - since >= _LIVE_SLACK_SECONDS
+        return now - since
 
     def _go_live(self, tracked: TrackedFile, behind: int) -> None:
         """A file written now reads LIVE: when its cursor has more than ``behind`` bytes unread,
