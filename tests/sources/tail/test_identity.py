@@ -22,16 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logship.block import Block, Finished
-from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
-from logship.settings import MultilineSettings, TailSettings
 from logship.sources.tail.fingerprint import fingerprint_path
 from logship.sources.tail.identity import base_of
-from logship.sources.tail.multiline import RecordSplitter
-from logship.sources.tail.positions import FilePosition, StoreState
+from logship.sources.tail.positions import FilePosition
 from logship.sources.tail.source import TailSource
 
-GUARD = 30.0
+from support.tailsource import running, tail_source
+from support.tailsource import settings as tail_settings
+
 PROPERTY_GUARD = 10.0  # a missing record fails the example sooner, so shrinking ends in time
 BANNER = b'{"timestamp": "2026-12-02 10:00:00", "message": "Starting worker"}\n'
 
@@ -65,37 +64,16 @@ class Ids:
         return {i: m for i, m in self.by_id.items() if len(m - {"Starting worker"}) > 1}
 
 
-def tail_settings(tmp_path: Path) -> TailSettings:
-    return TailSettings(
-        paths=[str(tmp_path / "logs" / "*.log")],
-        positions_dir=tmp_path / "positions",
-        scan_interval_seconds=0.05,
-        poll_interval_seconds=0.02,
-    )
-
-
 def make_source(tmp_path: Path, restored: list[FilePosition] | None = None) -> TailSource:
-    m = MultilineSettings()
-    tail = tail_settings(tmp_path)
-    splitter = RecordSplitter(r"^\{", m.max_lines, tail.max_line_bytes, m.max_bytes)
-    state = StoreState({p.key: p for p in restored or []}, None, None)
-    budget = InflightBudget(1 << 40, lambda _: None, lambda _: None)
-    return TailSource(tail, splitter, 0.02, state, budget, set())
+    return tail_source(tail_settings(tmp_path), restored=restored)
 
 
 @asynccontextmanager
-async def running(source: TailSource, ids: Ids) -> AsyncIterator[None]:
-    task = asyncio.create_task(source.run(ids.emit))
-    try:
-        async with asyncio.timeout(GUARD):
-            await source.scanned.wait()
-            yield
-    finally:
-        source.stop()
-        try:
-            await task
-        finally:
-            source.close()
+async def following(source: TailSource, ids: Ids) -> AsyncIterator[None]:
+    """The source running, from the end of its first scan."""
+    async with running(source, ids.emit):
+        await source.scanned.wait()
+        yield
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -134,7 +112,7 @@ def test_files_present_at_start_with_the_same_first_line_get_identities_of_their
             (logs / name).write_bytes(BANNER + b"".join(line(m) for m in body))
         before = collisions("new_identity")
         ids, source = Ids(), make_source(tmp_path)
-        async with running(source, ids):
+        async with following(source, ids):
             await until(lambda: want <= ids.seen)
             found = keys(source)
         assert not ids.shared()
@@ -154,7 +132,7 @@ def test_a_file_created_later_with_the_banner_of_a_followed_file_is_a_different_
         api, worker = logs / "api.log", logs / "worker.log"
         api.write_bytes(BANNER + line("api 0"))
         ids, source = Ids(), make_source(tmp_path)
-        async with running(source, ids):
+        async with following(source, ids):
             await until(lambda: "api 0" in ids.seen)
             worker.write_bytes(BANNER)  # its first line alone, then its records
             await asyncio.sleep(0.2)
@@ -177,7 +155,7 @@ def test_an_identity_of_its_own_survives_a_restart_and_a_rotation(tmp_path: Path
         api.write_bytes(BANNER + line("api 0"))
         worker.write_bytes(BANNER + line("worker 0"))
         ids, source = Ids(), make_source(tmp_path)
-        async with running(source, ids):
+        async with following(source, ids):
             await until(lambda: {"api 0", "worker 0"} <= ids.seen)
             stored = source.positions()
         first = keys(source)
@@ -186,7 +164,7 @@ def test_an_identity_of_its_own_survives_a_restart_and_a_rotation(tmp_path: Path
         worker.rename(logs / "worker.log.1")  # rotated while logship is stopped
         worker.write_bytes(line("worker 2"))
         again, source = Ids(), make_source(tmp_path, stored)
-        async with running(source, again):
+        async with following(source, again):
             await until(lambda: {"worker 1", "worker 2"} <= again.seen)
             await asyncio.sleep(0.2)
             found = keys(source)
@@ -203,7 +181,7 @@ def test_a_stored_file_copied_to_a_new_inode_is_recognised_by_its_bytes(tmp_path
         api.write_bytes(BANNER + line("api 0"))
         worker.write_bytes(BANNER + line("worker 0"))
         ids, source = Ids(), make_source(tmp_path)
-        async with running(source, ids):
+        async with following(source, ids):
             await until(lambda: {"api 0", "worker 0"} <= ids.seen)
             stored = source.positions()
         first = keys(source)
@@ -213,7 +191,7 @@ def test_a_stored_file_copied_to_a_new_inode_is_recognised_by_its_bytes(tmp_path
         shutil.copyfile(worker, logs / "worker.log.1")
         worker.write_bytes(BANNER + line("worker 2"))
         again, source = Ids(), make_source(tmp_path, stored)
-        async with running(source, again):
+        async with following(source, again):
             await until(lambda: {"worker 1", "worker 2"} <= again.seen)
             await asyncio.sleep(0.2)
             found = keys(source)
@@ -233,7 +211,7 @@ def test_a_rewritten_file_that_starts_with_the_same_banner_is_not_read_at_old_of
         path = logs / "app.log"
         path.write_bytes(BANNER + line("old 0") + line("old 1"))
         ids, source = Ids(), make_source(tmp_path)
-        async with running(source, ids):
+        async with following(source, ids):
             await until(lambda: {"old 0", "old 1"} <= ids.seen)
             shutil.copyfile(path, logs / "app.log.1")  # copytruncate, then the same banner again
             with path.open("r+b") as f:
@@ -259,7 +237,7 @@ def test_an_old_store_that_cannot_tell_two_files_apart_reads_them_again(
         before = collisions("read_from_start")
         ids, source = Ids(), make_source(tmp_path, stored)
         with caplog.at_level(logging.WARNING):
-            async with running(source, ids):
+            async with following(source, ids):
                 await until(lambda: {"a 0", "b 0"} <= ids.seen)
         assert ids.by_path[str(a)] == ["Starting worker", "a 0"]  # from the start, not the stored offset
         assert ids.by_path[str(b)] == ["Starting worker", "b 0"]
@@ -327,8 +305,8 @@ def test_no_two_distinct_files_ever_share_an_id_for_different_records(
                 elif op == "restart":
                     source.stop()
                     await task
+                    stored = source.positions()  # as the service saves them: before the files close
                     source.close()
-                    stored = source.positions()
                     source = make_source(tmp_path, stored)
                     task = asyncio.create_task(source.run(ids.emit))
                     await source.scanned.wait()
