@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from logship.acks import Lane
 from logship.block import Block, Finished
 from logship.budget import InflightBudget
 from logship.observe.metrics import REGISTRY
@@ -50,12 +51,14 @@ class Collector:
     def __init__(self, ack: bool = True) -> None:
         self.ack = ack
         self.blocks: list[Block] = []
+        self.lanes: list[Lane | None] = []  # each block's lane when emitted (a cursor's may change)
         self.records: list[Seen] = []
         self._changed = asyncio.Condition()
 
     async def emit(self, block: Block | Finished) -> None:
         assert isinstance(block, Block)
         self.blocks.append(block)
+        self.lanes.append(None if block.ack is None else block.ack.lane)
         origin = block.origin
         seen: list[Seen] = []
         for offset, lines in block.runs:

@@ -215,9 +215,9 @@ class CatchUpPolicy:
             if not self._written_now(tracked, now):
                 # Renamed away or quiet: a live cursor reads on to the end of its file (what was
                 # written just before a rotation is recent), unless the destination is down: then
-                # what it has left is the outage's, and joins the backfill.
-                if stalled:
-                    tracked.head.lane = Lane.BACKFILL
+                # what it had left by the previous tick is the outage's, and joins the backfill.
+                if stalled and tracked.head.lane is Lane.LIVE:
+                    self._go_live(tracked, self._block)
                 continue
             slack = max(self._block, int(_LIVE_SLACK_SECONDS * self.rate))
             if tracked.head.lane is Lane.BACKFILL or (stalled and tracked.head.unread(tracked.size) > slack):

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from logship.acks import Lane
 from logship.block import Block, Finished
 from logship.budget import InflightBudget
@@ -44,11 +46,11 @@ def source_for(tmp_path: Path, delivery: DeliverySettings = LIVE_FIRST, **kw: An
 
 
 def lane_of(collector: Collector, offset: int, path: Path | None = None) -> Lane:
-    """The lane of the block holding the record at ``offset``."""
+    """The lane of the block holding the record at ``offset``, when it was emitted."""
     (lane,) = {
-        b.ack.lane
-        for b in collector.blocks
-        if b.ack is not None and b.start <= offset < b.end and (path is None or b.origin.key == key_of(path))
+        lane
+        for b, lane in zip(collector.blocks, collector.lanes, strict=True)
+        if lane is not None and b.start <= offset < b.end and (path is None or b.origin.key == key_of(path))
     }
     return lane
 
@@ -174,14 +176,20 @@ def test_live_records_go_out_while_the_backfill_waits_for_room(tmp_path: Path, l
     asyncio.run(main())
 
 
-def test_a_live_cursor_left_behind_by_an_outage_starts_again_further_on(tmp_path: Path, logs: Path) -> None:
+@pytest.mark.parametrize("rotate", [False, True], ids=["written-on", "renamed-away"])
+def test_a_live_cursor_left_behind_by_an_outage_starts_again_further_on(
+    tmp_path: Path, logs: Path, rotate: bool
+) -> None:
     async def main() -> None:
         budget = InflightBudget(64 * 1024, lambda _: None, lambda _: None)  # nothing delivered: an outage
         down = True  # the destination's last request got no answer
-        with app_log(logging.FileHandler(logs / "app.log")) as logger:
+        handler = logging.handlers.RotatingFileHandler(logs / "app.log", backupCount=3)
+        with app_log(handler) as logger:
             backlog = write(logger, 0, 2000)
             collector = Spending(budget)
-            source = source_for(tmp_path, budget=budget, unreachable=lambda: down)
+            # written now through the pause below: it grew within the last two seconds
+            delivery = DeliverySettings(catch_up_min_bytes=8192, catch_up_after_seconds=2.0)
+            source = source_for(tmp_path, delivery, budget=budget, unreachable=lambda: down)
             async with running(source, collector.emit):
                 await eventually(lambda: backfill_waits(collector) and source.catch_up() is not None)
                 (tracked,) = source.files
@@ -194,8 +202,11 @@ def test_a_live_cursor_left_behind_by_an_outage_starts_again_further_on(tmp_path
                         await asyncio.sleep(1.2)  # nothing written: the live cursor stalls, nothing unread
                         ticks = counting_ticks(source)
                         # Written between two ticks (no await), more than a second's worth, after the
-                        # engine came back, which the next tick does not know yet: they stay live.
+                        # engine came back, which the next tick does not know yet: they stay live,
+                        # also when the file is then rotated away.
                         after = write(logger, 2000 + len(during), 3000)
+                        if rotate:
+                            handler.doRollover()
                         await ticks.wait_more(1)
                 finally:
                     down = False
@@ -203,11 +214,12 @@ def test_a_live_cursor_left_behind_by_an_outage_starts_again_further_on(tmp_path
                 await collector.wait_records(2000 + len(during) + len(after))
                 await eventually(lambda: source.catch_up() is None)
         assert sorted(collector.messages()) == sorted(backlog + during + after)  # each record once
-        starts = record_starts(logs / "app.log")
-        assert {lane_of(collector, o) for o in starts[2000 + len(during) :]} == {Lane.LIVE}
+        path = logs / ("app.log.1" if rotate else "app.log")
+        starts = record_starts(path)
+        assert {lane_of(collector, o, path) for o in starts[2000 + len(during) :]} == {Lane.LIVE}
         # the outage's records wait behind what is written after it, not in front of it
-        middle = {lane_of(collector, o) for o in starts[2000 + len(during) // 4 : 2000 + len(during) // 2]}
-        assert middle == {Lane.BACKFILL}
+        middle = starts[2000 + len(during) // 4 : 2000 + len(during) // 2]
+        assert {lane_of(collector, o, path) for o in middle} == {Lane.BACKFILL}
 
     asyncio.run(main())
 
